@@ -1,0 +1,68 @@
+"""The `madoguchi` command line. Bad configuration or input exits 2 with one clear message."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+from bot.service import serve
+from storage import Database
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="madoguchi", description="LINE and Slack desk of a civic support center"
+    )
+    parser.add_argument("--version", action="version", version=f"madoguchi {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("serve", help="run the bot: webhook server, workers and scheduler")
+    run.add_argument("--config", required=True, metavar="PATH")
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("path", metavar="PATH")
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--config", required=True, metavar="PATH")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        if args.command == "check-config":
+            settings = load_settings(args.path)
+            print(
+                f"{args.path}: OK ({len(settings.consultation.categories)} categories, "
+                f"{len(settings.wards)} ward centers)"
+            )
+            return 0
+        settings = load_settings(args.config)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if args.command == "serve":
+            asyncio.run(serve(settings))
+            return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _migrate(settings: Settings) -> int:
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms, migrate=False)
+    try:
+        applied = await db.migrate()
+    finally:
+        await db.close()
+    print(f"applied migrations: {applied}" if applied else "database is up to date")
+    return 0

@@ -1,0 +1,291 @@
+"""Configuration: a TOML file read into typed, validated settings.
+
+Every problem is reported as one `ConfigError` naming the file, the key and what is wrong, so
+`madoguchi check-config` can print it and exit 2. Unknown keys are errors: a typo must not pass
+silently and leave a default in force.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who edits the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CenterSettings(_Section):
+    name: str = "横浜市市民協働推進センター"
+    timezone: str = "Asia/Tokyo"
+    # Promised in the confirmation a citizen receives after a consultation.
+    answer_within_business_days: int = Field(default=3, ge=1, le=30)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Asia/Tokyo')") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Webhook bodies above this size are refused with 413 before they are read into memory.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class StorageSettings(_Section):
+    path: str = "var/madoguchi.sqlite3"
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+
+
+def _no_trailing_slash(value: str) -> str:
+    if value.endswith("/"):
+        raise ValueError("must not end with '/' (the LINE SDK would request '//v2/...' and get 404)")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+class LineSettings(_Section):
+    channel_secret: str = Field(min_length=1)
+    channel_access_token: str = Field(min_length=1)
+    api_base_url: str = "https://api.line.me"
+    data_api_base_url: str = "https://api-data.line.me"
+
+    _check_api = field_validator("api_base_url", "data_api_base_url")(_no_trailing_slash)
+
+
+class SlackSettings(_Section):
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: str = Field(min_length=1)
+    app_token: str = ""
+    signing_secret: str = ""
+    api_base_url: str = "https://slack.com/api/"
+    default_channel: str = Field(min_length=1)
+    escalation_channel: str = ""
+    reply_prefix: str = Field(default="返信:", min_length=1)
+    staff: list[str] = Field(default_factory=list)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _slack_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        # slack_sdk joins method names onto the base, so it needs the trailing slash.
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _mode_needs_its_secret(self) -> SlackSettings:
+        if self.mode == "socket" and not self.app_token:
+            raise ValueError('app_token is required when mode = "socket"')
+        if self.mode == "http" and not self.signing_secret:
+            raise ValueError('signing_secret is required when mode = "http"')
+        return self
+
+
+class Category(_Section):
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    label: str = Field(min_length=1, max_length=40)
+    # Slack channel id for this category's cases; empty means [slack] default_channel.
+    channel: str = ""
+
+
+def _unique_ids(items: list[Any], what: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"duplicate {what} id {item.id!r}")
+        seen.add(item.id)
+
+
+DEFAULT_CATEGORIES = [
+    Category(id="general", label="総合相談"),
+    Category(id="collaboration", label="協働の相談・提案"),
+    Category(id="npo", label="NPOの設立・運営"),
+    Category(id="professional", label="士業相談（税理士・社会保険労務士）"),
+    Category(id="coordinator", label="市民協働相談会（協働コーディネーター）"),
+    Category(id="other", label="その他"),
+]
+
+
+class ConsultationSettings(_Section):
+    categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, value: list[Category]) -> list[Category]:
+        _unique_ids(value, "category")
+        return value
+
+
+class EventKind(_Section):
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    label: str = Field(min_length=1, max_length=40)
+
+
+DEFAULT_EVENT_KINDS = [
+    EventKind(id="salon", label="ミズベサロン"),
+    EventKind(id="seminar", label="セミナー"),
+    EventKind(id="symposium", label="シンポジウム"),
+    EventKind(id="consultation-session", label="相談会"),
+    EventKind(id="fes", label="市民活動フェス"),
+    EventKind(id="hub", label="市民協働HUB"),
+    EventKind(id="startup", label="スタートアッププログラム"),
+]
+
+
+class EventsSettings(_Section):
+    kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_EVENT_KINDS), min_length=1)
+
+    @field_validator("kinds")
+    @classmethod
+    def _unique(cls, value: list[EventKind]) -> list[EventKind]:
+        _unique_ids(value, "event kind")
+        return value
+
+
+class WardCenter(_Section):
+    ward: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    slack_channel: str = ""
+    line_group_id: str = ""
+
+
+class Settings(_Section):
+    center: CenterSettings = Field(default_factory=CenterSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    line: LineSettings
+    slack: SlackSettings
+    consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+    wards: list[WardCenter] = Field(default_factory=list)
+
+    # Where the file was read from; relative paths inside it are resolved against its folder.
+    source: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("wards")
+    @classmethod
+    def _unique_wards(cls, value: list[WardCenter]) -> list[WardCenter]:
+        seen: set[str] = set()
+        for ward in value:
+            if ward.ward in seen:
+                raise ValueError(f"duplicate ward {ward.ward!r}")
+            seen.add(ward.ward)
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        path = Path(self.storage.path)
+        return path if path.is_absolute() else self.source.parent / path
+
+
+def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read, substitute `${ENV}` references and validate; raise ConfigError on any problem."""
+    path = Path(path)
+    env = dict(os.environ) if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {_toml_message(str(exc))}") from None
+    raw = _substitute_env(raw, env, path, ())
+    if "source" in raw:
+        raise ConfigError(f"{path}: source: unknown key")
+    try:
+        return Settings.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+
+
+def _toml_message(message: str) -> str:
+    # tomllib says "Expected '=' ... (at line 5, column 7)"; lead with the line, which is what people look for.
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if not found:
+        return f"invalid TOML: {message}"
+    detail = message[: found.start()].strip()
+    return f"line {found.group(1)}, column {found.group(2)}: invalid TOML: {detail}"
+
+
+def _key_name(loc: tuple[str | int, ...]) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part + 1}]"
+        else:
+            name += f".{part}" if name else part
+    return name or "(top level)"
+
+
+def _substitute_env(value: Any, env: dict[str, str], path: Path, loc: tuple[str | int, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, env, path, (*loc, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, env, path, (*loc, i)) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(f"{path}: {_key_name(loc)}: environment variable {name} is not set")
+            return env[name]
+
+        return _ENV_REF.sub(lookup, value)
+    return value
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    # A typo shows up as an unknown key plus a missing one; the unknown key is the one to fix.
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        what = "unknown key" + _did_you_mean(loc, errors)
+    elif kind == "missing":
+        what = "required key is missing"
+    elif kind in ("value_error", "assertion_error"):
+        what = str(first["msg"]).removeprefix("Value error, ")
+    elif any(word in _key_name(loc) for word in ("secret", "token")):
+        what = str(first["msg"])  # never echo a credential back
+    else:
+        what = f"{first['msg']} (got {first.get('input')!r:.60})"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{_key_name(loc)}: {what}{more}"
+
+
+def _did_you_mean(loc: tuple[str | int, ...], errors: list[Any]) -> str:
+    missing = [
+        str(e["loc"][-1]) for e in errors if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]
+    ]
+    close = difflib.get_close_matches(str(loc[-1]), missing, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,51 @@
+"""Structured logs: one event per line, `key=value` pairs.
+
+Log calls name an event and pass fields: `log.info("server.started", extra=fields(port=8080))`.
+Message bodies, names and secrets are never passed as fields; third-party loggers that may print
+request bodies (the SDKs at DEBUG) are held at WARNING.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+_QUIET = ("slack_sdk", "slack_bolt", "linebot", "aiohttp.access", "apscheduler", "aiosqlite", "asyncio")
+
+
+def fields(**values: Any) -> dict[str, Any]:
+    """The `extra=` argument of a log call."""
+    return {"fields": values}
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' ="\n\\'):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        parts = [f"ts={at}", f"level={record.levelname.lower()}", f"logger={record.name}"]
+        parts.append(f"event={_quote(record.getMessage())}")
+        for key, value in getattr(record, "fields", {}).items():
+            parts.append(f"{key}={_quote(value)}")
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append(f"error={_quote(type(record.exc_info[1]).__name__)}")
+            # The traceback stays on the same line so that one event is one line.
+            parts.append(f"traceback={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

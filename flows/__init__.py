@@ -1,0 +1,1 @@
+"""What the bot says and decides, with no knowledge of LINE or Slack."""

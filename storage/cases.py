@@ -1,0 +1,164 @@
+"""Consultation cases, their human-readable numbers and the messages exchanged on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from storage.base import Repository, from_row
+from storage.timefmt import opt_to_db, to_db
+
+CaseStatus = Literal["new", "in_progress", "closed"]
+Direction = Literal["citizen", "reply", "note", "system"]
+
+
+@dataclass(frozen=True)
+class NewCase:
+    user_id: int | None
+    category: str
+    requester_type: str
+    person_name: str
+    contact_method: Literal["line", "phone", "email"]
+    body: str
+    organisation: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    preferred_dates: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    number: str
+    user_id: int | None
+    category: str
+    status: CaseStatus
+    assignee: str | None
+    requester_type: str
+    organisation: str | None
+    person_name: str
+    contact_method: str
+    phone: str | None
+    email: str | None
+    body: str
+    preferred_dates: str | None
+    slack_channel: str | None
+    slack_ts: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CaseMessage:
+    id: int
+    case_id: int
+    direction: Direction
+    author: str | None
+    kind: str
+    body: str
+    line_message_id: str | None
+    slack_ts: str | None
+    created_at: datetime
+
+
+class CaseRepository(Repository):
+    async def create(self, new: NewCase, now: datetime, year: int) -> Case:
+        """Store a case under the next number of `year` (the center's local year), e.g. 2026-0042."""
+        row = await self._one(
+            "INSERT INTO case_numbers (year, last_seq) VALUES (?, 1)"
+            " ON CONFLICT (year) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+            (year,),
+        )
+        assert row is not None
+        case_id = await self._insert(
+            "cases",
+            {
+                "number": f"{year}-{row[0]:04d}",
+                "status": "new",
+                "created_at": now,
+                "updated_at": now,
+                **new.__dict__,
+            },
+        )
+        case = await self.get(case_id)
+        assert case is not None
+        return case
+
+    async def get(self, case_id: int) -> Case | None:
+        row = await self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
+        return None if row is None else from_row(Case, row)
+
+    async def by_number(self, number: str) -> Case | None:
+        row = await self._one("SELECT * FROM cases WHERE number = ?", (number,))
+        return None if row is None else from_row(Case, row)
+
+    async def for_user(self, user_id: int, include_closed: bool = True) -> list[Case]:
+        closed = "" if include_closed else " AND status != 'closed'"
+        rows = await self._all(f"SELECT * FROM cases WHERE user_id = ?{closed} ORDER BY id", (user_id,))
+        return [from_row(Case, r) for r in rows]
+
+    async def with_status(self, *statuses: CaseStatus) -> list[Case]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = await self._all(f"SELECT * FROM cases WHERE status IN ({marks}) ORDER BY id", statuses)
+        return [from_row(Case, r) for r in rows]
+
+    async def set_status(self, case_id: int, status: CaseStatus, now: datetime) -> None:
+        closed_at = now if status == "closed" else None
+        await self._run(
+            "UPDATE cases SET status = ?, closed_at = ?, updated_at = ? WHERE id = ?",
+            (status, opt_to_db(closed_at), to_db(now), case_id),
+        )
+
+    async def set_assignee(self, case_id: int, assignee: str | None, now: datetime) -> None:
+        await self._run(
+            "UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, to_db(now), case_id)
+        )
+
+    async def set_first_response(self, case_id: int, now: datetime) -> None:
+        """Record the first answer to the citizen; later answers leave it unchanged."""
+        await self._run(
+            "UPDATE cases SET first_response_at = coalesce(first_response_at, ?), updated_at = ? WHERE id = ?",
+            (to_db(now), to_db(now), case_id),
+        )
+
+    async def set_slack_message(self, case_id: int, channel: str, ts: str) -> None:
+        await self._run(
+            "UPDATE cases SET slack_channel = ?, slack_ts = ? WHERE id = ?", (channel, ts, case_id)
+        )
+
+    async def add_message(
+        self,
+        case_id: int,
+        direction: Direction,
+        body: str,
+        now: datetime,
+        *,
+        author: str | None = None,
+        kind: str = "text",
+        line_message_id: str | None = None,
+    ) -> CaseMessage:
+        message_id = await self._insert(
+            "case_messages",
+            {
+                "case_id": case_id,
+                "direction": direction,
+                "author": author,
+                "kind": kind,
+                "body": body,
+                "line_message_id": line_message_id,
+                "created_at": now,
+            },
+        )
+        row = await self._one("SELECT * FROM case_messages WHERE id = ?", (message_id,))
+        assert row is not None
+        return from_row(CaseMessage, row)
+
+    async def set_message_slack_ts(self, message_id: int, ts: str) -> None:
+        await self._run("UPDATE case_messages SET slack_ts = ? WHERE id = ?", (ts, message_id))
+
+    async def messages(self, case_id: int) -> list[CaseMessage]:
+        rows = await self._all("SELECT * FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,))
+        return [from_row(CaseMessage, r) for r in rows]

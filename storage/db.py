@@ -1,0 +1,95 @@
+"""The one owner of the SQLite connections.
+
+Two aiosqlite connections: a writer and a read-only reader. An aiosqlite connection is a single
+transaction shared by every task that uses it, so all writes go through `transaction()`, which holds
+a lock from BEGIN to COMMIT/ROLLBACK: no task can ever commit or roll back another task's work.
+Reads that must not see a half-done transaction use the reader, which in WAL mode sees only
+committed data and never waits for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from storage.migrate import apply_migrations
+from storage.repositories import Repositories
+
+_in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
+
+
+class Database:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self.read = Repositories(reader)
+
+    @classmethod
+    async def open(cls, path: str | Path, busy_timeout_ms: int = 5000, migrate: bool = True) -> Database:
+        """Open (creating the file and its folder if needed) and, by default, bring the schema up to date."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(str(path), busy_timeout_ms, uri=False)
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            await writer.execute("PRAGMA synchronous = NORMAL")
+            if migrate:
+                await apply_migrations(writer)
+            reader = await _connect(f"{path.resolve().as_uri()}?mode=ro", busy_timeout_ms, uri=True)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        # Wait for a transaction in flight so shutdown never cuts one in half.
+        async with self._lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repositories]:
+        """One atomic unit of work: commits on success, rolls back on any exception."""
+        if _in_transaction.get():
+            raise RuntimeError("nested transaction: pass the open Repositories down instead")
+        async with self._lock:
+            token = _in_transaction.set(True)
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Repositories(self._writer)
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                await self._writer.commit()
+            finally:
+                _in_transaction.reset(token)
+
+    async def ping(self) -> bool:
+        """True when the database answers a query."""
+        try:
+            async with self._reader.execute("SELECT count(*) FROM schema_migrations") as cursor:
+                row = await cursor.fetchone()
+            return row is not None
+        except Exception:
+            return False
+
+    async def migrate(self) -> list[int]:
+        async with self._lock:
+            return await apply_migrations(self._writer)
+
+
+async def _connect(database: str, busy_timeout_ms: int, uri: bool) -> aiosqlite.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is opened implicitly.
+    conn = await aiosqlite.connect(database, isolation_level=None, uri=uri)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn

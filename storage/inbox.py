@@ -1,0 +1,79 @@
+"""Inbound platform events, stored before they are acknowledged and handled after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from storage.base import Repository, from_row
+from storage.timefmt import to_db
+
+InboxStatus = Literal["pending", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """What a webhook hands over: `event_id` deduplicates, `order_key` serialises (one user's events)."""
+
+    source: str
+    event_id: str
+    order_key: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    source: str
+    event_id: str
+    order_key: str
+    payload: str
+    status: InboxStatus
+    attempts: int
+    error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class InboxRepository(Repository):
+    async def add(self, events: Sequence[IncomingEvent], now: datetime) -> int:
+        """Store events; duplicates of stored ones are ignored. Returns how many were new."""
+        added = 0
+        for event in events:
+            added += await self._run(
+                "INSERT INTO inbox (source, event_id, order_key, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (source, event_id) DO NOTHING",
+                (event.source, event.event_id, event.order_key, event.payload, to_db(now)),
+            )
+        return added
+
+    async def get(self, item_id: int) -> InboxItem | None:
+        row = await self._one("SELECT * FROM inbox WHERE id = ?", (item_id,))
+        return None if row is None else from_row(InboxItem, row)
+
+    async def pending(self, after_id: int = 0, limit: int = 500) -> list[InboxItem]:
+        """Unhandled events in arrival order."""
+        rows = await self._all(
+            "SELECT * FROM inbox WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        )
+        return [from_row(InboxItem, r) for r in rows]
+
+    async def mark_done(self, item_id: int, now: datetime) -> None:
+        await self._run(
+            "UPDATE inbox SET status = 'done', processed_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (to_db(now), item_id),
+        )
+
+    async def mark_failed(self, item_id: int, error: str, now: datetime) -> None:
+        await self._run(
+            "UPDATE inbox SET status = 'failed', error = ?, processed_at = ?, attempts = attempts + 1"
+            " WHERE id = ?",
+            (error, to_db(now), item_id),
+        )
+
+    async def count(self, status: InboxStatus) -> int:
+        row = await self._one("SELECT count(*) FROM inbox WHERE status = ?", (status,))
+        assert row is not None
+        return int(row[0])

@@ -1,0 +1,135 @@
+"""Outgoing messages, written in the same transaction as the change that caused them.
+
+Rows that share an `order_key` (one citizen, one Slack thread) are delivered strictly in id order:
+only the oldest pending row of each key is ever due.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from storage.base import Repository, from_row
+from storage.timefmt import from_db, to_db
+
+# The oldest pending row of each order key: the only rows that may be sent now.
+_HEADS = "JOIN (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY order_key) head ON head.id = o.id"
+
+OutboxStatus = Literal["pending", "sent", "failed", "dead", "cancelled"]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    channel: str
+    recipient: str
+    order_key: str
+    payload: str
+    reply_token: str | None
+    reply_token_expires_at: datetime | None
+    retry_key: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    case_id: int | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.payload)
+
+
+class OutboxRepository(Repository):
+    async def add(
+        self,
+        channel: str,
+        recipient: str,
+        payload: Any,
+        now: datetime,
+        *,
+        order_key: str | None = None,
+        reply_token: str | None = None,
+        reply_token_expires_at: datetime | None = None,
+        case_id: int | None = None,
+    ) -> OutboxMessage:
+        message_id = await self._insert(
+            "outbox",
+            {
+                "channel": channel,
+                "recipient": recipient,
+                "order_key": order_key or f"{channel}:{recipient}",
+                "payload": json.dumps(payload, ensure_ascii=False),
+                "reply_token": reply_token,
+                "reply_token_expires_at": reply_token_expires_at,
+                # One key for every attempt, so the platform can tell a retry from a new message.
+                "retry_key": str(uuid.uuid4()),
+                "next_attempt_at": now,
+                "case_id": case_id,
+                "created_at": now,
+            },
+        )
+        message = await self.get(message_id)
+        assert message is not None
+        return message
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        row = await self._one("SELECT * FROM outbox WHERE id = ?", (message_id,))
+        return None if row is None else from_row(OutboxMessage, row)
+
+    async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
+        """The oldest pending message of each order key, where its time has come."""
+        rows = await self._all(
+            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?",
+            (to_db(now), limit),
+        )
+        return [from_row(OutboxMessage, r) for r in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest deliverable message becomes due (None when nothing is pending)."""
+        row = await self._one(f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS}")
+        return None if row is None or row[0] is None else from_db(row[0])
+
+    async def mark_sent(self, message_id: int, now: datetime) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
+            " WHERE id = ? AND status = 'pending'",
+            (to_db(now), message_id),
+        )
+
+    async def retry_later(self, message_id: int, next_attempt_at: datetime, error: str) -> None:
+        await self._run(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (to_db(next_attempt_at), error, message_id),
+        )
+
+    async def finish(self, message_id: int, status: Literal["failed", "dead"], error: str) -> None:
+        """Stop trying: `failed` is a final answer from the platform, `dead` means retries ran out."""
+        await self._run(
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'",
+            (status, error, message_id),
+        )
+
+    async def drop_reply_token(self, message_id: int) -> None:
+        """After the token is spent or stale, the message goes out as a push."""
+        await self._run("UPDATE outbox SET reply_token = NULL WHERE id = ?", (message_id,))
+
+    async def cancel_pending(self, order_key: str, reason: str) -> int:
+        return await self._run(
+            "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE order_key = ? AND status = 'pending'",
+            (reason, order_key),
+        )
+
+    async def count(self, status: OutboxStatus) -> int:
+        row = await self._one("SELECT count(*) FROM outbox WHERE status = ?", (status,))
+        assert row is not None
+        return int(row[0])
+
+    async def in_order(self, order_key: str) -> list[OutboxMessage]:
+        rows = await self._all("SELECT * FROM outbox WHERE order_key = ? ORDER BY id", (order_key,))
+        return [from_row(OutboxMessage, r) for r in rows]

@@ -1,0 +1,32 @@
+"""All repositories bound to one connection, handed out by `Database.transaction()` and `Database.read`."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from storage.audit import AuditRepository
+from storage.cases import CaseRepository
+from storage.conversations import ConversationRepository
+from storage.events import EventRepository
+from storage.inbox import InboxRepository
+from storage.notices import NoticeRepository
+from storage.outbox import OutboxRepository
+from storage.registrations import RegistrationRepository
+from storage.reminders import ReminderRepository
+from storage.users import UserRepository
+from storage.wards import WardCenterRepository
+
+
+class Repositories:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.users = UserRepository(conn)
+        self.conversations = ConversationRepository(conn)
+        self.cases = CaseRepository(conn)
+        self.events = EventRepository(conn)
+        self.registrations = RegistrationRepository(conn)
+        self.reminders = ReminderRepository(conn)
+        self.inbox = InboxRepository(conn)
+        self.outbox = OutboxRepository(conn)
+        self.wards = WardCenterRepository(conn)
+        self.notices = NoticeRepository(conn)
+        self.audit = AuditRepository(conn)

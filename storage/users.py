@@ -1,0 +1,79 @@
+"""Citizens known by their LINE user id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.base import Repository, from_row
+from storage.timefmt import opt_to_db, to_db
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    line_user_id: str
+    display_name: str | None
+    display_name_fetched_at: datetime | None
+    following: bool
+    followed_at: datetime | None
+    unfollowed_at: datetime | None
+    privacy_agreed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserRepository(Repository):
+    async def get(self, user_id: int) -> User | None:
+        row = await self._one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return None if row is None else from_row(User, row)
+
+    async def by_line_id(self, line_user_id: str) -> User | None:
+        row = await self._one("SELECT * FROM users WHERE line_user_id = ?", (line_user_id,))
+        return None if row is None else from_row(User, row)
+
+    async def ensure(self, line_user_id: str, now: datetime) -> User:
+        """The user with this LINE id, created on first sight (a message can precede any follow)."""
+        await self._run(
+            "INSERT INTO users (line_user_id, created_at, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (line_user_id) DO NOTHING",
+            (line_user_id, to_db(now), to_db(now)),
+        )
+        user = await self.by_line_id(line_user_id)
+        assert user is not None
+        return user
+
+    async def mark_followed(self, line_user_id: str, now: datetime) -> User:
+        await self.ensure(line_user_id, now)
+        await self._run(
+            "UPDATE users SET following = 1, followed_at = ?, unfollowed_at = NULL, updated_at = ?"
+            " WHERE line_user_id = ?",
+            (to_db(now), to_db(now), line_user_id),
+        )
+        return await self._must(line_user_id)
+
+    async def mark_unfollowed(self, line_user_id: str, now: datetime) -> User:
+        await self.ensure(line_user_id, now)
+        await self._run(
+            "UPDATE users SET following = 0, unfollowed_at = ?, updated_at = ? WHERE line_user_id = ?",
+            (to_db(now), to_db(now), line_user_id),
+        )
+        return await self._must(line_user_id)
+
+    async def set_display_name(self, user_id: int, name: str | None, now: datetime) -> None:
+        await self._run(
+            "UPDATE users SET display_name = ?, display_name_fetched_at = ?, updated_at = ? WHERE id = ?",
+            (name, to_db(now), to_db(now), user_id),
+        )
+
+    async def set_privacy_agreed(self, user_id: int, agreed_at: datetime | None, now: datetime) -> None:
+        """Record (or, with None, withdraw) the citizen's agreement to the privacy notice."""
+        await self._run(
+            "UPDATE users SET privacy_agreed_at = ?, updated_at = ? WHERE id = ?",
+            (opt_to_db(agreed_at), to_db(now), user_id),
+        )
+
+    async def _must(self, line_user_id: str) -> User:
+        user = await self.by_line_id(line_user_id)
+        assert user is not None
+        return user

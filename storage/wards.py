@@ -1,0 +1,50 @@
+"""The ward civic-activity support centers (区民活動支援センター) that receive network-meeting notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from storage.base import Repository, from_row
+
+
+@dataclass(frozen=True)
+class WardCenterRecord:
+    id: int
+    ward: str
+    name: str
+    slack_channel: str | None
+    line_group_id: str | None
+
+
+@dataclass(frozen=True)
+class WardCenterSpec:
+    """A ward center as configured."""
+
+    ward: str
+    name: str
+    slack_channel: str | None = None
+    line_group_id: str | None = None
+
+
+class WardCenterRepository(Repository):
+    async def sync(self, specs: Sequence[WardCenterSpec]) -> None:
+        """Bring the table in line with configuration; a LINE group id learned from a join is kept."""
+        for spec in specs:
+            await self._run(
+                "INSERT INTO ward_centers (ward, name, slack_channel, line_group_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (ward) DO UPDATE SET name = excluded.name, slack_channel = excluded.slack_channel,"
+                " line_group_id = coalesce(excluded.line_group_id, ward_centers.line_group_id)",
+                (spec.ward, spec.name, spec.slack_channel or None, spec.line_group_id or None),
+            )
+
+    async def all(self) -> list[WardCenterRecord]:
+        rows = await self._all("SELECT * FROM ward_centers ORDER BY id")
+        return [from_row(WardCenterRecord, r) for r in rows]
+
+    async def by_ward(self, ward: str) -> WardCenterRecord | None:
+        row = await self._one("SELECT * FROM ward_centers WHERE ward = ?", (ward,))
+        return None if row is None else from_row(WardCenterRecord, row)
+
+    async def set_line_group(self, ward: str, group_id: str | None) -> None:
+        await self._run("UPDATE ward_centers SET line_group_id = ? WHERE ward = ?", (group_id, ward))

@@ -1,0 +1,94 @@
+"""Writes are serialised: one task's failure never rolls back, or commits, another task's rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage import Database
+from tests.conftest import NOW
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_concurrent_tasks_one_failing_keep_each_others_rows_apart(db: Database) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def failing() -> None:
+        async with db.transaction() as tx:
+            await tx.users.ensure("U-failing", NOW)
+            inside.set()
+            await release.wait()  # the other task runs while this transaction is open
+            raise Boom
+
+    async def succeeding() -> None:
+        await inside.wait()
+        writer = asyncio.create_task(_write_user(db, "U-ok"))
+        await asyncio.sleep(0.05)
+        assert not writer.done(), "a second transaction must wait for the first"
+        # The reader sees only committed data: not the failing task's uncommitted row.
+        assert await db.read.users.by_line_id("U-failing") is None
+        release.set()
+        await writer
+
+    results = await asyncio.gather(failing(), succeeding(), return_exceptions=True)
+    assert isinstance(results[0], Boom) and results[1] is None
+    assert await db.read.users.by_line_id("U-failing") is None
+    assert await db.read.users.by_line_id("U-ok") is not None
+
+
+async def _write_user(db: Database, line_id: str) -> None:
+    async with db.transaction() as tx:
+        await tx.users.ensure(line_id, NOW)
+
+
+async def test_many_concurrent_writers_each_commit_exactly_their_rows(db: Database) -> None:
+    async def worker(n: int) -> None:
+        async with db.transaction() as tx:
+            await tx.users.ensure(f"U{n}", NOW)
+            await asyncio.sleep(0)  # yield mid-transaction to invite interleaving
+            await tx.users.ensure(f"U{n}-second", NOW)
+            if n % 3 == 0:
+                raise Boom
+
+    results = await asyncio.gather(*(worker(n) for n in range(30)), return_exceptions=True)
+    assert sum(isinstance(r, Boom) for r in results) == 10
+    for n in range(30):
+        present = await db.read.users.by_line_id(f"U{n}") is not None
+        second = await db.read.users.by_line_id(f"U{n}-second") is not None
+        assert present == second == (n % 3 != 0)
+
+
+async def test_nested_transaction_is_refused(db: Database) -> None:
+    async with db.transaction():
+        with pytest.raises(RuntimeError, match="nested transaction"):
+            async with db.transaction():
+                pass
+
+
+async def test_reader_cannot_write(db: Database) -> None:
+    with pytest.raises(Exception, match="readonly"):
+        await db.read.users.ensure("U-x", NOW)
+
+
+async def test_cancelled_task_rolls_back(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with db.transaction() as tx:
+            await tx.users.ensure("U-cancelled", NOW)
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _write_user(db, "U-after")
+    assert await db.read.users.by_line_id("U-cancelled") is None
+    assert await db.read.users.by_line_id("U-after") is not None
