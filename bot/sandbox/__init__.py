@@ -1,0 +1,1 @@
+"""Local fake LINE and Slack platforms for tests and `madoguchi demo`."""
