@@ -106,6 +106,14 @@ class SlackSettings(_Section):
         return self
 
 
+class DeliverySettings(_Section):
+    # Outgoing messages are retried on 5xx, 429 and timeouts with exponential backoff and jitter,
+    # then dead-lettered and reported.
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    base_delay_seconds: float = Field(default=1.0, gt=0, le=600)
+    max_delay_seconds: float = Field(default=300.0, gt=0, le=86400)
+
+
 class Category(_Section):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     label: str = Field(min_length=1, max_length=40)
@@ -180,6 +188,7 @@ class Settings(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     line: LineSettings
     slack: SlackSettings
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     wards: list[WardCenter] = Field(default_factory=list)

@@ -38,6 +38,7 @@ class OutboxMessage:
     case_id: int | None
     created_at: datetime
     sent_at: datetime | None
+    delivered_via: str | None
 
     @property
     def body(self) -> Any:
@@ -94,12 +95,22 @@ class OutboxRepository(Repository):
         row = await self._one(f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS}")
         return None if row is None or row[0] is None else from_db(row[0])
 
-    async def mark_sent(self, message_id: int, now: datetime) -> None:
+    async def mark_sent(self, message_id: int, now: datetime, via: str) -> None:
+        """Delivered; `via` says how (LINE: "reply" or "push"; Slack: the API method)."""
         await self._run(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
-            " WHERE id = ? AND status = 'pending'",
-            (to_db(now), message_id),
+            "UPDATE outbox SET status = 'sent', sent_at = ?, delivered_via = ?, attempts = attempts + 1,"
+            " last_error = NULL WHERE id = ? AND status = 'pending'",
+            (to_db(now), via, message_id),
         )
+
+    async def count_delivered(self, channel: str, via: str, since: datetime) -> int:
+        """How many messages went out one way since a moment (LINE pushes this month, for the quota)."""
+        row = await self._one(
+            "SELECT count(*) FROM outbox WHERE channel = ? AND delivered_via = ? AND sent_at >= ?",
+            (channel, via, to_db(since)),
+        )
+        assert row is not None
+        return int(row[0])
 
     async def retry_later(self, message_id: int, next_attempt_at: datetime, error: str) -> None:
         await self._run(

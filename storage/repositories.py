@@ -9,6 +9,7 @@ from storage.cases import CaseRepository
 from storage.conversations import ConversationRepository
 from storage.events import EventRepository
 from storage.inbox import InboxRepository
+from storage.line_groups import LineGroupRepository
 from storage.notices import NoticeRepository
 from storage.outbox import OutboxRepository
 from storage.registrations import RegistrationRepository
@@ -30,3 +31,4 @@ class Repositories:
         self.wards = WardCenterRepository(conn)
         self.notices = NoticeRepository(conn)
         self.audit = AuditRepository(conn)
+        self.line_groups = LineGroupRepository(conn)

@@ -174,7 +174,7 @@ async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.outbox.retry_later(a1.id, LATER, "HTTP 500")
         await tx.outbox.drop_reply_token(a1.id)
-        await tx.outbox.mark_sent(b1.id, NOW)
+        await tx.outbox.mark_sent(b1.id, NOW, "push")
     assert await db.read.outbox.due(NOW) == []  # U1's head waits; U1's second must not overtake it
     assert await db.read.outbox.next_due_at() == LATER
     retried = await db.read.outbox.get(a1.id)
@@ -192,6 +192,19 @@ async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
         assert await tx.outbox.cancel_pending("line:U1", "unfollowed") == 1
     assert [m.status for m in await db.read.outbox.in_order("line:U1")] == ["dead", "cancelled"]
     assert await db.read.outbox.count("sent") == 1
+    assert await db.read.outbox.count_delivered("line", "push", NOW) == 1
+    assert await db.read.outbox.count_delivered("line", "push", LATER) == 0
+    assert await db.read.outbox.count_delivered("line", "reply", NOW) == 0
+
+
+async def test_line_groups(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.line_groups.joined("Cgroup1", NOW)
+        await tx.line_groups.left("Cgroup1", LATER)
+        await tx.line_groups.left("Cgroup2", LATER)
+    group = await db.read.line_groups.get("Cgroup1")
+    assert group is not None and (group.joined_at, group.left_at) == (NOW, LATER)
+    assert await db.read.line_groups.get("Cgroup2") is not None
 
 
 async def test_wards_sync_keeps_learned_group_ids(db: Database) -> None:

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "notice_recipients",
     "audit_log",
     "schema_migrations",
+    "line_groups",
 }
 
 

@@ -1,0 +1,1 @@
+"""The LINE adapter: webhook intake, translation to and from the neutral model, and delivery."""

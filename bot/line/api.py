@@ -1,0 +1,123 @@
+"""The LINE Messaging API through the official async SDK, with answers turned into Outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
+
+from bot.config import LineSettings
+from bot.delivery import Delivered, Final, Outcome, Retry
+from bot.logs import fields
+
+log = logging.getLogger("madoguchi.line.api")
+
+MONTHLY_LIMIT_MARKER = "monthly limit"
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Quota:
+    kind: str
+    limit: int | None
+    used: int
+
+
+def error_message(exc: ApiException) -> str:
+    """LINE's own explanation from an error body, e.g. "Invalid reply token"."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        return f"HTTP {exc.status}"
+    message = str(body.get("message", f"HTTP {exc.status}"))
+    details = body.get("details") or []
+    if details and isinstance(details[0], dict):
+        message += f" ({details[0].get('property', '')}: {details[0].get('message', '')})"
+    return message
+
+
+def is_monthly_limit(exc: ApiException) -> bool:
+    return exc.status == 429 and MONTHLY_LIMIT_MARKER in error_message(exc).lower()
+
+
+def classify(exc: BaseException) -> Outcome:
+    """A failed call as an Outcome: what to retry, what is final, what was in fact accepted."""
+    if isinstance(exc, ApiException):
+        status = exc.status or 0
+        if status == 409:
+            return Delivered("push")  # the retry key was accepted before: the message is out
+        if is_monthly_limit(exc):
+            return Final("monthly_limit: " + error_message(exc))
+        if status == 429 or status >= 500:
+            return Retry(f"HTTP {status}: {error_message(exc)}")
+        return Final(f"HTTP {status}: {error_message(exc)}")
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | TimeoutError):
+        return Retry(f"{type(exc).__name__}")
+    raise exc
+
+
+class LineApi:
+    """One SDK client per process, created inside the running loop and closed at shutdown."""
+
+    def __init__(self, settings: LineSettings) -> None:
+        self._settings = settings
+        self._client: AsyncApiClient | None = None
+        self._blob_client: AsyncApiClient | None = None
+        self.messaging: AsyncMessagingApi
+        self.blob: AsyncMessagingApiBlob
+
+    async def __aenter__(self) -> LineApi:
+        token = self._settings.channel_access_token
+        self._client = AsyncApiClient(Configuration(host=self._settings.api_base_url, access_token=token))
+        self._blob_client = AsyncApiClient(
+            Configuration(host=self._settings.data_api_base_url, access_token=token)
+        )
+        self.messaging = AsyncMessagingApi(self._client)
+        self.blob = AsyncMessagingApiBlob(self._blob_client)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for client in (self._client, self._blob_client):
+            if client is not None:
+                await client.close()
+
+    async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
+        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
+        await self.messaging.reply_message(request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+
+    async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> None:
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        await self.messaging.push_message(
+            request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The user's LINE display name, or None when LINE will not say (blocked, or an error)."""
+        try:
+            profile = await self.messaging.get_profile(user_id, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("line.profile_unavailable", extra=fields(error=type(exc).__name__))
+            return None
+        return str(profile.display_name)
+
+    async def quota(self) -> Quota:
+        quota = await self.messaging.get_message_quota(_request_timeout=REQUEST_TIMEOUT_SECONDS)
+        used = await self.messaging.get_message_quota_consumption(_request_timeout=REQUEST_TIMEOUT_SECONDS)
+        limit = quota.value if quota.type == "limited" else None
+        return Quota(kind=str(quota.type), limit=limit, used=int(used.total_usage))

@@ -1,0 +1,138 @@
+"""Handles one stored LINE webhook event: the SDK parses it, flows decide, the outbox gets the answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from linebot.v3.webhooks import (
+    Event,
+    FileMessageContent,
+    FollowEvent,
+    ImageMessageContent,
+    JoinEvent,
+    LeaveEvent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    StickerMessageContent,
+    TextMessageContent,
+    UnfollowEvent,
+)
+
+from bot.clock import Clock
+from bot.line.api import LineApi
+from bot.line.render import render_batches
+from bot.logs import fields
+from flows.desk import DeskContext, respond
+from flows.messages import Inbound
+from flows.texts import Texts
+from storage import Database, Repositories
+from storage.inbox import InboxItem
+
+log = logging.getLogger("madoguchi.line")
+
+# LINE guarantees a reply token for about a minute; stop using it a little before.
+REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+PROFILE_TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    display_name: str | None = None
+    fetched: bool = False
+
+
+class LineEventHandler:
+    def __init__(self, api: LineApi, db: Database, texts: Texts, center_name: str, clock: Clock) -> None:
+        self._api = api
+        self._db = db
+        self._texts = texts
+        self._center_name = center_name
+        self._clock = clock
+
+    async def prepare(self, item: InboxItem) -> Prepared:
+        """Fetch the display name when we have none or it is old (cached in the users table)."""
+        raw = json.loads(item.payload)
+        source = raw.get("source") or {}
+        if source.get("type") != "user" or raw.get("type") not in ("follow", "message", "postback"):
+            return Prepared()
+        user = await self._db.read.users.by_line_id(source["userId"])
+        fetched_at = None if user is None else user.display_name_fetched_at
+        if fetched_at is not None and self._clock() - fetched_at < PROFILE_TTL:
+            return Prepared()
+        return Prepared(await self._api.display_name(source["userId"]), fetched=True)
+
+    async def apply(self, item: InboxItem, prepared: Any, tx: Repositories) -> None:
+        event = Event.from_dict(json.loads(item.payload))
+        now = self._clock()
+        if isinstance(event, JoinEvent | LeaveEvent):
+            await self._group_membership(event, tx, now)
+            return
+        if getattr(event.source, "type", None) != "user":
+            return  # group chatter is not for the citizen desk
+        user_id = event.source.user_id
+        if isinstance(event, UnfollowEvent):
+            await tx.users.mark_unfollowed(user_id, now)
+            cancelled = await tx.outbox.cancel_pending(f"line:{user_id}", "unfollowed")
+            log.info("line.unfollowed", extra=fields(cancelled=cancelled))
+            return
+        inbound = _inbound(event)
+        if inbound is None:
+            log.info("line.event_ignored", extra=fields(type=event.type))
+            return
+        if isinstance(event, FollowEvent):
+            user = await tx.users.mark_followed(user_id, now)
+        else:
+            user = await tx.users.ensure(user_id, now)
+        if isinstance(prepared, Prepared) and prepared.fetched:
+            await tx.users.set_display_name(user.id, prepared.display_name, now)
+        context = DeskContext(texts=self._texts, center_name=self._center_name, now=now)
+        outgoing = await respond(inbound, user, tx, context)
+        reply_token = getattr(event, "reply_token", None)
+        expires = item.received_at + REPLY_TOKEN_LIFETIME
+        for index, batch in enumerate(render_batches(outgoing)):
+            await tx.outbox.add(
+                "line",
+                user_id,
+                {"messages": batch},
+                now,
+                # One reply token answers one request: the first batch; the rest are pushed.
+                reply_token=reply_token if index == 0 else None,
+                reply_token_expires_at=expires if index == 0 and reply_token else None,
+            )
+
+    @staticmethod
+    async def _group_membership(event: JoinEvent | LeaveEvent, tx: Repositories, now: datetime) -> None:
+        group_id = getattr(event.source, "group_id", None) or getattr(event.source, "room_id", None)
+        if not group_id:
+            return
+        if isinstance(event, JoinEvent):
+            await tx.line_groups.joined(group_id, now)
+        else:
+            await tx.line_groups.left(group_id, now)
+        log.info("line.group_membership", extra=fields(type=event.type))
+
+
+def _inbound(event: Event) -> Inbound | None:
+    if isinstance(event, FollowEvent):
+        return Inbound("follow")
+    if isinstance(event, PostbackEvent):
+        return Inbound("choice", value=event.postback.data)
+    if not isinstance(event, MessageEvent):
+        return None
+    message = event.message
+    if isinstance(message, TextMessageContent):
+        return Inbound("text", text=message.text, message_id=message.id)
+    if isinstance(message, StickerMessageContent):
+        return Inbound("sticker", message_id=message.id)
+    if isinstance(message, LocationMessageContent):
+        return Inbound("location", message_id=message.id)
+    if isinstance(message, ImageMessageContent | FileMessageContent):
+        return Inbound("media", media=message.type, message_id=message.id)
+    if message.type in ("video", "audio"):
+        return Inbound("media", media=message.type, message_id=message.id)
+    return None

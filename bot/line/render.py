@@ -1,0 +1,118 @@
+"""Neutral outgoing messages -> LINE message objects (as the JSON the API takes).
+
+Built with the SDK's models so that a message the API would refuse fails here, where the flow that
+made it can be named, and not at delivery. LINE's own limits the SDK does not check are applied
+here: text length (split), quick-reply count and label length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from linebot.v3.messaging import (
+    ConfirmTemplate,
+    FlexBox,
+    FlexBubble,
+    FlexButton,
+    FlexCarousel,
+    FlexMessage,
+    FlexText,
+    PostbackAction,
+    QuickReply,
+    QuickReplyItem,
+    TemplateMessage,
+    TextMessage,
+)
+
+from flows.messages import Card, Carousel, Choice, Confirm, Outgoing, Text
+
+MAX_MESSAGES_PER_REQUEST = 5
+MAX_TEXT_UTF16 = 5000
+MAX_QUICK_REPLY_ITEMS = 13
+MAX_LABEL = 20
+MAX_CONFIRM_TEXT = 240
+MAX_CAROUSEL_BUBBLES = 12
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
+    """Cut text into pieces LINE accepts, preferring line breaks, never splitting a surrogate pair."""
+    pieces: list[str] = []
+    rest = text
+    while utf16_len(rest) > limit:
+        cut = 0
+        units = 0
+        for index, char in enumerate(rest):
+            units += 2 if ord(char) > 0xFFFF else 1
+            if units > limit:
+                break
+            cut = index + 1
+        newline = rest.rfind("\n", 0, cut)
+        if newline > cut // 2:
+            cut = newline + 1
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    pieces.append(rest)
+    return pieces
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _action(choice: Choice) -> PostbackAction:
+    # displayText echoes the label in the chat, as if the citizen had typed it.
+    return PostbackAction(label=_label(choice.label), data=choice.value, displayText=choice.label[:300])
+
+
+def _quick_reply(choices: Sequence[Choice]) -> QuickReply | None:
+    if not choices:
+        return None
+    if len(choices) > MAX_QUICK_REPLY_ITEMS:
+        raise ValueError(f"{len(choices)} choices: LINE shows at most {MAX_QUICK_REPLY_ITEMS} quick replies")
+    return QuickReply(items=[QuickReplyItem(action=_action(c)) for c in choices])
+
+
+def _bubble(card: Card) -> FlexBubble:
+    body: list[Any] = [FlexText(text=card.title, weight="bold", size="md", wrap=True)]
+    body += [FlexText(text=line, size="sm", wrap=True, color="#555555") for line in card.lines]
+    footer = None
+    if card.buttons:
+        footer = FlexBox(
+            layout="vertical",
+            spacing="sm",
+            contents=[FlexButton(action=_action(b), style="primary", height="sm") for b in card.buttons],
+        )
+    return FlexBubble(body=FlexBox(layout="vertical", spacing="sm", contents=body), footer=footer)
+
+
+def render(message: Outgoing) -> list[dict[str, Any]]:
+    """One neutral message as one or more LINE messages (long text is split)."""
+    if isinstance(message, Text):
+        pieces = split_text(message.text)
+        rendered = [TextMessage(text=piece) for piece in pieces]
+        rendered[-1].quick_reply = _quick_reply(message.choices)
+        return [m.to_dict() for m in rendered]
+    if isinstance(message, Confirm):
+        if len(message.text) > MAX_CONFIRM_TEXT:
+            raise ValueError("confirm text over 240 characters")
+        template = ConfirmTemplate(text=message.text, actions=[_action(message.yes), _action(message.no)])
+        return [TemplateMessage(altText=message.text[:400], template=template).to_dict()]
+    if isinstance(message, Card):
+        return [FlexMessage(altText=message.title[:400], contents=_bubble(message)).to_dict()]
+    if isinstance(message, Carousel):
+        if not 1 <= len(message.cards) <= MAX_CAROUSEL_BUBBLES:
+            raise ValueError("a carousel holds 1 to 12 cards")
+        carousel = FlexCarousel(contents=[_bubble(c) for c in message.cards])
+        return [FlexMessage(altText=message.alt_text[:400], contents=carousel).to_dict()]
+    raise TypeError(f"cannot render {type(message).__name__}")
+
+
+def render_batches(messages: Sequence[Outgoing]) -> list[list[dict[str, Any]]]:
+    """LINE messages grouped into requests of at most five."""
+    flat = [line_message for message in messages for line_message in render(message)]
+    return [flat[i : i + MAX_MESSAGES_PER_REQUEST] for i in range(0, len(flat), MAX_MESSAGES_PER_REQUEST)]

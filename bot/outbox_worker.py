@@ -1,0 +1,152 @@
+"""Delivers the outbox: every due row through its channel's sender, with retries and dead letters.
+
+Rows that share an order key are sent strictly one after another (storage only ever offers each
+key's oldest pending row); different keys go out in parallel, up to a limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Mapping
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.delivery import Delivered, Final, Outcome, Retry, RetryPolicy, Sender
+from bot.logs import fields
+from storage import Database
+from storage.outbox import OutboxMessage
+
+log = logging.getLogger("madoguchi.outbox")
+
+IDLE_POLL_SECONDS = 30.0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        senders: Mapping[str, Sender],
+        policy: RetryPolicy,
+        *,
+        concurrency: int = 16,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._senders = senders
+        self._policy = policy
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Stop taking new rows; let deliveries under way finish (their outcome is recorded)."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._dispatch_due()
+                timeout = await self._time_to_next()
+            except Exception:
+                log.exception("outbox.loop_error")
+                timeout = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _dispatch_due(self) -> None:
+        for message in await self._db.read.outbox.due(self._clock(), limit=200):
+            if message.order_key in self._inflight:
+                continue
+            task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
+            self._inflight[message.order_key] = task
+            task.add_done_callback(functools.partial(self._done, message.order_key))
+
+    def _done(self, order_key: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(order_key, None)
+        self._wake.set()
+
+    async def _time_to_next(self) -> float:
+        next_at = await self._db.read.outbox.next_due_at()
+        if next_at is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.0, (next_at - self._clock()).total_seconds()))
+
+    async def _deliver(self, listed: OutboxMessage) -> None:
+        async with self._slots:
+            # The list of due rows may predate a delivery that finished meanwhile: check afresh.
+            message = await self._db.read.outbox.get(listed.id)
+            if message is None or message.status != "pending" or message.attempts != listed.attempts:
+                return
+            sender = self._senders.get(message.channel)
+            if sender is None:
+                outcome: Outcome = Final(f"no sender for channel {message.channel!r}")
+            else:
+                try:
+                    outcome = await sender.send(message)
+                except Exception as exc:
+                    log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
+                    outcome = Retry(f"internal: {type(exc).__name__}")
+            try:
+                await self._record(message, outcome)
+            except Exception:
+                # Not recorded: the row is still pending and will be tried again with its same retry key.
+                log.exception("outbox.record_failed", extra=fields(id=message.id))
+
+    async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
+        now = self._clock()
+        attempt = message.attempts + 1
+        final = True
+        async with self._db.transaction() as tx:
+            if isinstance(outcome, Delivered):
+                await tx.outbox.mark_sent(message.id, now, outcome.via)
+            elif isinstance(outcome, Final) and outcome.cancelled:
+                await tx.outbox.cancel_pending(message.order_key, outcome.reason)
+            elif isinstance(outcome, Final):
+                await tx.outbox.finish(message.id, "failed", outcome.reason)
+            elif attempt >= self._policy.max_attempts:
+                await tx.outbox.finish(
+                    message.id, "dead", f"gave up after {attempt} attempts: {outcome.reason}"
+                )
+            else:
+                final = False
+                delay = self._policy.delay(attempt, self._rng, outcome.after)
+                await tx.outbox.retry_later(message.id, now + timedelta(seconds=delay), outcome.reason)
+                if outcome.drop_reply_token:
+                    await tx.outbox.drop_reply_token(message.id)
+        self._log(message, outcome, attempt, final)
+
+    @staticmethod
+    def _log(message: OutboxMessage, outcome: Outcome, attempt: int, final: bool) -> None:
+        base = {"id": message.id, "channel": message.channel, "attempt": attempt}
+        if isinstance(outcome, Delivered):
+            log.info("outbox.sent", extra=fields(**base, via=outcome.via))
+        elif isinstance(outcome, Final) and outcome.reason.startswith("monthly_limit"):
+            log.error("outbox.monthly_limit_reached", extra=fields(**base, reason=outcome.reason))
+        elif isinstance(outcome, Final):
+            level = logging.INFO if outcome.cancelled else logging.ERROR
+            log.log(level, "outbox.not_sent", extra=fields(**base, reason=outcome.reason))
+        elif final:
+            log.error("outbox.dead_letter", extra=fields(**base, reason=outcome.reason))
+        else:
+            log.warning("outbox.retry", extra=fields(**base, reason=outcome.reason))

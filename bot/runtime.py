@@ -1,0 +1,110 @@
+"""Everything `serve` runs, wired together: storage, HTTP routes, LINE adapter, inbox and outbox workers.
+
+Start order follows the data (storage first, HTTP last); stop order is the reverse, so nothing
+accepted is left half done: HTTP stops accepting and finishes requests in flight, queued webhook
+events are committed, workers finish the item under way, then the clients and the database close.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+from aiohttp import web
+
+from bot.clock import Clock, utc_now
+from bot.config import Settings
+from bot.delivery import RetryPolicy
+from bot.inbox_worker import InboxWorker
+from bot.ingest import Ingest
+from bot.line.api import LineApi
+from bot.line.handler import LineEventHandler
+from bot.line.sender import LineSender
+from bot.line.webhook import LineWebhook
+from bot.logs import fields
+from bot.outbox_worker import OutboxWorker
+from bot.server import build_app
+from flows.texts import Texts
+from storage import Database
+from storage.wards import WardCenterSpec
+
+log = logging.getLogger("madoguchi.runtime")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._stack = AsyncExitStack()
+        self._runner: web.AppRunner | None = None
+        self.db: Database
+        self.line: LineApi
+        self.inbox: InboxWorker
+        self.outbox: OutboxWorker
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._runner is not None and self._runner.addresses
+        host, port = self._runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        settings = self.settings
+        try:
+            self.db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+            self._stack.push_async_callback(self.db.close)
+            async with self.db.transaction() as tx:
+                await tx.wards.sync(
+                    [WardCenterSpec(w.ward, w.name, w.slack_channel, w.line_group_id) for w in settings.wards]
+                )
+            self.line = await self._stack.enter_async_context(LineApi(settings.line))
+            policy = RetryPolicy(
+                max_attempts=settings.delivery.max_attempts,
+                base_delay=settings.delivery.base_delay_seconds,
+                max_delay=settings.delivery.max_delay_seconds,
+            )
+            self.outbox = OutboxWorker(
+                self.db, self.clock, {"line": LineSender(self.line, self.db, self.clock)}, policy
+            )
+            self.outbox.start()
+            self._stack.push_async_callback(self.outbox.stop)
+            texts = Texts.load()
+            line_handler = LineEventHandler(self.line, self.db, texts, settings.center.name, self.clock)
+            self.inbox = InboxWorker(self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake)
+            self.inbox.start()
+            self._stack.push_async_callback(self.inbox.stop)
+            ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)
+            ingest.start()
+            self._stack.push_async_callback(ingest.stop)
+
+            app = build_app(self.db, settings.server.max_body_bytes)
+            webhook = LineWebhook(settings.line.channel_secret, ingest, settings.server.max_body_bytes)
+            app.router.add_post("/line/webhook", webhook.handle)
+            self._runner = web.AppRunner(
+                app,
+                access_log=None,
+                shutdown_timeout=settings.server.shutdown_timeout_seconds,
+                handle_signals=False,
+            )
+            await self._runner.setup()
+            # Cleanup closes the listening socket first, then waits for requests in flight.
+            self._stack.push_async_callback(self._runner.cleanup)
+            await web.TCPSite(self._runner, settings.server.host, settings.server.port).start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info("server.started", extra=fields(address=self.base_url))
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        log.info("server.stopped")

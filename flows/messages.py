@@ -1,0 +1,68 @@
+"""The channel-neutral conversation model: what comes in, and what the bot says back.
+
+Adapters translate platform events into `Inbound` and `Outgoing` into platform messages; flows see
+nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+InboundKind = Literal["text", "choice", "follow", "unfollow", "media", "location", "sticker"]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One thing a citizen did. `value` is a choice's value (a postback); `media` names what was sent."""
+
+    kind: InboundKind
+    text: str = ""
+    value: str = ""
+    media: str = ""
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button or quick reply: `label` is shown, `value` comes back as an Inbound choice."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text message, optionally offering choices (quick replies on LINE)."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """A yes/no question shown as two buttons."""
+
+    text: str
+    yes: Choice
+    no: Choice
+
+
+@dataclass(frozen=True)
+class Card:
+    """A titled block of lines with buttons (a Flex bubble on LINE)."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    buttons: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Carousel:
+    """Several cards side by side."""
+
+    alt_text: str
+    cards: tuple[Card, ...] = field(default_factory=tuple)
+
+
+Outgoing = Text | Confirm | Card | Carousel

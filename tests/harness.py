@@ -1,0 +1,88 @@
+"""Drives the whole bot in-process over real HTTP, with the fake LINE platform on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings, load_settings
+from bot.sandbox.line_webhook import signed_headers, webhook_body
+
+LINE_SECRET = "test-line-channel-secret"
+LINE_TOKEN = "test-access-token"
+
+
+def write_config(tmp_path: Path, line_base_url: str, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = 0
+max_body_bytes = 65536
+[storage]
+path = "madoguchi.sqlite3"
+[line]
+channel_secret = "{LINE_SECRET}"
+channel_access_token = "{LINE_TOKEN}"
+api_base_url = "{line_base_url}"
+data_api_base_url = "{line_base_url}"
+[slack]
+bot_token = "xoxb-test"
+app_token = "xapp-test"
+default_channel = "C_DEFAULT"
+[delivery]
+max_attempts = 4
+base_delay_seconds = 0.05
+max_delay_seconds = 0.5
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def settings_for(tmp_path: Path, line_base_url: str, extra: str = "") -> Settings:
+    return load_settings(write_config(tmp_path, line_base_url, extra), environ={})
+
+
+async def post_events(
+    base_url: str,
+    events: list[dict[str, Any]],
+    secret: str = LINE_SECRET,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[int, str]:
+    body = webhook_body(events)
+    return await post_raw(base_url, body, signed_headers(secret, body), session)
+
+
+async def post_raw(
+    base_url: str, body: bytes, headers: dict[str, str], session: aiohttp.ClientSession | None = None
+) -> tuple[int, str]:
+    own = session is None
+    client = session or aiohttp.ClientSession()
+    try:
+        async with client.post(f"{base_url}/line/webhook", data=body, headers=headers) as response:
+            return response.status, await response.text()
+    finally:
+        if own:
+            await client.close()
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 10.0) -> None:
+    """Poll until `check` is true; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
