@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
+from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
 from bot.service import serve
 from storage import Database
@@ -32,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--config", required=True, metavar="PATH")
+
+    line = commands.add_parser("line", help="LINE account tasks").add_subparsers(
+        dest="line_command", required=True, metavar="TASK"
+    )
+    quota = line.add_parser("quota", help="this month's push quota and consumption")
+    quota.add_argument("--config", required=True, metavar="PATH")
+    richmenu = line.add_parser("richmenu", help="install the rich menu as every user's default")
+    richmenu.add_argument("--config", required=True, metavar="PATH")
     return parser
 
 
@@ -52,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(serve(settings))
             return 0
+        if args.command == "line":
+            task = line_quota if args.line_command == "quota" else line_richmenu
+            return asyncio.run(task(settings))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

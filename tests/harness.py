@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,11 +16,14 @@ import aiohttp
 from bot.config import Settings, load_settings
 from bot.sandbox.line_webhook import signed_headers, webhook_body
 
+ROOT = Path(__file__).resolve().parent.parent
 LINE_SECRET = "test-line-channel-secret"
 LINE_TOKEN = "test-access-token"
 
 
-def write_config(tmp_path: Path, line_base_url: str, extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, line_base_url: str, extra: str = "", *, base_delay: float = 0.05, max_attempts: int = 4
+) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -37,9 +43,9 @@ bot_token = "xoxb-test"
 app_token = "xapp-test"
 default_channel = "C_DEFAULT"
 [delivery]
-max_attempts = 4
-base_delay_seconds = 0.05
-max_delay_seconds = 0.5
+max_attempts = {max_attempts}
+base_delay_seconds = {base_delay}
+max_delay_seconds = {max(0.5, base_delay * 4)}
 {extra}
 """,
         encoding="utf-8",
@@ -47,8 +53,8 @@ max_delay_seconds = 0.5
     return path
 
 
-def settings_for(tmp_path: Path, line_base_url: str, extra: str = "") -> Settings:
-    return load_settings(write_config(tmp_path, line_base_url, extra), environ={})
+def settings_for(tmp_path: Path, line_base_url: str, extra: str = "", **delivery: Any) -> Settings:
+    return load_settings(write_config(tmp_path, line_base_url, extra, **delivery), environ={})
 
 
 async def post_events(
@@ -86,3 +92,23 @@ async def wait_for(check: Callable[[], Awaitable[bool]] | Callable[[], bool], wi
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def start_serve(
+    config: Path, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """`python -m bot serve` as a real process; returns it, its base URL and its log lines so far."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--config", str(config),
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines: list[str] = []
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), timeout=20)).decode()
+        assert line, f"server exited early: {lines}"
+        lines.append(line)
+        found = re.search(r"event=server.started address=(http://\S+)", line)
+        if found:
+            return process, found.group(1), lines

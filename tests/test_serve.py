@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import ROOT, TEST_ENV
+from tests.harness import start_serve as start
 
 CONFIG = """
 [server]
@@ -32,26 +32,10 @@ name = "鶴見区民活動支援センター"
 """
 
 
-async def start(config: Path) -> tuple[asyncio.subprocess.Process, str, list[str]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--config", str(config),
-        cwd=ROOT, env={**os.environ, **TEST_ENV}, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stderr is not None
-    lines: list[str] = []
-    while True:
-        line = (await asyncio.wait_for(process.stderr.readline(), timeout=20)).decode()
-        assert line, f"server exited early: {lines}"
-        lines.append(line)
-        found = re.search(r"event=server.started address=(http://\S+)", line)
-        if found:
-            return process, found.group(1), lines
-
-
 async def test_healthz_over_http_then_clean_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    process, address, lines = await start(config)
+    process, address, lines = await start(config, TEST_ENV)
     try:
         async with aiohttp.ClientSession() as session, session.get(f"{address}/healthz") as response:
             assert response.status == 200
@@ -83,7 +67,7 @@ async def test_healthz_over_http_then_clean_sigterm(tmp_path: Path) -> None:
 async def test_sigint_also_stops_cleanly(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    process, _, _ = await start(config)
+    process, _, _ = await start(config, TEST_ENV)
     process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(process.wait(), timeout=10) == 0
 

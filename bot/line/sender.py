@@ -29,21 +29,28 @@ class LineSender:
             return Final("unfollowed", cancelled=True)
         messages = message.body["messages"]
         expires = message.reply_token_expires_at
+        tried_reply = False
         if message.reply_token and expires is not None and self._clock() < expires:
+            tried_reply = True
             try:
                 await self._api.reply(message.reply_token, messages)
                 return Delivered("reply")
             except ApiException as exc:
                 if not (exc.status == 400 and "reply token" in error_message(exc).lower()):
-                    outcome = classify(exc)
-                    if isinstance(outcome, Retry):
-                        return Retry(outcome.reason, drop_reply_token=True)
-                    return outcome
+                    return _after_reply(classify(exc))
                 # The token was spent or went stale: push the same messages now.
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return Retry(f"reply: {type(exc).__name__}", drop_reply_token=True)
         try:
             await self._api.push(message.recipient, messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
-            return classify(exc)
+            outcome = classify(exc)
+            return _after_reply(outcome) if tried_reply else outcome
         return Delivered("push")
+
+
+def _after_reply(outcome: Outcome) -> Outcome:
+    """Once a reply was tried, later attempts push: a token is single use and may be spent."""
+    if isinstance(outcome, Retry):
+        return Retry(outcome.reason, outcome.after, drop_reply_token=True)
+    return outcome

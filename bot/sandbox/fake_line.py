@@ -29,7 +29,9 @@ from aiohttp import web
 __all__ = ["FakeLine", "OutgoingMessage", "RecordedRequest", "utf16_len"]
 
 FailMode = int | str
-FAIL_MODES: frozenset[FailMode] = frozenset({500, 429, "monthly_limit", "timeout", "drop"})
+FAIL_MODES: frozenset[FailMode] = frozenset(
+    {500, 429, "monthly_limit", "timeout", "drop", "lost_response", "accept_then_hang"}
+)
 
 REPLY_TOKEN_TTL = 60.0
 MAX_MESSAGES = 5
@@ -229,7 +231,11 @@ class FakeLine:
         """Queue failures, consumed one per matching request in order.
 
         Modes: 500, 429, "monthly_limit", "timeout" (hold the request for
-        ``hang_seconds``, then 500) and "drop" (close the connection unanswered).
+        ``hang_seconds``, then 500), "drop" (close the connection unanswered) and
+        "lost_response" (carry the request out, then close the connection unanswered:
+        the sender cannot know that LINE accepted it) and "accept_then_hang" (carry
+        it out, then hold the answer for ``hang_seconds`` and drop it: a process killed
+        meanwhile never learns that LINE accepted).
         ``path`` restricts a failure to requests whose path starts with it.
         """
         for mode in modes:
@@ -288,7 +294,7 @@ class FakeLine:
         if mode == "timeout":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
-        if mode is not None:
+        if mode is not None and mode not in ("lost_response", "accept_then_hang"):
             response = self._fail_response(mode)
         else:
             try:
@@ -300,6 +306,13 @@ class FakeLine:
                 response = _error_response(e)
         # Accepted sends already carry the id that a later 409 will point back to.
         response.headers.setdefault("x-line-request-id", str(uuid.uuid4()))
+        if mode in ("lost_response", "accept_then_hang"):
+            if mode == "accept_then_hang":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+            if request.transport is not None:
+                request.transport.close()
+            return response
         rec.status = response.status
         return response
 
