@@ -114,6 +114,13 @@ class DeliverySettings(_Section):
     max_delay_seconds: float = Field(default=300.0, gt=0, le=86400)
 
 
+class ConversationSettings(_Section):
+    # A citizen who stops mid-flow is nudged once, then the flow is suspended and kept as a draft.
+    nudge_after_minutes: int = Field(default=30, ge=1)
+    expire_after_hours: int = Field(default=24, ge=1)
+    keep_draft_days: int = Field(default=7, ge=1, le=365)
+
+
 class Category(_Section):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     label: str = Field(min_length=1, max_length=40)
@@ -189,6 +196,7 @@ class Settings(_Section):
     line: LineSettings
     slack: SlackSettings
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     wards: list[WardCenter] = Field(default_factory=list)
@@ -205,6 +213,13 @@ class Settings(_Section):
                 raise ValueError(f"duplicate ward {ward.ward!r}")
             seen.add(ward.ward)
         return value
+
+    def channel_for(self, category_id: str) -> str:
+        """The Slack channel for a consultation category's cases (the default channel if it names none)."""
+        for category in self.consultation.categories:
+            if category.id == category_id and category.channel:
+                return category.channel
+        return self.slack.default_channel
 
     @property
     def database_path(self) -> Path:

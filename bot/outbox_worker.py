@@ -1,5 +1,7 @@
 """Delivers the outbox: every due row through its channel's sender, with retries and dead letters.
 
+Rows of a channel with no sender in this process (Slack before it is configured) wait, pending.
+
 Rows that share an order key are sent strictly one after another (storage only ever offers each
 key's oldest pending row); different keys go out in parallel, up to a limit.
 """
@@ -75,7 +77,7 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _dispatch_due(self) -> None:
-        for message in await self._db.read.outbox.due(self._clock(), limit=200):
+        for message in await self._db.read.outbox.due(self._clock(), list(self._senders), limit=200):
             if message.order_key in self._inflight:
                 continue
             task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
@@ -87,7 +89,7 @@ class OutboxWorker:
         self._wake.set()
 
     async def _time_to_next(self) -> float:
-        next_at = await self._db.read.outbox.next_due_at()
+        next_at = await self._db.read.outbox.next_due_at(list(self._senders))
         if next_at is None:
             return IDLE_POLL_SECONDS
         return min(IDLE_POLL_SECONDS, max(0.0, (next_at - self._clock()).total_seconds()))
@@ -98,15 +100,11 @@ class OutboxWorker:
             message = await self._db.read.outbox.get(listed.id)
             if message is None or message.status != "pending" or message.attempts != listed.attempts:
                 return
-            sender = self._senders.get(message.channel)
-            if sender is None:
-                outcome: Outcome = Final(f"no sender for channel {message.channel!r}")
-            else:
-                try:
-                    outcome = await sender.send(message)
-                except Exception as exc:
-                    log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
-                    outcome = Retry(f"internal: {type(exc).__name__}")
+            try:
+                outcome: Outcome = await self._senders[message.channel].send(message)
+            except Exception as exc:
+                log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
+                outcome = Retry(f"internal: {type(exc).__name__}")
             try:
                 await self._record(message, outcome)
             except Exception:

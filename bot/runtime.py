@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import RetryPolicy
+from bot.idle_sweeper import IdleSweeper
 from bot.inbox_worker import InboxWorker
 from bot.ingest import Ingest
 from bot.line.api import LineApi
@@ -24,12 +25,15 @@ from bot.line.sender import LineSender
 from bot.line.webhook import LineWebhook
 from bot.logs import fields
 from bot.outbox_worker import OutboxWorker
+from bot.scheduler import Scheduler
 from bot.server import build_app
 from flows.texts import Texts
 from storage import Database
 from storage.wards import WardCenterSpec
 
 log = logging.getLogger("madoguchi.runtime")
+
+IDLE_SWEEP_SECONDS = 60.0
 
 
 class Runtime:
@@ -42,6 +46,7 @@ class Runtime:
         self.line: LineApi
         self.inbox: InboxWorker
         self.outbox: OutboxWorker
+        self.idle: IdleSweeper
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -79,10 +84,15 @@ class Runtime:
             self.outbox.start()
             self._stack.push_async_callback(self.outbox.stop)
             texts = Texts.load()
-            line_handler = LineEventHandler(self.line, self.db, texts, settings.center.name, self.clock)
+            line_handler = LineEventHandler(self.line, self.db, texts, settings, self.clock)
             self.inbox = InboxWorker(self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake)
             self.inbox.start()
             self._stack.push_async_callback(self.inbox.stop)
+            self.idle = IdleSweeper(self.db, settings, texts, self.clock, on_queued=self.outbox.wake)
+            scheduler = Scheduler()
+            scheduler.every(IDLE_SWEEP_SECONDS, self.idle.run, "idle-sweep")
+            scheduler.start()
+            self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)
             ingest.start()
             self._stack.push_async_callback(ingest.stop)

@@ -1,21 +1,35 @@
-"""The front desk: what the bot answers when no guided conversation is under way.
+"""The front desk: routes each inbound event from a citizen.
 
-It greets new friends, shows the menu and help, and answers stickers, images, files and locations
-politely. Guided flows (consultation intake, event sign-up) plug in behind the menu choices.
+Commands that are always available (メニュー, ヘルプ, 相談する, 相談状況), the guided consultation
+intake, and follow-ups: a free message from a citizen with an open case and no flow under way is
+added to that case for staff. Answers are channel-neutral; `StaffEvent`s tell the runtime what the
+staff side must be shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Literal
 
+from flows import intake
+from flows.engine import RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
+from flows.validators import normalise
+from storage.cases import Case
+from storage.conversations import Conversation
 from storage.repositories import Repositories
 from storage.users import User
 
-MENU_WORDS = frozenset({"メニュー", "めにゅー", "menu", "最初", "はじめ", "戻る"})
-HELP_WORDS = frozenset({"ヘルプ", "へるぷ", "help", "使い方", "?", "？"})
+MENU_WORDS = frozenset({"menu", "メニュー", "めにゅー", "最初", "はじめ"})
+HELP_WORDS = frozenset({"help", "ヘルプ", "へるぷ", "使い方", "?"})
+CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい"})
+STATUS_WORDS = frozenset({"status", "相談状況"})
+SOON_WORDS = frozenset({"events", "registrations", "イベント", "申込状況"})
+RESTART = "flow:restart"
+FOLLOWUP_PREFIX = "followup:"
+FOLLOWUP_FLOW = "followup"
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,25 @@ class DeskContext:
     texts: Texts
     center_name: str
     now: datetime
+    timezone: tzinfo
+    categories: tuple[tuple[str, str], ...]
+    answer_days: int
+    keep_draft_days: int
+
+
+@dataclass(frozen=True)
+class StaffEvent:
+    """Something the staff side must show: a new case, or a citizen's follow-up on one."""
+
+    kind: Literal["case_created", "case_followup"]
+    case_id: int
+    message_id: int | None = None
+
+
+@dataclass
+class Reply:
+    messages: list[Outgoing] = field(default_factory=list)
+    staff: list[StaffEvent] = field(default_factory=list)
 
 
 def menu(texts: Texts) -> Text:
@@ -30,6 +63,7 @@ def menu(texts: Texts) -> Text:
         texts.get("menu.text"),
         choices=(
             Choice(texts.get("menu.consult"), "consult"),
+            Choice(texts.get("menu.status"), "status"),
             Choice(texts.get("menu.events"), "events"),
             Choice(texts.get("menu.registrations"), "registrations"),
             Choice(texts.get("menu.help"), "help"),
@@ -37,22 +71,221 @@ def menu(texts: Texts) -> Text:
     )
 
 
-async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> list[Outgoing]:
+async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     """The bot's answer to one inbound event from a citizen."""
     texts = ctx.texts
     if inbound.kind == "follow":
-        return [Text(texts.get("greeting.text", center=ctx.center_name)), menu(texts)]
+        return Reply([Text(texts.get("greeting.text", center=ctx.center_name)), menu(texts)])
     if inbound.kind == "unfollow":
-        return []
-    if inbound.kind in ("sticker", "location"):
-        return [Text(texts.get(f"media.{inbound.kind}"))]
-    if inbound.kind == "media":
-        return [Text(texts.get(f"media.{inbound.media}"))]
-    word = (inbound.value if inbound.kind == "choice" else inbound.text).strip().lower()
-    if word in MENU_WORDS or word == "menu":
-        return [menu(texts)]
+        return Reply()
+    word = _word(inbound)
+    conversation = await tx.conversations.get(user.id)
+    if conversation is not None and conversation.flow == intake.NAME and not conversation.data.get("draft"):
+        return await _in_intake(conversation, inbound, word, user, tx, ctx)
+    if conversation is not None and conversation.flow == FOLLOWUP_FLOW:
+        reply = await _choose_followup_case(conversation, inbound, word, user, tx, ctx)
+        if reply is not None:
+            return reply
+        if word == "flow:cancel":  # the citizen chose not to send the held messages after all
+            await tx.conversations.delete(user.id)
+            return Reply([Text(texts.get("flow.cancelled")), menu(texts)])
+        filed = await file_held(conversation, user, tx, ctx)
+        rest = await respond(inbound, user, tx, ctx)
+        return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff])
+    if conversation is not None and conversation.data.get("draft"):
+        if word == RESUME:
+            return await _resume_draft(conversation, tx, ctx)
+        if word == RESTART:
+            return await _start_intake(user, tx, ctx)
+        if word in CONSULT_WORDS:
+            choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.restart"), RESTART))
+            return Reply([Text(texts.get("flow.draft_found"), choices=choices)])
+    command = await _command(word, user, tx, ctx)
+    if command is not None:
+        return command
+    return await _free_message(inbound, user, tx, ctx)
+
+
+async def _command(word: str, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
+    texts = ctx.texts
+    if word in MENU_WORDS:
+        return Reply([menu(texts)])
     if word in HELP_WORDS:
-        return [Text(texts.get("help.text")), menu(texts)]
-    if inbound.kind == "choice" and word in ("consult", "events", "registrations"):
-        return [Text(texts.get("coming_soon.text")), menu(texts)]
-    return [Text(texts.get("fallback.text")), menu(texts)]
+        return Reply([Text(texts.get("help.text")), menu(texts)])
+    if word in CONSULT_WORDS:
+        return await _start_intake(user, tx, ctx)
+    if word in STATUS_WORDS:
+        return Reply([await _status(user, tx, ctx), menu(texts)])
+    if word in SOON_WORDS:
+        return Reply([Text(texts.get("coming_soon.text")), menu(texts)])
+    return None
+
+
+# -- the intake ---------------------------------------------------------------------------
+
+
+def _engine(ctx: DeskContext) -> Engine:
+    return intake.engine(ctx.categories, ctx.texts)
+
+
+async def _start_intake(user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+    result = _engine(ctx).start()
+    assert result.state is not None
+    await _save(user, result.state, tx, ctx, started_at=ctx.now)
+    return Reply(result.messages)
+
+
+async def _resume_draft(conversation: Conversation, tx: Repositories, ctx: DeskContext) -> Reply:
+    state = State.from_data(conversation.step, conversation.data)
+    await tx.conversations.save(_conversation(conversation.user_id, state, conversation.started_at, ctx.now))
+    return Reply(_engine(ctx).prompt(state))
+
+
+async def _in_intake(
+    conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
+) -> Reply:
+    engine = _engine(ctx)
+    state = State.from_data(conversation.step, conversation.data)
+    # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
+    if _is_command(word) and not word.startswith("flow:"):
+        detour = [] if word in CONSULT_WORDS else (await _command(word, user, tx, ctx) or Reply()).messages
+        detour = [m for m in detour if m != menu(ctx.texts)]
+        await _save(user, state, tx, ctx, started_at=conversation.started_at)
+        return Reply([*detour, Text(ctx.texts.get("flow.help_resume")), *engine.prompt(state)])
+    result = engine.handle(state, inbound)
+    if result.outcome in ("cancelled", "declined"):
+        await tx.conversations.delete(user.id)
+        return Reply([*result.messages, menu(ctx.texts)])
+    if result.outcome == "confirmed":
+        await tx.conversations.delete(user.id)
+        local_year = ctx.now.astimezone(ctx.timezone).year
+        case = await intake.create_case(state.answers, user.id, tx, ctx.now, local_year)
+        received = ctx.texts.get("intake.received", number=case.number, days=ctx.answer_days)
+        return Reply([Text(received)], [StaffEvent("case_created", case.id)])
+    assert result.state is not None
+    if user.privacy_agreed_at is None and result.state.answers.get("privacy") == "yes":
+        await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now)
+    await _save(user, result.state, tx, ctx, started_at=conversation.started_at)
+    return Reply(result.messages)
+
+
+async def _save(user: User, state: State, tx: Repositories, ctx: DeskContext, started_at: datetime) -> None:
+    await tx.conversations.save(_conversation(user.id, state, started_at, ctx.now))
+
+
+def _conversation(user_id: int, state: State, started_at: datetime, now: datetime) -> Conversation:
+    return Conversation(user_id, intake.NAME, state.step, started_at, now, data=state.to_data())
+
+
+# -- status and follow-ups ------------------------------------------------------------------
+
+
+async def _status(user: User, tx: Repositories, ctx: DeskContext) -> Text:
+    texts = ctx.texts
+    cases = (await tx.cases.for_user(user.id))[-10:]
+    if not cases:
+        return Text(texts.get("status.none"))
+    labels = dict(ctx.categories)
+    lines = [texts.get("status.header")]
+    for case in cases:
+        status = texts.get(f"status.{case.status}")
+        lines.append(
+            texts.get(
+                "status.line", number=case.number, category=labels.get(case.category, ""), status=status
+            )
+        )
+    return Text("\n".join(lines))
+
+
+async def _free_message(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+    """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to the menu."""
+    texts = ctx.texts
+    open_cases = await tx.cases.for_user(user.id, include_closed=False)
+    if not open_cases or inbound.kind not in ("text", "media"):
+        if inbound.kind in ("sticker", "location"):
+            return Reply([Text(texts.get(f"media.{inbound.kind}"))])
+        if inbound.kind == "media":
+            return Reply([Text(texts.get(f"media.{inbound.media}"))])
+        return Reply([Text(texts.get("fallback.text")), menu(texts)])
+    held = [_held(inbound)]
+    if len(open_cases) == 1:
+        return await _add_followups(open_cases[0], held, user, tx, ctx)
+    await tx.conversations.save(
+        Conversation(user.id, FOLLOWUP_FLOW, "which", ctx.now, ctx.now, data={"held": held})
+    )
+    return Reply([_which_case(open_cases, ctx)])
+
+
+def _held(inbound: Inbound) -> dict[str, str]:
+    kind = inbound.media if inbound.kind == "media" else "text"
+    return {"kind": kind, "text": inbound.text, "message_id": inbound.message_id}
+
+
+def _which_case(cases: list[Case], ctx: DeskContext) -> Text:
+    labels = dict(ctx.categories)
+    choices = tuple(
+        Choice(f"{c.number} {labels.get(c.category, '')}", f"{FOLLOWUP_PREFIX}{c.id}") for c in cases[-12:]
+    )
+    return Text(
+        ctx.texts.get("followup.which"),
+        choices=(*choices, Choice(ctx.texts.get("flow.cancel"), "flow:cancel")),
+    )
+
+
+async def _choose_followup_case(
+    conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
+) -> Reply | None:
+    """The citizen was asked which case a message belongs to. None: they moved on to something else."""
+    held: list[dict[str, str]] = list(conversation.data.get("held", []))
+    open_cases = {c.id: c for c in await tx.cases.for_user(user.id, include_closed=False)}
+    if word.startswith(FOLLOWUP_PREFIX) and word[len(FOLLOWUP_PREFIX) :].isdigit():
+        case = open_cases.get(int(word[len(FOLLOWUP_PREFIX) :]))
+        if case is not None:
+            await tx.conversations.delete(user.id)
+            return await _add_followups(case, held, user, tx, ctx)
+    if len(open_cases) > 1 and inbound.kind in ("text", "media") and not _is_command(word):
+        held.append(_held(inbound))
+        data = {"held": held}
+        await tx.conversations.save(
+            Conversation(user.id, FOLLOWUP_FLOW, "which", conversation.started_at, ctx.now, data=data)
+        )
+        return Reply([_which_case(list(open_cases.values()), ctx)])
+    return None
+
+
+async def file_held(conversation: Conversation, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+    """Messages held while asking which case: never dropped, they go with the citizen's newest case."""
+    await tx.conversations.delete(user.id)
+    cases = await tx.cases.for_user(user.id, include_closed=False) or await tx.cases.for_user(user.id)
+    held: list[dict[str, str]] = list(conversation.data.get("held", []))
+    if not cases or not held:
+        return Reply()
+    return await _add_followups(cases[-1], held, user, tx, ctx)
+
+
+def _is_command(word: str) -> bool:
+    return word in MENU_WORDS | HELP_WORDS | STATUS_WORDS | CONSULT_WORDS | SOON_WORDS or word.startswith(
+        "flow:"
+    )
+
+
+async def _add_followups(
+    case: Case, held: list[dict[str, str]], user: User, tx: Repositories, ctx: DeskContext
+) -> Reply:
+    staff: list[StaffEvent] = []
+    for item in held:
+        message = await tx.cases.add_message(
+            case.id,
+            "citizen",
+            item["text"],
+            ctx.now,
+            kind=item["kind"],
+            line_message_id=item["message_id"] or None,
+        )
+        staff.append(StaffEvent("case_followup", case.id, message.id))
+    key = "followup.added" if all(i["kind"] == "text" for i in held) else "followup.media_added"
+    return Reply([Text(ctx.texts.get(key, number=case.number))], staff)
+
+
+def _word(inbound: Inbound) -> str:
+    return normalise(inbound.value if inbound.kind == "choice" else inbound.text).lower()

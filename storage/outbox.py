@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -82,17 +83,22 @@ class OutboxRepository(Repository):
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (message_id,))
         return None if row is None else from_row(OutboxMessage, row)
 
-    async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
-        """The oldest pending message of each order key, where its time has come."""
+    async def due(self, now: datetime, channels: Sequence[str], limit: int = 100) -> list[OutboxMessage]:
+        """The oldest pending message of each order key on these channels, where its time has come."""
+        marks = ", ".join("?" for _ in channels)
         rows = await self._all(
-            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?",
-            (to_db(now), limit),
+            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.channel IN ({marks}) AND o.next_attempt_at <= ?"
+            " ORDER BY o.next_attempt_at, o.id LIMIT ?",
+            (*channels, to_db(now), limit),
         )
         return [from_row(OutboxMessage, r) for r in rows]
 
-    async def next_due_at(self) -> datetime | None:
-        """When the earliest deliverable message becomes due (None when nothing is pending)."""
-        row = await self._one(f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS}")
+    async def next_due_at(self, channels: Sequence[str]) -> datetime | None:
+        """When the earliest deliverable message on these channels becomes due (None when none is pending)."""
+        marks = ", ".join("?" for _ in channels)
+        row = await self._one(
+            f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS} WHERE o.channel IN ({marks})", channels
+        )
         return None if row is None or row[0] is None else from_db(row[0])
 
     async def mark_sent(self, message_id: int, now: datetime, via: str) -> None:

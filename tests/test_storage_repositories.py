@@ -170,13 +170,14 @@ async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
         a2 = await tx.outbox.add("line", "U1", {"text": "二"}, NOW)
         b1 = await tx.outbox.add("line", "U2", {"text": "三"}, NOW)
     assert a1.retry_key != a2.retry_key and a1.body == {"text": "一"} and a1.reply_token_expires_at == LATER
-    assert [m.id for m in await db.read.outbox.due(NOW)] == [a1.id, b1.id]  # only each key's head
+    assert [m.id for m in await db.read.outbox.due(NOW, ["line"])] == [a1.id, b1.id]  # only each key's head
     async with db.transaction() as tx:
         await tx.outbox.retry_later(a1.id, LATER, "HTTP 500")
         await tx.outbox.drop_reply_token(a1.id)
         await tx.outbox.mark_sent(b1.id, NOW, "push")
-    assert await db.read.outbox.due(NOW) == []  # U1's head waits; U1's second must not overtake it
-    assert await db.read.outbox.next_due_at() == LATER
+    assert await db.read.outbox.due(NOW, ["line"]) == []  # U1's head waits; U1's second must not overtake it
+    assert await db.read.outbox.next_due_at(["line"]) == LATER
+    assert await db.read.outbox.due(NOW, ["slack"]) == []
     retried = await db.read.outbox.get(a1.id)
     assert retried is not None
     assert (retried.attempts, retried.last_error, retried.reply_token, retried.retry_key) == (
@@ -187,7 +188,7 @@ async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
     )
     async with db.transaction() as tx:
         await tx.outbox.finish(a1.id, "dead", "gave up")
-    assert [m.id for m in await db.read.outbox.due(LATER)] == [a2.id]
+    assert [m.id for m in await db.read.outbox.due(LATER, ["line"])] == [a2.id]
     async with db.transaction() as tx:
         assert await tx.outbox.cancel_pending("line:U1", "unfollowed") == 1
     assert [m.status for m in await db.read.outbox.in_order("line:U1")] == ["dead", "cancelled"]

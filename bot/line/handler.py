@@ -23,11 +23,12 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
+from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
+from bot.config import Settings
 from bot.line.api import LineApi
-from bot.line.render import render_batches
 from bot.logs import fields
-from flows.desk import DeskContext, respond
+from flows.desk import respond
 from flows.messages import Inbound
 from flows.texts import Texts
 from storage import Database, Repositories
@@ -47,21 +48,27 @@ class Prepared:
 
 
 class LineEventHandler:
-    def __init__(self, api: LineApi, db: Database, texts: Texts, center_name: str, clock: Clock) -> None:
+    def __init__(self, api: LineApi, db: Database, texts: Texts, settings: Settings, clock: Clock) -> None:
         self._api = api
         self._db = db
         self._texts = texts
-        self._center_name = center_name
+        self._settings = settings
         self._clock = clock
 
     async def prepare(self, item: InboxItem) -> Prepared:
-        """Fetch the display name when we have none or it is old (cached in the users table)."""
+        """Fetch the display name when we have none or it is old (cached in the users table).
+
+        Only for citizens who agreed to the privacy notice: before that we keep nothing about them
+        but their LINE user id.
+        """
         raw = json.loads(item.payload)
         source = raw.get("source") or {}
         if source.get("type") != "user" or raw.get("type") not in ("follow", "message", "postback"):
             return Prepared()
         user = await self._db.read.users.by_line_id(source["userId"])
-        fetched_at = None if user is None else user.display_name_fetched_at
+        if user is None or user.privacy_agreed_at is None:
+            return Prepared()
+        fetched_at = user.display_name_fetched_at
         if fetched_at is not None and self._clock() - fetched_at < PROFILE_TTL:
             return Prepared()
         return Prepared(await self._api.display_name(source["userId"]), fetched=True)
@@ -90,20 +97,16 @@ class LineEventHandler:
             user = await tx.users.ensure(user_id, now)
         if isinstance(prepared, Prepared) and prepared.fetched:
             await tx.users.set_display_name(user.id, prepared.display_name, now)
-        context = DeskContext(texts=self._texts, center_name=self._center_name, now=now)
-        outgoing = await respond(inbound, user, tx, context)
-        reply_token = getattr(event, "reply_token", None)
-        expires = item.received_at + REPLY_TOKEN_LIFETIME
-        for index, batch in enumerate(render_batches(outgoing)):
-            await tx.outbox.add(
-                "line",
-                user_id,
-                {"messages": batch},
-                now,
-                # One reply token answers one request: the first batch; the rest are pushed.
-                reply_token=reply_token if index == 0 else None,
-                reply_token_expires_at=expires if index == 0 and reply_token else None,
-            )
+        reply = await respond(inbound, user, tx, desk_context(self._settings, self._texts, now))
+        await queue_reply(
+            tx,
+            self._settings,
+            user_id,
+            reply,
+            now,
+            reply_token=getattr(event, "reply_token", None),
+            reply_token_expires_at=item.received_at + REPLY_TOKEN_LIFETIME,
+        )
 
     @staticmethod
     async def _group_membership(event: JoinEvent | LeaveEvent, tx: Repositories, now: datetime) -> None:

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.sandbox.fake_line import FakeLine
-from bot.sandbox.line_webhook import follow_event, text_event
+from bot.sandbox.line_webhook import text_event
 from storage import Database
+from tests.conftest import NOW
 from tests.harness import post_events, start_serve, wait_for, write_config
 
 PUSH = "/v2/bot/message/push"
@@ -38,15 +39,29 @@ async def kill_while(config: Path, line: FakeLine, events: list[dict[str, object
         await process.wait()
 
 
+async def agreed_citizen(database: Path, line_user_id: str) -> None:
+    """A citizen who has agreed to the privacy notice: the bot looks up their profile when they write."""
+    db = await Database.open(database)
+    try:
+        async with db.transaction() as tx:
+            user = await tx.users.ensure(line_user_id, NOW)
+            await tx.users.set_privacy_agreed(user.id, NOW, NOW)
+    finally:
+        await db.close()
+
+
 async def test_killed_after_the_200_and_before_handling_handles_the_event_once(tmp_path: Path) -> None:
     async with FakeLine(access_token="test-access-token") as line:
         line.set_profile("U_HANAKO", "山田 花子")
         config = write_config(tmp_path, line.base_url)
+        await agreed_citizen(tmp_path / "madoguchi.sqlite3", "U_HANAKO")
         # Handling starts by asking LINE for the profile; that call hangs, and the process dies.
         line.hang_seconds = 60
         line.fail_next("timeout", path="/v2/bot/profile")
         token = line.issue_reply_token("U_HANAKO")
-        await kill_while(config, line, [follow_event("U_HANAKO", reply_token=token)], "/v2/bot/profile")
+        await kill_while(
+            config, line, [text_event("U_HANAKO", "ヘルプ", reply_token=token)], "/v2/bot/profile"
+        )
 
         db = await Database.open(tmp_path / "madoguchi.sqlite3")
         try:
@@ -61,7 +76,8 @@ async def test_killed_after_the_200_and_before_handling_handles_the_event_once(t
         async with serving(config):  # a second restart finds nothing left to do
             await asyncio.sleep(0.3)
         assert len(line.sent_messages("U_HANAKO")) == 2
-        assert "友だち追加ありがとうございます" in line.sent_messages("U_HANAKO")[0].message["text"]
+        assert line.sent_messages("U_HANAKO")[0].kind == "reply"
+        assert "できること" in line.sent_messages("U_HANAKO")[0].message["text"]
 
 
 async def test_killed_after_line_accepted_a_push_sends_it_once(tmp_path: Path) -> None:

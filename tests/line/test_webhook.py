@@ -100,15 +100,11 @@ async def test_follow_greets_by_free_reply_and_records_the_user(bot: Runtime, li
     greeting, menu = (m.message for m in line.sent_messages())
     assert "友だち追加ありがとうございます" in greeting["text"]
     labels = [item["action"]["label"] for item in menu["quickReply"]["items"]]
-    assert labels == ["相談する", "イベント", "申込状況", "ヘルプ"]
+    assert labels == ["相談する", "相談状況", "イベント", "申込状況", "ヘルプ"]
     user = await bot.db.read.users.by_line_id("U_HANAKO")
-    assert user is not None and user.following and user.display_name == "山田 花子"
-    # The display name is cached: a second event does not ask LINE again.
-    await post_events(
-        bot.base_url, [text_event("U_HANAKO", "メニュー", reply_token=line.issue_reply_token("U_HANAKO"))]
-    )
-    await wait_for(lambda: len(line.sent_messages()) == 3)
-    assert len(line.find_requests(path="/v2/bot/profile/U_HANAKO")) == 1
+    assert user is not None and user.following
+    # Privacy first: nothing but the LINE user id is kept until the citizen agrees to the notice.
+    assert user.display_name is None and line.find_requests(path="/v2/bot/profile") == []
 
 
 async def test_same_event_twice_and_twice_concurrently_is_handled_once(bot: Runtime, line: FakeLine) -> None:

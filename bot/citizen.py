@@ -1,0 +1,63 @@
+"""Glue between the flows' front desk and the outbox: context from settings, replies into rows.
+
+A citizen's answer becomes LINE outbox rows (the first may use the event's reply token); each staff
+event becomes a Slack outbox row in the case's channel, ordered per case so a case's card always
+goes out ahead of the follow-ups in its thread.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.config import Settings
+from bot.line.render import render_batches
+from flows.desk import DeskContext, Reply
+from flows.texts import Texts
+from storage.repositories import Repositories
+
+
+def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext:
+    return DeskContext(
+        texts=texts,
+        center_name=settings.center.name,
+        now=now,
+        timezone=settings.center.tz,
+        categories=tuple((c.id, c.label) for c in settings.consultation.categories),
+        answer_days=settings.center.answer_within_business_days,
+        keep_draft_days=settings.conversation.keep_draft_days,
+    )
+
+
+async def queue_reply(
+    tx: Repositories,
+    settings: Settings,
+    line_user_id: str,
+    reply: Reply,
+    now: datetime,
+    *,
+    reply_token: str | None = None,
+    reply_token_expires_at: datetime | None = None,
+) -> None:
+    for index, batch in enumerate(render_batches(reply.messages)):
+        first = index == 0 and reply_token is not None
+        await tx.outbox.add(
+            "line",
+            line_user_id,
+            {"messages": batch},
+            now,
+            # One reply token answers one request: the first batch; the rest are pushed.
+            reply_token=reply_token if first else None,
+            reply_token_expires_at=reply_token_expires_at if first else None,
+        )
+    for event in reply.staff:
+        case = await tx.cases.get(event.case_id)
+        assert case is not None
+        payload = {"event": event.kind, "case_id": case.id, "message_id": event.message_id}
+        await tx.outbox.add(
+            "slack",
+            settings.channel_for(case.category),
+            payload,
+            now,
+            order_key=f"slack:case:{case.id}",
+            case_id=case.id,
+        )
