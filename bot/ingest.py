@@ -77,5 +77,6 @@ class Ingest:
 
     async def _commit(self, batches: list[_Batch]) -> list[int]:
         now = self._clock()
-        async with self._db.transaction() as tx:
+        # Urgent: each of these batches is a webhook request waiting for its 200.
+        async with self._db.transaction(urgent=True) as tx:
             return [await tx.inbox.add(events, now) for events, _ in batches]

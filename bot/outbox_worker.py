@@ -43,7 +43,7 @@ class OutboxWorker:
         self._senders = senders
         self._policy = policy
         self._rng = rng or random.Random()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
@@ -77,7 +77,13 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _dispatch_due(self) -> None:
-        for message in await self._db.read.outbox.due(self._clock(), list(self._senders), limit=200):
+        free = self._concurrency - len(self._inflight)
+        if free <= 0:
+            return  # a finishing delivery wakes the loop
+        due = await self._db.read.outbox.due(
+            self._clock(), list(self._senders), limit=free, skip_keys=list(self._inflight)
+        )
+        for message in due:
             if message.order_key in self._inflight:
                 continue
             task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
@@ -95,21 +101,20 @@ class OutboxWorker:
         return min(IDLE_POLL_SECONDS, max(0.0, (next_at - self._clock()).total_seconds()))
 
     async def _deliver(self, listed: OutboxMessage) -> None:
-        async with self._slots:
-            # The list of due rows may predate a delivery that finished meanwhile: check afresh.
-            message = await self._db.read.outbox.get(listed.id)
-            if message is None or message.status != "pending" or message.attempts != listed.attempts:
-                return
-            try:
-                outcome: Outcome = await self._senders[message.channel].send(message)
-            except Exception as exc:
-                log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
-                outcome = Retry(f"internal: {type(exc).__name__}")
-            try:
-                await self._record(message, outcome)
-            except Exception:
-                # Not recorded: the row is still pending and will be tried again with its same retry key.
-                log.exception("outbox.record_failed", extra=fields(id=message.id))
+        # The list of due rows may predate a delivery that finished meanwhile: check afresh.
+        message = await self._db.read.outbox.get(listed.id)
+        if message is None or message.status != "pending" or message.attempts != listed.attempts:
+            return
+        try:
+            outcome: Outcome = await self._senders[message.channel].send(message)
+        except Exception as exc:
+            log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
+            outcome = Retry(f"internal: {type(exc).__name__}")
+        try:
+            await self._record(message, outcome)
+        except Exception:
+            # Not recorded: the row is still pending and will be tried again with its same retry key.
+            log.exception("outbox.record_failed", extra=fields(id=message.id))
 
     async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
         now = self._clock()

@@ -9,7 +9,6 @@ committed data and never waits for the writer.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ import aiosqlite
 
 from storage.migrate import apply_migrations
 from storage.repositories import Repositories
+from storage.write_gate import WriteGate
 
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
 
@@ -28,7 +28,7 @@ class Database:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._lock = asyncio.Lock()
+        self._gate = WriteGate()
         self.read = Repositories(reader)
 
     @classmethod
@@ -39,7 +39,8 @@ class Database:
         writer = await _connect(str(path), busy_timeout_ms, uri=False)
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
-            await writer.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a committed (and acknowledged) event survives a power cut, not only a crash.
+            await writer.execute("PRAGMA synchronous = FULL")
             if migrate:
                 await apply_migrations(writer)
             reader = await _connect(f"{path.resolve().as_uri()}?mode=ro", busy_timeout_ms, uri=True)
@@ -50,16 +51,23 @@ class Database:
 
     async def close(self) -> None:
         # Wait for a transaction in flight so shutdown never cuts one in half.
-        async with self._lock:
+        await self._gate.acquire(urgent=True)
+        try:
             await self._reader.close()
             await self._writer.close()
+        finally:
+            self._gate.release()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Repositories]:
-        """One atomic unit of work: commits on success, rolls back on any exception."""
+    async def transaction(self, urgent: bool = False) -> AsyncIterator[Repositories]:
+        """One atomic unit of work: commits on success, rolls back on any exception.
+
+        `urgent` goes ahead of waiting ordinary transactions (someone is waiting on the network for it).
+        """
         if _in_transaction.get():
             raise RuntimeError("nested transaction: pass the open Repositories down instead")
-        async with self._lock:
+        await self._gate.acquire(urgent)
+        try:
             token = _in_transaction.set(True)
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
@@ -71,6 +79,8 @@ class Database:
                 await self._writer.commit()
             finally:
                 _in_transaction.reset(token)
+        finally:
+            self._gate.release()
 
     async def ping(self) -> bool:
         """True when the database answers a query."""
@@ -82,8 +92,11 @@ class Database:
             return False
 
     async def migrate(self) -> list[int]:
-        async with self._lock:
+        await self._gate.acquire()
+        try:
             return await apply_migrations(self._writer)
+        finally:
+            self._gate.release()
 
 
 async def _connect(database: str, busy_timeout_ms: int, uri: bool) -> aiosqlite.Connection:

@@ -83,13 +83,19 @@ class OutboxRepository(Repository):
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (message_id,))
         return None if row is None else from_row(OutboxMessage, row)
 
-    async def due(self, now: datetime, channels: Sequence[str], limit: int = 100) -> list[OutboxMessage]:
-        """The oldest pending message of each order key on these channels, where its time has come."""
-        marks = ", ".join("?" for _ in channels)
+    async def due(
+        self, now: datetime, channels: Sequence[str], limit: int = 100, skip_keys: Sequence[str] = ()
+    ) -> list[OutboxMessage]:
+        """The oldest pending message of each order key on these channels, where its time has come.
+
+        `skip_keys` leaves out keys whose head is already being delivered.
+        """
+        channel_marks = ", ".join("?" for _ in channels)
+        skip = f" AND o.order_key NOT IN ({', '.join('?' for _ in skip_keys)})" if skip_keys else ""
         rows = await self._all(
-            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.channel IN ({marks}) AND o.next_attempt_at <= ?"
-            " ORDER BY o.next_attempt_at, o.id LIMIT ?",
-            (*channels, to_db(now), limit),
+            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.channel IN ({channel_marks}) AND o.next_attempt_at <= ?"
+            f"{skip} ORDER BY o.next_attempt_at, o.id LIMIT ?",
+            (*channels, to_db(now), *skip_keys, limit),
         )
         return [from_row(OutboxMessage, r) for r in rows]
 

@@ -14,7 +14,8 @@ def to_db(moment: datetime) -> str:
 
 
 def from_db(text: str) -> datetime:
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads our fixed form (with its Z) and is far cheaper than strptime.
+    return datetime.fromisoformat(text)
 
 
 def opt_to_db(moment: datetime | None) -> str | None:

@@ -92,3 +92,50 @@ async def test_cancelled_task_rolls_back(db: Database) -> None:
     await _write_user(db, "U-after")
     assert await db.read.users.by_line_id("U-cancelled") is None
     assert await db.read.users.by_line_id("U-after") is not None
+
+
+async def test_urgent_transactions_go_ahead_of_waiting_ordinary_ones(db: Database) -> None:
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction():
+            holding.set()
+            await release.wait()
+
+    async def write(name: str, urgent: bool) -> None:
+        async with db.transaction(urgent=urgent) as tx:
+            await tx.users.ensure(name, NOW)
+            order.append(name)
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    tasks = [asyncio.create_task(write(f"normal-{n}", False)) for n in range(3)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(write("urgent", True)))
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, *tasks)
+    assert order == ["urgent", "normal-0", "normal-1", "normal-2"]
+
+
+async def test_a_waiter_cancelled_in_line_does_not_block_the_gate(db: Database) -> None:
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction():
+            holding.set()
+            await release.wait()
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    waiting = asyncio.create_task(_write_user(db, "U-cancelled-in-line"))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    release.set()
+    await first
+    await asyncio.wait_for(_write_user(db, "U-next"), timeout=2)
+    assert await db.read.users.by_line_id("U-cancelled-in-line") is None
+    assert await db.read.users.by_line_id("U-next") is not None

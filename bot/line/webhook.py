@@ -45,7 +45,7 @@ class LineWebhook:
         except (ValueError, TypeError, KeyError) as exc:
             return _refuse(400, f"malformed body: {type(exc).__name__}")
         added = await self._ingest.store(events)
-        log.info("line.webhook.stored", extra=fields(events=len(events), new=added))
+        log.debug("line.webhook.stored", extra=fields(events=len(events), new=added))
         return web.json_response({})
 
 
