@@ -1,0 +1,162 @@
+"""A whole consultation intake through signed webhooks, the real SDK and the fake LINE platform."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from bot.runtime import Runtime
+from bot.sandbox.fake_line import FakeLine
+from bot.sandbox.line_webhook import postback_event, text_event
+from storage import Database
+from tests.harness import post_events, start_serve, wait_for, write_config
+
+USER = "U_HANAKO"
+
+
+class Citizen:
+    """Taps and types on LINE, one event at a time, and reads what the bot answered."""
+
+    def __init__(self, base_url: str, line: FakeLine) -> None:
+        self.base_url = base_url
+        self.line = line
+
+    async def _send(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        before = len(self.line.sent_messages(USER))
+        assert (await post_events(self.base_url, [event]))[0] == 200
+        await wait_for(lambda: len(self.line.sent_messages(USER)) > before)
+        await asyncio.sleep(0.05)  # a reply may carry several messages: let them all land
+        return [m.message for m in self.line.sent_messages(USER)[before:]]
+
+    async def type(self, text: str) -> list[dict[str, Any]]:
+        return await self._send(text_event(USER, text, reply_token=self.line.issue_reply_token(USER)))
+
+    async def tap(self, data: str) -> list[dict[str, Any]]:
+        return await self._send(postback_event(USER, data, reply_token=self.line.issue_reply_token(USER)))
+
+
+def quick_replies(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    items = messages[-1].get("quickReply", {}).get("items", [])
+    return [(i["action"]["label"], i["action"]["data"]) for i in items]
+
+
+async def test_a_complete_intake_stores_the_case_and_gives_its_number(bot: Runtime, line: FakeLine) -> None:
+    citizen = Citizen(bot.base_url, line)
+    privacy = await citizen.type("相談する")
+    assert "個人情報" in privacy[-1]["text"]
+    assert quick_replies(privacy) == [("同意する", "yes"), ("同意しない", "no")]
+    categories = await citizen.tap("yes")
+    assert quick_replies(categories) == [
+        ("総合相談", "general"),
+        ("協働の相談・提案", "collaboration"),
+        ("NPOの設立・運営", "npo"),
+        ("士業相談（税理士・社会保険労務士）", "professional"),
+        ("市民協働相談会（協働コーディネーター）", "coordinator"),
+        ("その他", "other"),
+        ("戻る", "flow:back"),
+        ("キャンセル", "flow:cancel"),
+    ]
+    assert all(len(label) <= 20 for label, _ in quick_replies(categories))
+    who = await citizen.tap("collaboration")
+    assert [label for label, _ in quick_replies(who)][:7] == [
+        "個人",
+        "任意団体",
+        "NPO法人",
+        "企業",
+        "大学",
+        "行政",
+        "その他",
+    ]
+    assert (await citizen.tap("NPO法人"))[-1]["text"] == "団体・会社・学校などのお名前を教えてください。"
+    assert "お名前" in (await citizen.type("みずべの会"))[-1]["text"]
+    contact = await citizen.type("山田 花子")
+    assert [d for _, d in quick_replies(contact)][:3] == ["line", "phone", "email"]
+    await citizen.tap("phone")
+    wrong = await citizen.type("045-12")
+    assert wrong[0]["text"] == "電話番号の形式が正しくないようです。例: 045-123-4567"
+    body = await citizen.type("０４５－１２３－４５６７")
+    assert "ご相談の内容" in body[-1]["text"]
+    more = await citizen.type("川沿いの清掃活動を区と一緒にできないか相談したいです。")
+    assert ("入力完了", "flow:done") in quick_replies(more)
+    await citizen.type("月に一度、20人ほどで活動しています。")
+    dates = await citizen.tap("flow:done")
+    assert ("スキップ", "flow:skip") in quick_replies(dates)
+    summary = await citizen.type("12月5日の午後")
+    assert "みずべの会" in summary[0]["text"] and "045-123-4567" in summary[0]["text"]
+    assert [d for _, d in quick_replies(summary)] == ["flow:confirm", "flow:edit", "flow:cancel"]
+    received = await citizen.tap("flow:confirm")
+
+    [case] = await bot.db.read.cases.with_status("new")
+    assert case.number.endswith("-0001") and case.number in received[0]["text"]
+    assert "3営業日以内" in received[0]["text"]
+    assert (case.category, case.requester_type, case.organisation, case.person_name) == (
+        "collaboration", "NPO法人", "みずべの会", "山田 花子")  # fmt: skip
+    assert (case.contact_method, case.phone, case.email, case.preferred_dates) == (
+        "phone", "045-123-4567", None, "12月5日の午後")  # fmt: skip
+    assert (
+        case.body
+        == "川沿いの清掃活動を区と一緒にできないか相談したいです。\n月に一度、20人ほどで活動しています。"
+    )
+    # Handed to the staff side: a Slack row in the category's channel, waiting for the staff desk.
+    [handoff] = await bot.db.read.outbox.in_order(f"slack:case:{case.id}")
+    assert (handoff.recipient, handoff.body["event"], handoff.status) == (
+        "C_DEFAULT",
+        "case_created",
+        "pending",
+    )
+    assert await bot.db.read.conversations.get(case.user_id or 0) is None
+    # Every answer was a free reply; the display name was looked up once the citizen agreed.
+    assert {m.kind for m in line.sent_messages(USER)} == {"reply"}
+    user = await bot.db.read.users.by_line_id(USER)
+    assert user is not None and user.display_name == "山田 花子" and user.privacy_agreed_at is not None
+
+
+async def test_declining_the_privacy_notice_stores_nothing_personal(bot: Runtime, line: FakeLine) -> None:
+    citizen = Citizen(bot.base_url, line)
+    await citizen.type("相談する")
+    declined = await citizen.tap("no")
+    assert "保存していません" in declined[0]["text"]
+    user = await bot.db.read.users.by_line_id(USER)
+    assert user is not None
+    assert (user.privacy_agreed_at, user.display_name) == (None, None)
+    assert await bot.db.read.conversations.get(user.id) is None
+    assert await bot.db.read.cases.for_user(user.id) == []
+    assert line.find_requests(path="/v2/bot/profile") == []
+
+
+async def test_killed_mid_flow_the_citizen_is_at_the_same_step_after_restart(tmp_path: Path) -> None:
+    async with FakeLine(access_token="test-access-token") as line:
+        line.set_profile(USER, "山田 花子")
+        config = write_config(tmp_path, line.base_url)
+        process, address, _ = await start_serve(config)
+        try:
+            citizen = Citizen(address, line)
+            await citizen.type("相談する")
+            await citizen.tap("yes")
+            await citizen.tap("npo")
+            asked = await citizen.tap("個人")
+            assert asked[-1]["text"] == "ご担当の方のお名前を教えてください。"
+        finally:
+            process.kill()  # SIGKILL: no shutdown, no goodbye
+            await process.wait()
+
+        process, address, _ = await start_serve(config)
+        try:
+            citizen = Citizen(address, line)
+            contact = await citizen.type("山田 花子")
+            assert contact[-1]["text"] == "お返事の方法を選んでください。"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+        db = await Database.open(tmp_path / "madoguchi.sqlite3")
+        try:
+            user = await db.read.users.by_line_id(USER)
+            assert user is not None
+            conversation = await db.read.conversations.get(user.id)
+            assert conversation is not None and conversation.step == "contact_method"
+            assert conversation.data["answers"] == {
+                "privacy": "yes", "category": "npo", "requester_type": "個人", "name": "山田 花子"}  # fmt: skip
+        finally:
+            await db.close()
