@@ -343,7 +343,7 @@ async def run(args: argparse.Namespace) -> None:
     print(row("madoguchi serve", result))
     print("(CPU: busy share of one core while the load ran; non-200 includes connection errors as status 0)")
 
-    print("\nmadoguchi, after the load (default log level INFO: a line per request):")
+    print("\nmadoguchi, after the load (default log level INFO: a line per delivery):")
     verdict = "OK" if stored == acked else "MISMATCH"
     print(f"  inbox rows {stored}, requests answered 200 {acked} (warm-up included): {verdict}")
     print(f"  inbox by status: {inbox}")
