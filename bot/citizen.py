@@ -37,7 +37,9 @@ async def queue_reply(
     *,
     reply_token: str | None = None,
     reply_token_expires_at: datetime | None = None,
+    case_id: int | None = None,
 ) -> None:
+    """`case_id` marks a staff answer: its delivery result is echoed in the case thread."""
     for index, batch in enumerate(render_batches(reply.messages)):
         first = index == 0 and reply_token is not None
         await tx.outbox.add(
@@ -48,6 +50,7 @@ async def queue_reply(
             # One reply token answers one request: the first batch; the rest are pushed.
             reply_token=reply_token if first else None,
             reply_token_expires_at=reply_token_expires_at if first else None,
+            case_id=case_id,
         )
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)

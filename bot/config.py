@@ -221,6 +221,12 @@ class Settings(_Section):
                 return category.channel
         return self.slack.default_channel
 
+    def category_label(self, category_id: str) -> str:
+        for category in self.consultation.categories:
+            if category.id == category_id:
+                return category.label
+        return category_id
+
     @property
     def database_path(self) -> Path:
         path = Path(self.storage.path)

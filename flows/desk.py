@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from typing import Literal
 
 from flows import intake
-from flows.engine import RESUME, Engine, State
+from flows.engine import CANCEL, CANCEL_WORDS, RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import normalise
@@ -86,7 +86,7 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
         reply = await _choose_followup_case(conversation, inbound, word, user, tx, ctx)
         if reply is not None:
             return reply
-        if word == "flow:cancel":  # the citizen chose not to send the held messages after all
+        if word == CANCEL or word in CANCEL_WORDS:  # the citizen chose not to send the held messages
             await tx.conversations.delete(user.id)
             return Reply([Text(texts.get("flow.cancelled")), menu(texts)])
         filed = await file_held(conversation, user, tx, ctx)
@@ -103,7 +103,8 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
     command = await _command(word, user, tx, ctx)
     if command is not None:
         return command
-    return await _free_message(inbound, user, tx, ctx)
+    keeps_draft = conversation is not None and bool(conversation.data.get("draft"))
+    return await _free_message(inbound, user, tx, ctx, keeps_draft)
 
 
 async def _command(word: str, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
@@ -155,6 +156,10 @@ async def _in_intake(
     result = engine.handle(state, inbound)
     if result.outcome in ("cancelled", "declined"):
         await tx.conversations.delete(user.id)
+        agreed = user.privacy_agreed_at
+        if result.outcome == "declined" and agreed is not None and agreed >= conversation.started_at:
+            # Agreed, went back, declined: the agreement given in this conversation is withdrawn.
+            await tx.users.set_privacy_agreed(user.id, None, ctx.now)
         return Reply([*result.messages, menu(ctx.texts)])
     if result.outcome == "confirmed":
         await tx.conversations.delete(user.id)
@@ -197,7 +202,9 @@ async def _status(user: User, tx: Repositories, ctx: DeskContext) -> Text:
     return Text("\n".join(lines))
 
 
-async def _free_message(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+async def _free_message(
+    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, keeps_draft: bool = False
+) -> Reply:
     """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to the menu."""
     texts = ctx.texts
     open_cases = await tx.cases.for_user(user.id, include_closed=False)
@@ -208,8 +215,10 @@ async def _free_message(inbound: Inbound, user: User, tx: Repositories, ctx: Des
             return Reply([Text(texts.get(f"media.{inbound.media}"))])
         return Reply([Text(texts.get("fallback.text")), menu(texts)])
     held = [_held(inbound)]
-    if len(open_cases) == 1:
-        return await _add_followups(open_cases[0], held, user, tx, ctx)
+    # One conversation row per citizen: asking "which case?" would replace a suspended draft, so with
+    # a draft kept the message goes with the newest open case.
+    if len(open_cases) == 1 or keeps_draft:
+        return await _add_followups(open_cases[-1], held, user, tx, ctx)
     await tx.conversations.save(
         Conversation(user.id, FOLLOWUP_FLOW, "which", ctx.now, ctx.now, data={"held": held})
     )

@@ -95,6 +95,15 @@ class CaseRepository(Repository):
         row = await self._one("SELECT * FROM cases WHERE number = ?", (number,))
         return None if row is None else from_row(Case, row)
 
+    async def by_slack_message(self, channel: str, ts: str) -> Case | None:
+        """The case whose card is this Slack message (a thread's parent)."""
+        row = await self._one("SELECT * FROM cases WHERE slack_channel = ? AND slack_ts = ?", (channel, ts))
+        return None if row is None else from_row(Case, row)
+
+    async def get_message(self, message_id: int) -> CaseMessage | None:
+        row = await self._one("SELECT * FROM case_messages WHERE id = ?", (message_id,))
+        return None if row is None else from_row(CaseMessage, row)
+
     async def for_user(self, user_id: int, include_closed: bool = True) -> list[Case]:
         closed = "" if include_closed else " AND status != 'closed'"
         rows = await self._all(f"SELECT * FROM cases WHERE user_id = ?{closed} ORDER BY id", (user_id,))

@@ -49,6 +49,15 @@ class InboxRepository(Repository):
             )
         return added
 
+    async def record_handled(self, source: str, event_id: str, order_key: str, now: datetime) -> bool:
+        """Remember an event handled on arrival (a Slack action): False if it was seen before."""
+        added = await self._run(
+            "INSERT INTO inbox (source, event_id, order_key, payload, status, received_at, processed_at, attempts)"
+            " VALUES (?, ?, ?, '{}', 'done', ?, ?, 1) ON CONFLICT (source, event_id) DO NOTHING",
+            (source, event_id, order_key, to_db(now), to_db(now)),
+        )
+        return added == 1
+
     async def get(self, item_id: int) -> InboxItem | None:
         row = await self._one("SELECT * FROM inbox WHERE id = ?", (item_id,))
         return None if row is None else from_row(InboxItem, row)

@@ -94,8 +94,8 @@ async def test_cancelled_task_rolls_back(db: Database) -> None:
     assert await db.read.users.by_line_id("U-after") is not None
 
 
-async def test_urgent_transactions_go_ahead_of_waiting_ordinary_ones(db: Database) -> None:
-    order: list[str] = []
+async def hold_writer(db: Database) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A task inside an open transaction until the returned event is set."""
     holding = asyncio.Event()
     release = asyncio.Event()
 
@@ -104,13 +104,20 @@ async def test_urgent_transactions_go_ahead_of_waiting_ordinary_ones(db: Databas
             holding.set()
             await release.wait()
 
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    return task, release
+
+
+async def test_urgent_transactions_go_ahead_of_waiting_ordinary_ones(db: Database) -> None:
+    order: list[str] = []
+
     async def write(name: str, urgent: bool) -> None:
         async with db.transaction(urgent=urgent) as tx:
             await tx.users.ensure(name, NOW)
             order.append(name)
 
-    first = asyncio.create_task(holder())
-    await holding.wait()
+    first, release = await hold_writer(db)
     tasks = [asyncio.create_task(write(f"normal-{n}", False)) for n in range(3)]
     await asyncio.sleep(0)
     tasks.append(asyncio.create_task(write("urgent", True)))
@@ -121,16 +128,7 @@ async def test_urgent_transactions_go_ahead_of_waiting_ordinary_ones(db: Databas
 
 
 async def test_a_waiter_cancelled_in_line_does_not_block_the_gate(db: Database) -> None:
-    holding = asyncio.Event()
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with db.transaction():
-            holding.set()
-            await release.wait()
-
-    first = asyncio.create_task(holder())
-    await holding.wait()
+    first, release = await hold_writer(db)
     waiting = asyncio.create_task(_write_user(db, "U-cancelled-in-line"))
     await asyncio.sleep(0.01)
     waiting.cancel()

@@ -1,0 +1,528 @@
+"""The front desk (`flows.desk.respond`) against the real storage, event by event, with a hand-set clock.
+
+Each event runs in its own transaction, as the inbox worker runs it; the user is loaded afresh each
+time, so what the desk stored (privacy agreement, conversation, cases) is what the next event sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import DEFAULT_CATEGORIES
+from flows.desk import DeskContext, Reply, StaffEvent, respond
+from flows.messages import Choice, Inbound, Text
+from flows.texts import Texts
+from storage import Database
+from storage.cases import Case, CaseMessage, CaseStatus, NewCase
+from storage.conversations import Conversation
+from storage.users import User
+from tests.conftest import NOW
+
+TEXTS = Texts.load()
+CATEGORIES = tuple((c.id, c.label) for c in DEFAULT_CATEGORIES)
+LABELS = dict(CATEGORIES)
+TOKYO = ZoneInfo("Asia/Tokyo")
+CENTER = "横浜市市民協働推進センター"
+
+BACK = Choice(TEXTS.get("flow.back"), "flow:back")
+CANCEL = Choice(TEXTS.get("flow.cancel"), "flow:cancel")
+MENU = Text(
+    TEXTS.get("menu.text"),
+    choices=(
+        Choice(TEXTS.get("menu.consult"), "consult"),
+        Choice(TEXTS.get("menu.status"), "status"),
+        Choice(TEXTS.get("menu.events"), "events"),
+        Choice(TEXTS.get("menu.registrations"), "registrations"),
+        Choice(TEXTS.get("menu.help"), "help"),
+    ),
+)
+PRIVACY = Text(
+    TEXTS.get("intake.privacy.prompt"),
+    choices=(
+        Choice(TEXTS.get("intake.privacy.agree"), "yes"),
+        Choice(TEXTS.get("intake.privacy.decline"), "no"),
+    ),
+)
+CATEGORY = Text(
+    TEXTS.get("intake.category.prompt"),
+    choices=(*(Choice(label, cid) for cid, label in CATEGORIES), BACK, CANCEL),
+)
+NAME = Text(TEXTS.get("intake.name.prompt"), choices=(BACK, CANCEL))
+CONTACT = Text(
+    TEXTS.get("intake.contact_method.prompt"),
+    choices=(
+        *(Choice(TEXTS.get(f"intake.contact_method.{m}"), m) for m in ("line", "phone", "email")),
+        BACK,
+        CANCEL,
+    ),
+)
+
+
+def text(key: str, **values: object) -> Text:
+    return Text(TEXTS.get(key, **values))
+
+
+def choice_values(reply: Reply) -> list[str]:
+    """The values of the choices offered with the reply's last message."""
+    last = reply.messages[-1]
+    assert isinstance(last, Text)
+    return [c.value for c in last.choices]
+
+
+def desk_context(now: datetime) -> DeskContext:
+    return DeskContext(
+        texts=TEXTS,
+        center_name=CENTER,
+        now=now,
+        timezone=TOKYO,
+        categories=CATEGORIES,
+        answer_days=3,
+        keep_draft_days=7,
+    )
+
+
+@dataclass
+class Citizen:
+    """One citizen at the desk. `now` is the injected clock, moved on by hand."""
+
+    db: Database
+    now: datetime = NOW
+    line_id: str = "U_HANAKO"
+
+    async def send(self, inbound: Inbound, db: Database | None = None) -> Reply:
+        async with (db or self.db).transaction() as tx:
+            user = await tx.users.ensure(self.line_id, self.now)
+            return await respond(inbound, user, tx, desk_context(self.now))
+
+    async def say(self, words: str) -> Reply:
+        return await self.send(Inbound("text", text=words))
+
+    async def tap(self, value: str) -> Reply:
+        return await self.send(Inbound("choice", value=value))
+
+    def wait(self, delta: timedelta) -> None:
+        self.now += delta
+
+    async def user(self) -> User:
+        async with self.db.transaction() as tx:
+            user = await tx.users.ensure(self.line_id, self.now)
+        return user
+
+    async def conversation(self) -> Conversation | None:
+        return await self.db.read.conversations.get((await self.user()).id)
+
+    async def cases(self) -> list[Case]:
+        return await self.db.read.cases.for_user((await self.user()).id)
+
+    async def open_case(self, category: str = "npo", status: CaseStatus = "new") -> Case:
+        """A case stored as a finished intake would store it (seeded through the real repository)."""
+        async with self.db.transaction() as tx:
+            user = await tx.users.ensure(self.line_id, self.now)
+            new = NewCase(
+                user_id=user.id,
+                category=category,
+                requester_type="個人",
+                person_name="山田 花子",
+                contact_method="line",
+                body="NPOを立ち上げたいです。",
+            )
+            case = await tx.cases.create(new, self.now, self.now.astimezone(TOKYO).year)
+            if status != "new":
+                await tx.cases.set_status(case.id, status, self.now)
+            stored = await tx.cases.get(case.id)
+        assert stored is not None
+        return stored
+
+
+async def messages_of(db: Database, case: Case) -> list[CaseMessage]:
+    return await db.read.cases.messages(case.id)
+
+
+async def at_name(citizen: Citizen) -> Conversation:
+    """Agreed, category and requester type answered: the citizen is asked their name."""
+    assert (await citizen.say("相談する")).messages == [PRIVACY]
+    assert (await citizen.tap("yes")).messages == [CATEGORY]
+    await citizen.tap("npo")
+    assert (await citizen.tap("個人")).messages == [NAME]
+    conversation = await citizen.conversation()
+    assert conversation is not None and conversation.step == "name"
+    return conversation
+
+
+@pytest.fixture
+def citizen(db: Database) -> Citizen:
+    return Citizen(db)
+
+
+# -- follow, menu, help ----------------------------------------------------------------------
+
+
+async def test_follow_greets_with_the_center_name_and_shows_the_five_choice_menu(citizen: Citizen) -> None:
+    reply = await citizen.send(Inbound("follow"))
+    assert reply == Reply([text("greeting.text", center=CENTER), MENU])
+    assert CENTER in TEXTS.get("greeting.text", center=CENTER)
+    assert [c.value for c in MENU.choices] == ["consult", "status", "events", "registrations", "help"]
+    assert await citizen.conversation() is None
+
+
+async def test_unfollow_is_not_answered(citizen: Citizen) -> None:
+    assert await citizen.send(Inbound("unfollow")) == Reply()
+
+
+@pytest.mark.parametrize("words", ["メニュー", "めにゅー", "MENU", " 最初 ", "はじめ"])
+async def test_menu_words_show_the_menu(citizen: Citizen, words: str) -> None:
+    assert await citizen.say(words) == Reply([MENU])
+
+
+@pytest.mark.parametrize("inbound", [Inbound("text", text="ヘルプ"), Inbound("text", text="？"),
+                                     Inbound("text", text="使い方"), Inbound("choice", value="help")])  # fmt: skip
+async def test_help_words_and_the_help_choice_explain_and_show_the_menu(
+    citizen: Citizen, inbound: Inbound
+) -> None:
+    assert await citizen.send(inbound) == Reply([text("help.text"), MENU])
+
+
+@pytest.mark.parametrize("value", ["events", "registrations"])
+async def test_events_and_registrations_choices_are_announced_as_coming(citizen: Citizen, value: str) -> None:
+    assert await citizen.tap(value) == Reply([text("coming_soon.text"), MENU])
+
+
+async def test_status_choice_without_cases_says_there_are_none(citizen: Citizen) -> None:
+    assert await citizen.tap("status") == Reply([text("status.none"), MENU])
+
+
+# -- the intake ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "inbound",
+    [
+        Inbound("text", text="相談する"),
+        Inbound("text", text="相談したい"),
+        Inbound("choice", value="consult"),
+    ],
+)
+async def test_consult_starts_the_intake_at_privacy_with_nothing_personal_stored(
+    citizen: Citizen, inbound: Inbound
+) -> None:
+    reply = await citizen.send(inbound)
+    assert reply == Reply([PRIVACY])
+    conversation = await citizen.conversation()
+    assert conversation is not None
+    assert (conversation.flow, conversation.step) == ("intake", "privacy")
+    assert conversation.data.get("answers") == {} and not conversation.data.get("buffer")
+    assert (conversation.started_at, conversation.updated_at, conversation.nudged_at) == (NOW, NOW, None)
+    assert (await citizen.user()).privacy_agreed_at is None
+
+
+@pytest.mark.parametrize("decline", [Inbound("choice", value="no"), Inbound("text", text="同意しない")])
+async def test_declining_privacy_deletes_the_conversation_and_keeps_nothing(
+    citizen: Citizen, decline: Inbound
+) -> None:
+    await citizen.say("相談する")
+    citizen.wait(timedelta(minutes=1))
+    reply = await citizen.send(decline)
+    assert reply == Reply([text("intake.privacy.declined"), MENU])
+    assert await citizen.conversation() is None
+    assert await citizen.cases() == []
+    assert (await citizen.user()).privacy_agreed_at is None
+
+
+async def test_agreeing_to_privacy_records_when(citizen: Citizen) -> None:
+    await citizen.say("相談する")
+    citizen.wait(timedelta(minutes=2))
+    assert await citizen.tap("yes") == Reply([CATEGORY])
+    assert (await citizen.user()).privacy_agreed_at == NOW + timedelta(minutes=2)
+    conversation = await citizen.conversation()
+    assert conversation is not None and conversation.step == "category"
+    assert conversation.data["answers"] == {"privacy": "yes"}
+    assert (conversation.started_at, conversation.updated_at) == (NOW, NOW + timedelta(minutes=2))
+
+
+@pytest.mark.parametrize(
+    ("now", "number"),
+    [
+        (datetime(2026, 12, 31, 15, 30, tzinfo=UTC), "2027-0001"),  # 00:30 on 1 January in Yokohama
+        (datetime(2026, 12, 31, 14, 59, tzinfo=UTC), "2026-0001"),  # 23:59 on 31 December in Yokohama
+    ],
+)
+async def test_a_complete_intake_stores_a_case_numbered_in_the_local_year(
+    db: Database, now: datetime, number: str
+) -> None:
+    citizen = Citizen(db, now=now)
+    assert (await citizen.say("相談する")).messages == [PRIVACY]
+    assert (await citizen.tap("yes")).messages == [CATEGORY]
+    await citizen.tap("npo")
+    assert (await citizen.say("個人")).messages == [NAME]
+    assert (await citizen.say("山田 花子")).messages == [CONTACT]
+    body = await citizen.tap("line")
+    assert body.messages == [Text(TEXTS.get("intake.body.prompt", max=2000), choices=(BACK, CANCEL))]
+    await citizen.say("NPOを立ち上げたいです。")
+    await citizen.say("定款の作り方を知りたいです。")
+    await citizen.tap("flow:done")
+    summary = await citizen.tap("flow:skip")
+    assert choice_values(summary) == ["flow:confirm", "flow:edit", "flow:cancel"]
+    assert await citizen.cases() == []  # nothing is a case before it is confirmed
+
+    reply = await citizen.tap("flow:confirm")
+
+    [case] = await citizen.cases()
+    assert reply == Reply(
+        [text("intake.received", number=number, days=3)], [StaffEvent("case_created", case.id)]
+    )
+    assert "3営業日以内" in TEXTS.get("intake.received", number=number, days=3)
+    assert case.number == number
+    assert (case.category, case.requester_type, case.organisation) == ("npo", "個人", None)
+    assert (case.person_name, case.contact_method, case.phone, case.email) == (
+        "山田 花子",
+        "line",
+        None,
+        None,
+    )
+    assert case.body == "NPOを立ち上げたいです。\n定款の作り方を知りたいです。"
+    assert (case.preferred_dates, case.status, case.created_at) == (None, "new", now)
+    assert case.user_id == (await citizen.user()).id
+    assert await citizen.conversation() is None
+
+
+async def test_a_second_consultation_gets_the_next_number_of_the_year(citizen: Citizen) -> None:
+    await citizen.open_case()
+    await at_name(citizen)
+    await citizen.say("山田 花子")
+    await citizen.tap("line")
+    await citizen.say("二件目の相談です。")
+    await citizen.tap("flow:done")
+    await citizen.tap("flow:skip")
+    reply = await citizen.tap("flow:confirm")
+    assert reply.messages == [text("intake.received", number="2026-0002", days=3)]
+    assert [c.number for c in await citizen.cases()] == ["2026-0001", "2026-0002"]
+
+
+async def test_help_mid_flow_answers_then_asks_the_same_question_again(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    citizen.wait(timedelta(minutes=3))
+    reply = await citizen.say("ヘルプ")
+    assert reply == Reply([text("help.text"), text("flow.help_resume"), NAME])
+    after = await citizen.conversation()
+    assert after is not None
+    assert (after.flow, after.step, after.data, after.started_at) == ("intake", "name", before.data, NOW)
+    assert after.updated_at == NOW + timedelta(minutes=3)  # asking for help is activity: no early nudge
+    # ...and the flow goes on from there.
+    assert (await citizen.say("山田 花子")).messages == [CONTACT]
+
+
+async def test_the_menu_word_mid_flow_resumes_instead_of_leaving(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    reply = await citizen.say("メニュー")
+    assert reply == Reply([text("flow.help_resume"), NAME])
+    after = await citizen.conversation()
+    assert after is not None and (after.step, after.data) == ("name", before.data)
+
+
+async def test_consult_mid_flow_does_not_start_over(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    assert await citizen.say("相談する") == Reply([text("flow.help_resume"), NAME])
+    after = await citizen.conversation()
+    assert after is not None and (after.step, after.data) == ("name", before.data)
+
+
+async def test_status_mid_flow_shows_the_cases_and_resumes(citizen: Citizen) -> None:
+    case = await citizen.open_case(category="general")
+    before = await at_name(citizen)
+    reply = await citizen.say("相談状況")
+    status = "\n".join(
+        [
+            TEXTS.get("status.header"),
+            TEXTS.get("status.line", number=case.number, category="総合相談", status="受付済み"),
+        ]
+    )
+    assert reply == Reply([Text(status), text("flow.help_resume"), NAME])
+    after = await citizen.conversation()
+    assert after is not None and (after.step, after.data) == ("name", before.data)
+    assert await messages_of(citizen.db, case) == []  # the word was not taken for a follow-up
+
+
+async def test_status_lists_every_case_with_its_status_label(citizen: Citizen) -> None:
+    first = await citizen.open_case(category="npo")
+    second = await citizen.open_case(category="general", status="in_progress")
+    third = await citizen.open_case(category="other", status="closed")
+    reply = await citizen.say("相談状況")
+    assert reply == Reply(
+        [
+            Text(
+                "ご相談の状況です。\n"
+                f"{first.number}（NPOの設立・運営）: 受付済み\n"
+                f"{second.number}（総合相談）: 対応中\n"
+                f"{third.number}（その他）: 対応完了"
+            ),
+            MENU,
+        ]
+    )
+    assert (TEXTS.get("status.new"), TEXTS.get("status.in_progress"), TEXTS.get("status.closed")) == (
+        "受付済み",
+        "対応中",
+        "対応完了",
+    )
+
+
+async def test_a_state_saved_mid_flow_is_found_again_after_a_restart(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    restarted = await Database.open(citizen.db.path)  # new connections: nothing carried in memory
+    try:
+        citizen.wait(timedelta(minutes=5))
+        reply = await citizen.send(Inbound("text", text="山田 花子"), db=restarted)
+        assert reply == Reply([CONTACT])
+        after = await restarted.read.conversations.get(before.user_id)
+    finally:
+        await restarted.close()
+    assert after is not None and after.step == "contact_method"
+    assert after.data["answers"] == {**before.data["answers"], "name": "山田 花子"}
+    assert after.started_at == NOW
+
+
+# -- follow-ups ------------------------------------------------------------------------------
+
+
+async def test_free_text_with_one_open_case_is_added_to_it(citizen: Citizen) -> None:
+    case = await citizen.open_case()
+    await citizen.open_case(status="closed")  # closed cases take no follow-ups
+    citizen.wait(timedelta(days=1))
+    reply = await citizen.say("定款の案ができました。")
+    [message] = await messages_of(citizen.db, case)
+    assert reply == Reply(
+        [text("followup.added", number=case.number)], [StaffEvent("case_followup", case.id, message.id)]
+    )
+    assert (message.direction, message.kind, message.body) == ("citizen", "text", "定款の案ができました。")
+    assert (message.line_message_id, message.author, message.created_at) == (None, None, citizen.now)
+    assert await citizen.conversation() is None
+
+
+async def test_with_two_open_cases_the_citizen_chooses_and_every_held_message_goes_there(
+    citizen: Citizen,
+) -> None:
+    first = await citizen.open_case(category="npo")
+    second = await citizen.open_case(category="general")
+    await citizen.open_case(category="other", status="closed")
+    which = Text(
+        TEXTS.get("followup.which"),
+        choices=(
+            Choice(f"{first.number} NPOの設立・運営", f"followup:{first.id}"),
+            Choice(f"{second.number} 総合相談", f"followup:{second.id}"),
+            CANCEL,
+        ),
+    )
+    assert await citizen.say("一つ目です。") == Reply([which])
+    assert await citizen.send(Inbound("text", text="二つ目です。")) == Reply([which])
+    held = await citizen.conversation()
+    assert held is not None and held.flow == "followup"
+    assert [m["text"] for m in held.data["held"]] == ["一つ目です。", "二つ目です。"]
+    assert await messages_of(citizen.db, first) == [] and await messages_of(citizen.db, second) == []
+
+    reply = await citizen.tap(f"followup:{first.id}")
+
+    stored = await messages_of(citizen.db, first)
+    assert [(m.direction, m.kind, m.body) for m in stored] == [
+        ("citizen", "text", "一つ目です。"),
+        ("citizen", "text", "二つ目です。"),
+    ]
+    assert reply == Reply(
+        [text("followup.added", number=first.number)],
+        [
+            StaffEvent("case_followup", first.id, stored[0].id),
+            StaffEvent("case_followup", first.id, stored[1].id),
+        ],
+    )
+    assert await messages_of(citizen.db, second) == []
+    assert await citizen.conversation() is None
+
+
+async def test_cancelling_the_choice_drops_the_held_messages(citizen: Citizen) -> None:
+    first = await citizen.open_case()
+    second = await citizen.open_case()
+    await citizen.say("やっぱり")
+    assert await citizen.tap("flow:cancel") == Reply([text("flow.cancelled"), MENU])
+    assert await messages_of(citizen.db, first) == [] and await messages_of(citizen.db, second) == []
+    assert await citizen.conversation() is None
+
+
+async def test_a_command_instead_of_a_choice_files_the_held_messages_with_the_newest_case(
+    citizen: Citizen,
+) -> None:
+    older = await citizen.open_case()
+    newest = await citizen.open_case()
+    await citizen.say("資料を送ります。")
+    reply = await citizen.say("メニュー")
+    [message] = await messages_of(citizen.db, newest)
+    assert message.body == "資料を送ります。" and message.direction == "citizen"
+    assert reply == Reply(
+        [text("followup.added", number=newest.number), MENU],
+        [StaffEvent("case_followup", newest.id, message.id)],
+    )
+    assert await messages_of(citizen.db, older) == []
+    assert await citizen.conversation() is None
+
+
+async def test_starting_a_consultation_instead_of_choosing_files_the_held_messages_first(
+    citizen: Citizen,
+) -> None:
+    await citizen.open_case()
+    newest = await citizen.open_case()
+    await citizen.say("追加です。")
+    reply = await citizen.say("相談する")
+    [message] = await messages_of(citizen.db, newest)
+    assert reply == Reply(
+        [text("followup.added", number=newest.number), PRIVACY],
+        [StaffEvent("case_followup", newest.id, message.id)],
+    )
+    conversation = await citizen.conversation()
+    assert conversation is not None and (conversation.flow, conversation.step) == ("intake", "privacy")
+
+
+async def test_an_image_with_one_open_case_is_kept_with_the_case(citizen: Citizen) -> None:
+    case = await citizen.open_case()
+    reply = await citizen.send(Inbound("media", media="image", message_id="m1"))
+    [message] = await messages_of(citizen.db, case)
+    assert (message.direction, message.kind, message.line_message_id) == ("citizen", "image", "m1")
+    assert reply == Reply(
+        [text("followup.media_added", number=case.number)], [StaffEvent("case_followup", case.id, message.id)]
+    )
+
+
+async def test_free_text_without_an_open_case_gets_the_menu_and_stores_nothing(citizen: Citizen) -> None:
+    closed = await citizen.open_case(status="closed")
+    assert await citizen.say("こんにちは") == Reply([text("fallback.text"), MENU])
+    assert await messages_of(citizen.db, closed) == []
+    assert await citizen.conversation() is None
+
+
+async def test_an_image_without_an_open_case_is_answered_and_not_kept(citizen: Citizen) -> None:
+    reply = await citizen.send(Inbound("media", media="image", message_id="m1"))
+    assert reply == Reply([text("media.image")])
+    assert await citizen.conversation() is None and await citizen.cases() == []
+
+
+@pytest.mark.parametrize("kind", ["sticker", "location"])
+@pytest.mark.parametrize("with_case", [False, True])
+async def test_stickers_and_locations_are_answered_and_never_filed(
+    citizen: Citizen, kind: str, with_case: bool
+) -> None:
+    case = await citizen.open_case() if with_case else None
+    inbound = Inbound("sticker") if kind == "sticker" else Inbound("location")
+    assert await citizen.send(inbound) == Reply([text(f"media.{kind}")])
+    if case is not None:
+        assert await messages_of(citizen.db, case) == []
+    assert await citizen.conversation() is None
+
+
+async def test_going_back_and_declining_privacy_withdraws_the_agreement(citizen: Citizen) -> None:
+    await citizen.say("相談する")
+    await citizen.tap("yes")
+    assert (await citizen.user()).privacy_agreed_at == NOW
+    assert await citizen.tap("flow:back") == Reply([PRIVACY])
+    assert await citizen.tap("no") == Reply([text("intake.privacy.declined"), MENU])
+    assert await citizen.conversation() is None
+    assert (await citizen.user()).privacy_agreed_at is None

@@ -1,0 +1,257 @@
+"""Conversations left hanging (`flows.idle.sweep_idle`): one nudge, suspension as a draft, deletion.
+
+The sweeper runs against the real storage at hand-set times; what it leaves behind is then driven
+through the front desk, as the citizen would find it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from flows.desk import Reply, StaffEvent
+from flows.idle import IdleNotice, idle_policy, sweep_idle
+from flows.messages import Choice, Text
+from storage import Database
+from storage.conversations import Conversation
+from tests.conftest import NOW
+from tests.flows.test_desk import (
+    CANCEL,
+    CONTACT,
+    MENU,
+    NAME,
+    PRIVACY,
+    TEXTS,
+    Citizen,
+    at_name,
+    desk_context,
+    messages_of,
+    text,
+)
+
+POLICY = idle_policy(30, 24, 7)
+NUDGE = Text(
+    TEXTS.get("flow.nudge"),
+    choices=(Choice(TEXTS.get("flow.resume"), "flow:resume"), CANCEL),
+)
+EXPIRED = text("flow.expired", days=7)
+DRAFT_FOUND = Text(
+    TEXTS.get("flow.draft_found"),
+    choices=(
+        Choice(TEXTS.get("flow.resume"), "flow:resume"),
+        Choice(TEXTS.get("flow.restart"), "flow:restart"),
+    ),
+)
+
+
+async def sweep(db: Database, now: datetime) -> list[IdleNotice]:
+    async with db.transaction() as tx:
+        return await sweep_idle(tx, desk_context(now), POLICY)
+
+
+def replies(notices: list[IdleNotice]) -> list[tuple[str, Reply]]:
+    return [(n.user.line_user_id, n.reply) for n in notices]
+
+
+async def stored(citizen: Citizen) -> Conversation:
+    conversation = await citizen.conversation()
+    assert conversation is not None
+    return conversation
+
+
+@pytest.fixture
+def citizen(db: Database) -> Citizen:
+    return Citizen(db)
+
+
+async def suspended(citizen: Citizen) -> datetime:
+    """From the name step (reached at NOW): nudged after 31 minutes, suspended a day later; returns when."""
+    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [
+        (citizen.line_id, Reply([NUDGE]))
+    ]
+    when = NOW + timedelta(hours=24, minutes=1)
+    assert replies(await sweep(citizen.db, when)) == [(citizen.line_id, Reply([EXPIRED]))]
+    return when
+
+
+async def test_a_conversation_idle_for_29_minutes_is_left_alone(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    assert await sweep(citizen.db, NOW + timedelta(minutes=29)) == []
+    assert await stored(citizen) == before
+
+
+async def test_after_31_minutes_the_citizen_is_nudged_once(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    nudged_at = NOW + timedelta(minutes=31)
+
+    notices = await sweep(citizen.db, nudged_at)
+
+    assert replies(notices) == [(citizen.line_id, Reply([NUDGE]))]
+    assert notices[0].user.id == before.user_id
+    after = await stored(citizen)
+    assert after.nudged_at == nudged_at
+    assert (after.updated_at, after.started_at, after.step, after.data) == (NOW, NOW, "name", before.data)
+
+    assert await sweep(citizen.db, NOW + timedelta(minutes=40)) == []  # once, not at every sweep
+    assert await stored(citizen) == after
+
+
+async def test_a_day_later_the_conversation_is_suspended_as_a_draft(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    when = await suspended(citizen)
+    assert "7日間" in EXPIRED.text
+    after = await stored(citizen)
+    assert after.data == {**before.data, "draft": True}
+    assert (after.flow, after.step, after.updated_at, after.started_at) == ("intake", "name", when, NOW)
+    # Suspended once: later sweeps within the keeping period say nothing and keep the draft.
+    assert await sweep(citizen.db, when + timedelta(hours=1)) == []
+    assert await stored(citizen) == after
+
+
+async def test_a_conversation_never_nudged_is_still_suspended_after_a_day(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    notices = await sweep(citizen.db, NOW + timedelta(hours=25))
+    assert replies(notices) == [(citizen.line_id, Reply([EXPIRED]))]
+    assert (await stored(citizen)).data == {**before.data, "draft": True}
+
+
+async def test_consult_with_a_draft_offers_to_resume_or_restart(citizen: Citizen) -> None:
+    await at_name(citizen)
+    when = await suspended(citizen)
+    draft = await stored(citizen)
+    citizen.now = when + timedelta(days=2)
+    assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
+    assert await stored(citizen) == draft  # asking changes nothing
+
+
+async def test_resuming_a_draft_asks_the_saved_question_and_clears_the_draft(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    when = await suspended(citizen)
+    citizen.now = when + timedelta(days=2)
+    await citizen.tap("consult")
+
+    assert await citizen.tap("flow:resume") == Reply([NAME])
+
+    after = await stored(citizen)
+    assert "draft" not in after.data and after.data == before.data
+    assert (after.step, after.updated_at, after.nudged_at, after.started_at) == (
+        "name",
+        citizen.now,
+        None,
+        NOW,
+    )
+    assert await citizen.say("山田 花子") == Reply([CONTACT])  # and the intake goes on
+
+
+async def test_restarting_a_draft_begins_a_fresh_intake_at_privacy(citizen: Citizen) -> None:
+    await at_name(citizen)
+    when = await suspended(citizen)
+    citizen.now = when + timedelta(days=2)
+    await citizen.say("相談する")
+
+    assert await citizen.tap("flow:restart") == Reply([PRIVACY])
+
+    after = await stored(citizen)
+    assert (after.flow, after.step, after.started_at, after.nudged_at) == (
+        "intake",
+        "privacy",
+        citizen.now,
+        None,
+    )
+    assert after.data.get("answers") == {} and "draft" not in after.data
+
+
+async def test_a_draft_is_deleted_silently_seven_days_after_suspension(citizen: Citizen) -> None:
+    await at_name(citizen)
+    when = await suspended(citizen)
+    assert await sweep(citizen.db, when + timedelta(days=7) - timedelta(minutes=1)) == []
+    assert (await stored(citizen)).data["draft"] is True
+    assert await sweep(citizen.db, when + timedelta(days=7)) == []
+    assert await citizen.conversation() is None
+    citizen.now = when + timedelta(days=8)
+    assert await citizen.say("相談する") == Reply([PRIVACY])  # nothing left to resume
+
+
+async def test_resume_after_a_nudge_asks_the_current_question_again(citizen: Citizen) -> None:
+    before = await at_name(citizen)
+    await sweep(citizen.db, NOW + timedelta(minutes=31))
+    citizen.now = NOW + timedelta(minutes=45)
+
+    assert await citizen.tap("flow:resume") == Reply([NAME])
+
+    after = await stored(citizen)
+    assert (after.step, after.data, after.updated_at, after.nudged_at) == (
+        "name",
+        before.data,
+        citizen.now,
+        None,
+    )
+    # Active again: the next sweeps leave it alone until it has been idle a while once more.
+    assert await sweep(citizen.db, citizen.now + timedelta(minutes=29)) == []
+
+
+async def test_cancel_after_a_nudge_ends_the_intake(citizen: Citizen) -> None:
+    await at_name(citizen)
+    await sweep(citizen.db, NOW + timedelta(minutes=31))
+    citizen.now = NOW + timedelta(minutes=45)
+    assert await citizen.tap("flow:cancel") == Reply([text("flow.cancelled"), MENU])
+    assert await citizen.conversation() is None
+
+
+async def test_held_follow_ups_are_filed_with_the_newest_case_by_the_sweeper(citizen: Citizen) -> None:
+    older = await citizen.open_case()
+    newest = await citizen.open_case()
+    await citizen.say("追加の資料です。")
+    assert await sweep(citizen.db, NOW + timedelta(minutes=29)) == []
+    assert await messages_of(citizen.db, newest) == []
+
+    filed_at = NOW + timedelta(minutes=31)
+    notices = await sweep(citizen.db, filed_at)
+
+    [message] = await messages_of(citizen.db, newest)
+    assert (message.direction, message.kind, message.body) == ("citizen", "text", "追加の資料です。")
+    assert message.created_at == filed_at
+    assert replies(notices) == [
+        (
+            citizen.line_id,
+            Reply(
+                [text("followup.added", number=newest.number)],
+                [StaffEvent("case_followup", newest.id, message.id)],
+            ),
+        )
+    ]
+    assert await messages_of(citizen.db, older) == []
+    assert await citizen.conversation() is None
+
+
+async def test_a_follow_up_to_the_only_open_case_leaves_a_draft_in_place(citizen: Citizen) -> None:
+    case = await citizen.open_case()
+    await at_name(citizen)
+    when = await suspended(citizen)
+    draft = await stored(citizen)
+    citizen.now = when + timedelta(hours=1)
+    [_] = (await citizen.say("先日の相談について追加です。")).staff
+    assert [m.body for m in await messages_of(citizen.db, case)] == ["先日の相談について追加です。"]
+    assert await stored(citizen) == draft
+    assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
+
+
+async def test_a_follow_up_while_a_draft_is_kept_goes_to_the_newest_case_and_keeps_the_draft(
+    citizen: Citizen,
+) -> None:
+    """One conversation row per citizen: asking "which case?" would replace the draft, so the message
+    goes with the newest open case instead, and the draft stays resumable."""
+    await citizen.open_case()
+    newest = await citizen.open_case()
+    before = await at_name(citizen)
+    when = await suspended(citizen)
+    citizen.now = when + timedelta(hours=1)
+
+    reply = await citizen.say("先日の相談について追加です。")
+    assert [m.body for m in await messages_of(citizen.db, newest)] == ["先日の相談について追加です。"]
+    assert reply.staff and reply.staff[0].case_id == newest.id
+
+    assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
+    assert await citizen.tap("flow:resume") == Reply([NAME])
+    assert (await stored(citizen)).data == before.data
