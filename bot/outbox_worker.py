@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -38,6 +38,8 @@ class OutboxWorker:
         concurrency: int = 16,
         rng: random.Random | None = None,
     ) -> None:
+        # Told of every final outcome (sent, refused, dead), e.g. to echo it in a case thread.
+        self.on_final: list[Callable[[OutboxMessage, Outcome], Awaitable[None]]] = []
         self._db = db
         self._clock = clock
         self._senders = senders
@@ -138,6 +140,12 @@ class OutboxWorker:
                 if outcome.drop_reply_token:
                     await tx.outbox.drop_reply_token(message.id)
         self._log(message, outcome, attempt, final)
+        if final:
+            for listener in self.on_final:
+                try:
+                    await listener(message, outcome)
+                except Exception:
+                    log.exception("outbox.listener_failed", extra=fields(id=message.id))
 
     @staticmethod
     def _log(message: OutboxMessage, outcome: Outcome, attempt: int, final: bool) -> None:

@@ -12,10 +12,12 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 
 from aiohttp import web
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, utc_now
 from bot.config import Settings
-from bot.delivery import RetryPolicy
+from bot.delivery import RetryPolicy, Sender
 from bot.idle_sweeper import IdleSweeper
 from bot.inbox_worker import InboxWorker
 from bot.ingest import Ingest
@@ -27,6 +29,9 @@ from bot.logs import fields
 from bot.outbox_worker import OutboxWorker
 from bot.scheduler import Scheduler
 from bot.server import build_app
+from bot.slack.desk import SlackDesk
+from bot.slack.sender import SlackSender
+from bot.slack.socket import SocketMode
 from flows.texts import Texts
 from storage import Database
 from storage.wards import WardCenterSpec
@@ -47,6 +52,7 @@ class Runtime:
         self.inbox: InboxWorker
         self.outbox: OutboxWorker
         self.idle: IdleSweeper
+        self.slack: SlackDesk
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -78,12 +84,24 @@ class Runtime:
                 base_delay=settings.delivery.base_delay_seconds,
                 max_delay=settings.delivery.max_delay_seconds,
             )
-            self.outbox = OutboxWorker(
-                self.db, self.clock, {"line": LineSender(self.line, self.db, self.clock)}, policy
+            texts = Texts.load()
+            slack_client = AsyncWebClient(
+                token=settings.slack.bot_token,
+                base_url=settings.slack.api_base_url,
+                timeout=10,
+                retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
             )
+            senders: dict[str, Sender] = {
+                "line": LineSender(self.line, self.db, self.clock),
+                "slack": SlackSender(slack_client, self.db, settings, texts),
+            }
+            self.outbox = OutboxWorker(self.db, self.clock, senders, policy)
             self.outbox.start()
             self._stack.push_async_callback(self.outbox.stop)
-            texts = Texts.load()
+            self.slack = SlackDesk(
+                settings, self.db, slack_client, texts, self.clock, on_queued=self.outbox.wake
+            )
+            self.outbox.on_final.append(self.slack.echo_delivery)
             line_handler = LineEventHandler(self.line, self.db, texts, settings, self.clock)
             self.inbox = InboxWorker(self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake)
             self.inbox.start()
@@ -100,6 +118,12 @@ class Runtime:
             app = build_app(self.db, settings.server.max_body_bytes)
             webhook = LineWebhook(settings.line.channel_secret, ingest, settings.server.max_body_bytes)
             app.router.add_post("/line/webhook", webhook.handle)
+            if settings.slack.mode == "http":
+                app.router.add_post("/slack/events", self.slack.handle_http)
+            else:
+                socket = SocketMode(self.slack.app, settings.slack.app_token, slack_client)
+                socket.start()
+                self._stack.push_async_callback(socket.stop)
             self._runner = web.AppRunner(
                 app,
                 access_log=None,

@@ -19,10 +19,17 @@ from bot.sandbox.line_webhook import signed_headers, webhook_body
 ROOT = Path(__file__).resolve().parent.parent
 LINE_SECRET = "test-line-channel-secret"
 LINE_TOKEN = "test-access-token"
+SLACK_SIGNING_SECRET = "test-slack-signing-secret"
 
 
 def write_config(
-    tmp_path: Path, line_base_url: str, extra: str = "", *, base_delay: float = 0.05, max_attempts: int = 4
+    tmp_path: Path,
+    line_base_url: str,
+    extra: str = "",
+    *,
+    base_delay: float = 0.05,
+    max_attempts: int = 4,
+    slack_api_url: str = "http://127.0.0.1:9/api/",
 ) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
@@ -39,8 +46,10 @@ channel_access_token = "{LINE_TOKEN}"
 api_base_url = "{line_base_url}"
 data_api_base_url = "{line_base_url}"
 [slack]
+mode = "http"
 bot_token = "xoxb-test"
-app_token = "xapp-test"
+signing_secret = "{SLACK_SIGNING_SECRET}"
+api_base_url = "{slack_api_url}"
 default_channel = "C_DEFAULT"
 [delivery]
 max_attempts = {max_attempts}

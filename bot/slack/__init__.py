@@ -1,0 +1,1 @@
+"""The Slack staff desk: case cards, threads, buttons and modals through Bolt."""

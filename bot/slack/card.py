@@ -1,0 +1,140 @@
+"""A case as a Block Kit card, and the modals staff use on it. Translation only: no decisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import tzinfo
+from typing import Any
+
+from flows.texts import Texts
+from storage.cases import Case
+
+SECTION_MAX = 2900  # Block Kit allows 3,000 characters in a section's text
+
+
+def _cut(text: str, limit: int = SECTION_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> list[dict[str, Any]]:
+    status = texts.get(f"staff.status_{case.status}")
+    assignee = f"<@{case.assignee}>" if case.assignee else texts.get("staff.unassigned")
+    who = case.requester_type + (f"（{case.organisation}）" if case.organisation else "")
+    contact = {
+        "line": "LINE",
+        "phone": f"電話 {case.phone or ''}",
+        "email": f"メール {case.email or ''}",
+    }.get(case.contact_method, case.contact_method)
+    received = case.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    fields = [
+        ("状態", status),
+        ("担当", assignee),
+        ("相談の種類", category_label),
+        ("相談者", who),
+        ("お名前", case.person_name),
+        ("連絡方法", contact),
+        ("受付日時", received),
+        ("面談の希望日時", case.preferred_dates or "（なし）"),
+    ]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": texts.get("staff.card_title", number=case.number)},
+        },
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*相談内容*\n" + _cut(case.body)}},
+    ]
+    buttons: list[dict[str, Any]] = []
+    value = str(case.id)
+    if case.status == "closed":
+        buttons.append(_button(texts.get("staff.reopen"), "case_reopen", value))
+    else:
+        if case.assignee:
+            buttons.append(_button(texts.get("staff.unclaim"), "case_unclaim", value))
+        else:
+            buttons.append(_button(texts.get("staff.claim"), "case_claim", value, style="primary"))
+        buttons.append(_button(texts.get("staff.reply"), "case_reply", value))
+        buttons.append(_button(texts.get("staff.close"), "case_close", value, style="danger"))
+    blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
+    return blocks
+
+
+def card_text(case: Case, category_label: str) -> str:
+    """The notification text (and the fallback where blocks are not shown)."""
+    return f"相談 {case.number}（{category_label}）"
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _modal(
+    callback_id: str, title: str, blocks: list[dict[str, Any]], metadata: dict[str, Any], texts: Texts
+) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title[:24]},
+        "submit": {"type": "plain_text", "text": texts.get("staff.submit")},
+        "close": {"type": "plain_text", "text": texts.get("staff.cancel")},
+        "private_metadata": json.dumps(metadata, ensure_ascii=False),
+        "blocks": blocks,
+    }
+
+
+def reply_compose_view(case: Case, texts: Texts, draft: str = "") -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "text",
+        "multiline": True,
+        "max_length": 2000,
+    }
+    if draft:
+        element["initial_value"] = draft
+    blocks: list[dict[str, Any]] = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{case.number} ・ {case.person_name}"}]},
+        {
+            "type": "input",
+            "block_id": "reply",
+            "label": {"type": "plain_text", "text": texts.get("staff.reply_label")},
+            "element": element,
+        },
+    ]
+    return _modal(
+        "case_reply_compose", texts.get("staff.reply_modal_title"), blocks, {"case_id": case.id}, texts
+    )
+
+
+def reply_preview_view(case: Case, citizen_text: str, draft: str, texts: Texts) -> dict[str, Any]:
+    """The exact text the citizen will receive, shown before it is sent."""
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": texts.get("staff.reply_preview")}},
+        {"type": "section", "text": {"type": "plain_text", "text": _cut(citizen_text)}},
+    ]
+    metadata = {"case_id": case.id, "text": draft}
+    return _modal("case_reply_confirm", texts.get("staff.reply_modal_title"), blocks, metadata, texts)
+
+
+def close_view(case: Case, texts: Texts) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": "text", "multiline": True, "max_length": 2000}
+    blocks: list[dict[str, Any]] = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{case.number} ・ {case.person_name}"}]},
+        {
+            "type": "input",
+            "block_id": "message",
+            "optional": True,
+            "label": {"type": "plain_text", "text": texts.get("staff.close_label")},
+            "element": element,
+        },
+    ]
+    return _modal(
+        "case_close_submit", texts.get("staff.close_modal_title"), blocks, {"case_id": case.id}, texts
+    )

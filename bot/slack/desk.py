@@ -1,0 +1,270 @@
+"""The staff desk in Slack, through Bolt: buttons and modals on case cards, and thread messages.
+
+Each staff act is handled on arrival in one transaction: it is deduplicated (Slack retries what it
+thinks was not acknowledged), the flows decide, and every consequence is an outbox row (the answer to
+the citizen on LINE, the card redrawn, a line in the case thread). A message reaches a citizen only
+through the reply modal's confirmation or a thread message that starts with the reply prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.citizen import queue_reply
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import Delivered, Final, Outcome
+from bot.logs import fields
+from bot.slack import card
+from flows import staff
+from flows.desk import Reply
+from flows.staff import StaffResult
+from flows.texts import Texts
+from storage import Database, Repositories
+from storage.cases import Case
+from storage.outbox import OutboxMessage
+
+log = logging.getLogger("madoguchi.slack")
+
+Act = Callable[[Repositories, Case], Awaitable[StaffResult]]
+
+
+class SlackDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: AsyncWebClient,
+        texts: Texts,
+        clock: Clock,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = client
+        self._texts = texts
+        self._clock = clock
+        self._on_queued = on_queued
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack.signing_secret or None,
+            # Answer Slack only once our transaction is committed: an ack then means "done".
+            process_before_response=True,
+        )
+        self._register()
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """POST /slack/events in HTTP mode: Bolt checks the signature and timestamp."""
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        texts = self._texts
+        app.action("case_claim")(
+            self._button(lambda tx, c, actor, now: staff.claim(tx, c, actor, now, texts))
+        )
+        app.action("case_unclaim")(
+            self._button(lambda tx, c, actor, now: staff.unclaim(tx, c, actor, now, texts))
+        )
+        app.action("case_reopen")(
+            self._button(lambda tx, c, actor, now: staff.reopen(tx, c, actor, now, texts))
+        )
+        app.action("case_reply")(self._open_modal(lambda c: card.reply_compose_view(c, texts)))
+        app.action("case_close")(self._open_modal(lambda c: card.close_view(c, texts)))
+        app.view("case_reply_compose")(self._reply_compose)
+        app.view("case_reply_confirm")(self._reply_confirm)
+        app.view("case_close_submit")(self._close_submit)
+        app.event("message")(self._thread_message)
+
+    def _button(self, act: Callable[..., Awaitable[StaffResult]]) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+            await ack()
+            action = body["actions"][0]
+            actor = body["user"]["id"]
+            await self._act(
+                actor,
+                int(action["value"]),
+                f"action:{action.get('action_ts')}:{actor}:{action['action_id']}",
+                lambda tx, case: act(tx, case, actor, self._clock()),
+                channel=(body.get("channel") or {}).get("id"),
+            )
+
+        return listener
+
+    def _open_modal(self, view: Callable[[Case], dict[str, Any]]) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+            await ack()
+            actor = body["user"]["id"]
+            case = await self._db.read.cases.get(int(body["actions"][0]["value"]))
+            if case is None:
+                return
+            if not await self._is_staff(actor, case):
+                await self._refuse(actor, case, self._texts.get("staff.not_staff"))
+                return
+            await self._client.views_open(trigger_id=body["trigger_id"], view=view(case))
+
+        return listener
+
+    # -- modals -----------------------------------------------------------------------------
+
+    async def _reply_compose(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        """First step of a reply: show exactly what the citizen will receive before anything is sent."""
+        view = body["view"]
+        case = await self._db.read.cases.get(int(json.loads(view["private_metadata"])["case_id"]))
+        draft = str(view["state"]["values"]["reply"]["text"]["value"] or "").strip()
+        if case is None:
+            await ack()
+            return
+        if not draft:
+            await ack(response_action="errors", errors={"reply": self._texts.get("invalid.empty")})
+            return
+        citizen_text = self._texts.get("staff_to_citizen.reply", number=case.number, text=draft)
+        await ack(
+            response_action="update", view=card.reply_preview_view(case, citizen_text, draft, self._texts)
+        )
+
+    async def _reply_confirm(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        view = body["view"]
+        metadata = json.loads(view["private_metadata"])
+        actor = body["user"]["id"]
+        text = str(metadata["text"])
+        await self._act(
+            actor,
+            int(metadata["case_id"]),
+            f"view:{view['id']}:reply",
+            lambda tx, case: staff.reply(tx, case, actor, text, self._clock(), self._texts),
+        )
+
+    async def _close_submit(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        view = body["view"]
+        actor = body["user"]["id"]
+        message = str(view["state"]["values"]["message"]["text"].get("value") or "")
+        await self._act(
+            actor,
+            int(json.loads(view["private_metadata"])["case_id"]),
+            f"view:{view['id']}:close",
+            lambda tx, case: staff.close(tx, case, actor, message, self._clock(), self._texts),
+        )
+
+    # -- thread messages ------------------------------------------------------------------
+
+    async def _thread_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """In a case thread: `返信:` … goes to the citizen; anything else is an internal note."""
+        if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+            return  # our own posts, other bots, edits and joins
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts"):
+            return
+        case = await self._db.read.cases.by_slack_message(str(event.get("channel")), str(thread_ts))
+        if case is None:
+            return
+        actor = str(event["user"])
+        text = str(event.get("text") or "")
+        prefix = self._settings.slack.reply_prefix
+        now = self._clock()
+        if text.startswith(prefix):
+            answer = text[len(prefix) :]
+
+            async def act(tx: Repositories, c: Case) -> StaffResult:
+                return await staff.reply(tx, c, actor, answer, now, self._texts)
+        else:
+
+            async def act(tx: Repositories, c: Case) -> StaffResult:
+                return await staff.note(tx, c, actor, text, now)
+
+        await self._act(actor, case.id, f"event:{body.get('event_id') or event.get('ts')}", act)
+
+    # -- doing it ---------------------------------------------------------------------------
+
+    async def _act(
+        self, actor: str, case_id: int, dedupe_key: str, act: Act, channel: str | None = None
+    ) -> None:
+        case = await self._db.read.cases.get(case_id)
+        if case is None:
+            return
+        if not await self._is_staff(actor, case):
+            await self._refuse(actor, case, self._texts.get("staff.not_staff"), channel)
+            log.info("slack.refused", extra=fields(case=case.number))
+            return
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            if not await tx.inbox.record_handled("slack", dedupe_key, f"slack:case:{case_id}", now):
+                log.info("slack.duplicate", extra=fields(case=case.number))
+                return
+            current = await tx.cases.get(case_id)
+            assert current is not None
+            result = await act(tx, current)
+            if result.refused is None:
+                await self._queue(tx, current, result)
+        if result.refused is not None:
+            await self._refuse(actor, case, result.refused, channel)
+            return
+        self._on_queued()
+
+    async def _queue(self, tx: Repositories, case: Case, result: StaffResult) -> None:
+        now = self._clock()
+        if result.citizen and case.user_id is not None:
+            user = await tx.users.get(case.user_id)
+            if user is not None:
+                reply = Reply(list(result.citizen))
+                await queue_reply(tx, self._settings, user.line_user_id, reply, now, case_id=case.id)
+        await self.queue_case_update(tx, case, result.thread, redraw=result.card_changed)
+
+    async def queue_case_update(self, tx: Repositories, case: Case, lines: list[str], redraw: bool) -> None:
+        """Thread lines and a redraw of the card, in order after everything else of this case."""
+        now = self._clock()
+        channel = case.slack_channel or self._settings.channel_for(case.category)
+        key = f"slack:case:{case.id}"
+        for line in lines:
+            payload = {"event": "thread_note", "case_id": case.id, "text": line}
+            await tx.outbox.add("slack", channel, payload, now, order_key=key, case_id=case.id)
+        if redraw:
+            payload = {"event": "card_update", "case_id": case.id}
+            await tx.outbox.add("slack", channel, payload, now, order_key=key, case_id=case.id)
+
+    async def echo_delivery(self, message: OutboxMessage, outcome: Outcome) -> None:
+        """Every message sent to a citizen is echoed in the case thread with how it went."""
+        if message.channel != "line" or message.case_id is None:
+            return
+        if isinstance(outcome, Delivered):
+            line = self._texts.get("staff.sent")
+        else:
+            reason = outcome.reason if isinstance(outcome, Final) else f"retries exhausted ({outcome.reason})"
+            line = self._texts.get("staff.not_sent", reason=reason)
+        async with self._db.transaction() as tx:
+            case = await tx.cases.get(message.case_id)
+            if case is not None:
+                await self.queue_case_update(tx, case, [line], redraw=False)
+        self._on_queued()
+
+    async def _is_staff(self, actor: str, case: Case) -> bool:
+        """The configured staff list, or else the members of the case's channel."""
+        if self._settings.slack.staff:
+            return actor in self._settings.slack.staff
+        channel = case.slack_channel or self._settings.channel_for(case.category)
+        try:
+            members = await self._client.conversations_members(channel=channel, limit=1000)
+        except SlackApiError:
+            return False
+        return actor in (members.get("members") or [])
+
+    async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
+        where = channel or case.slack_channel or self._settings.channel_for(case.category)
+        try:
+            await self._client.chat_postEphemeral(channel=where, user=actor, text=text)
+        except SlackApiError as exc:
+            log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))

@@ -1,0 +1,107 @@
+"""Delivers Slack outbox rows: case cards, card updates and thread posts.
+
+`chat.postMessage` has no idempotency key. Our policy for an ambiguous failure (timeout or dropped
+connection after the request left) is at-least-once: the post is retried, so staff may in rare cases
+see a thread line twice, but never miss a case or a citizen's message. The card of a case is updated
+in place through the ts recorded when it was first posted. See docs/slack.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.delivery import Delivered, Final, Outcome, Retry
+from bot.slack.card import card_text, case_blocks
+from flows.texts import Texts
+from storage import Database
+from storage.outbox import OutboxMessage
+
+POST_INTERVAL_SECONDS = 1.0  # Slack allows about one chat.postMessage per second per channel
+
+
+class SlackSender:
+    def __init__(self, client: AsyncWebClient, db: Database, settings: Settings, texts: Texts) -> None:
+        self._client = client
+        self._db = db
+        self._settings = settings
+        self._texts = texts
+        self._last_post: dict[str, float] = {}
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+
+    async def send(self, message: OutboxMessage) -> Outcome:
+        body: dict[str, Any] = message.body
+        case = await self._db.read.cases.get(int(body["case_id"]))
+        if case is None:
+            return Final("case no longer exists")
+        try:
+            if body["event"] == "case_created":
+                if case.slack_ts:
+                    return Delivered("chat.postMessage")  # posted before; the ts was recorded
+                label = self._settings.category_label(case.category)
+                response = await self._post(
+                    channel=message.recipient,
+                    text=card_text(case, label),
+                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz),
+                )
+                async with self._db.transaction() as tx:
+                    await tx.cases.set_slack_message(case.id, str(response["channel"]), str(response["ts"]))
+                return Delivered("chat.postMessage")
+            if not case.slack_channel or not case.slack_ts:
+                return Retry("the case card is not posted yet")
+            if body["event"] == "card_update":
+                label = self._settings.category_label(case.category)
+                await self._client.chat_update(
+                    channel=case.slack_channel,
+                    ts=case.slack_ts,
+                    text=card_text(case, label),
+                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz),
+                )
+                return Delivered("chat.update")
+            text = await self._thread_text(body)
+            await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
+            return Delivered("chat.postMessage")
+        except SlackApiError as exc:
+            return _classify(exc)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return Retry(type(exc).__name__)
+
+    async def _thread_text(self, body: dict[str, Any]) -> str:
+        if body["event"] == "thread_note":
+            return str(body["text"])
+        message = await self._db.read.cases.get_message(int(body["message_id"]))
+        if message is None:
+            return ""
+        if message.kind == "text":
+            return self._texts.get("staff.followup", text=message.body)
+        return self._texts.get("staff.followup_media", kind=message.kind)
+
+    async def _post(self, **arguments: Any) -> Any:
+        """chat.postMessage, spaced about a second apart per channel."""
+        channel = str(arguments["channel"])
+        lock = self._channel_locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            wait = self._last_post.get(channel, 0.0) + POST_INTERVAL_SECONDS - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await self._client.chat_postMessage(**arguments)
+            finally:
+                self._last_post[channel] = time.monotonic()
+
+
+def _classify(exc: SlackApiError) -> Outcome:
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+    if status == 429:
+        retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
+        return Retry(f"HTTP 429: {error or 'ratelimited'}", after=float(retry_after) if retry_after else None)
+    if status >= 500:
+        return Retry(f"HTTP {status}")
+    return Final(f"slack: {error or status}")

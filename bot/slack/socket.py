@@ -1,0 +1,50 @@
+"""Socket Mode: Slack events over a websocket the bot opens, so no public URL is needed.
+
+Connecting is retried in the background with backoff: a Slack outage or a wrong app token is logged
+and does not stop the LINE side from working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.logs import fields
+
+log = logging.getLogger("madoguchi.slack.socket")
+
+
+class SocketMode:
+    def __init__(self, app: AsyncApp, app_token: str, client: AsyncWebClient) -> None:
+        self._handler = AsyncSocketModeHandler(app, app_token, web_client=client)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect(), name="slack-socket-mode")
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._handler.connect_async()  # type: ignore[no-untyped-call]
+                log.info("slack.socket_connected")
+                return
+            except Exception as exc:
+                log.warning(
+                    "slack.socket_connect_failed", extra=fields(error=type(exc).__name__, retry_in=delay)
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 300.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._handler.close_async()  # type: ignore[no-untyped-call]

@@ -1,0 +1,105 @@
+"""What staff do to a case: claim, release, reply, note, close, reopen.
+
+Each action changes the case in the caller's transaction, writes the audit log with the staff member,
+and says what follows: messages for the citizen, lines for the case thread, whether the card must be
+redrawn, or a refusal for the actor alone. Nothing here knows Slack or LINE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flows.messages import Outgoing, Text
+from flows.texts import Texts
+from storage.cases import Case
+from storage.repositories import Repositories
+
+# Slack keeps a modal's private_metadata under 3,000 characters; the draft travels in it to the preview.
+MAX_REPLY = 2000
+
+
+@dataclass
+class StaffResult:
+    citizen: list[Outgoing] = field(default_factory=list)
+    thread: list[str] = field(default_factory=list)
+    card_changed: bool = False
+    refused: str | None = None
+
+
+async def _audit(
+    tx: Repositories, case: Case, actor: str, action: str, now: datetime, **detail: object
+) -> None:
+    await tx.audit.record(f"slack:{actor}", action, "case", case.id, now, dict(detail))
+
+
+async def claim(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
+    if case.status == "closed":
+        return StaffResult(refused=texts.get("staff.already_closed"))
+    await tx.cases.set_assignee(case.id, actor, now)
+    if case.status == "new":
+        await tx.cases.set_status(case.id, "in_progress", now)
+    await _audit(tx, case, actor, "case.claimed", now, previous=case.assignee)
+    return StaffResult(thread=[texts.get("staff.claimed", actor=actor)], card_changed=True)
+
+
+async def unclaim(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
+    await tx.cases.set_assignee(case.id, None, now)
+    await _audit(tx, case, actor, "case.unclaimed", now, previous=case.assignee)
+    return StaffResult(thread=[texts.get("staff.unclaimed", actor=actor)], card_changed=True)
+
+
+async def reply(
+    tx: Repositories, case: Case, actor: str, text: str, now: datetime, texts: Texts
+) -> StaffResult:
+    """An answer for the citizen, sent on LINE only through this explicit act."""
+    text = text.strip()
+    if not text:
+        return StaffResult(refused=texts.get("invalid.empty"))
+    if len(text) > MAX_REPLY:
+        return StaffResult(refused=texts.get("invalid.too_long", max=MAX_REPLY))
+    await tx.cases.add_message(case.id, "reply", text, now, author=actor)
+    await tx.cases.set_first_response(case.id, now)
+    changed = case.status == "new"
+    if changed:
+        await tx.cases.set_status(case.id, "in_progress", now)
+    await _audit(tx, case, actor, "case.replied", now, length=len(text))
+    citizen = Text(texts.get("staff_to_citizen.reply", number=case.number, text=text))
+    return StaffResult(citizen=[citizen], card_changed=changed or case.first_response_at is None)
+
+
+async def note(tx: Repositories, case: Case, actor: str, text: str, now: datetime) -> StaffResult:
+    """An internal note: kept with the case, never sent to the citizen."""
+    await tx.cases.add_message(case.id, "note", text, now, author=actor)
+    await _audit(tx, case, actor, "case.noted", now)
+    return StaffResult()
+
+
+async def close(
+    tx: Repositories, case: Case, actor: str, message: str, now: datetime, texts: Texts
+) -> StaffResult:
+    if case.status == "closed":
+        return StaffResult(refused=texts.get("staff.already_closed"))
+    await tx.cases.set_status(case.id, "closed", now)
+    message = message.strip()
+    if message:
+        await tx.cases.add_message(case.id, "reply", message, now, author=actor)
+        citizen_text = texts.get("staff_to_citizen.closed_with_message", number=case.number, text=message)
+    else:
+        citizen_text = texts.get("staff_to_citizen.closed", number=case.number)
+    await _audit(tx, case, actor, "case.closed", now, with_message=bool(message))
+    return StaffResult(
+        citizen=[Text(citizen_text)], thread=[texts.get("staff.closed_note", actor=actor)], card_changed=True
+    )
+
+
+async def reopen(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
+    if case.status != "closed":
+        return StaffResult(refused=texts.get("staff.not_closed"))
+    await tx.cases.set_status(case.id, "in_progress", now)
+    await _audit(tx, case, actor, "case.reopened", now)
+    return StaffResult(
+        citizen=[Text(texts.get("staff_to_citizen.reopened", number=case.number))],
+        thread=[texts.get("staff.reopened_note", actor=actor)],
+        card_changed=True,
+    )
