@@ -88,6 +88,8 @@ class SlackSettings(_Section):
     escalation_channel: str = ""
     reply_prefix: str = Field(default="返信:", min_length=1)
     staff: list[str] = Field(default_factory=list)
+    # Slack accepts about one chat.postMessage per second per channel; posts are spaced this far apart.
+    post_interval_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("api_base_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -30,6 +31,8 @@ def write_config(
     base_delay: float = 0.05,
     max_attempts: int = 4,
     slack_api_url: str = "http://127.0.0.1:9/api/",
+    post_interval: float = 0.02,
+    slack_staff: tuple[str, ...] = (),
 ) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
@@ -51,6 +54,8 @@ bot_token = "xoxb-test"
 signing_secret = "{SLACK_SIGNING_SECRET}"
 api_base_url = "{slack_api_url}"
 default_channel = "C_DEFAULT"
+post_interval_seconds = {post_interval}
+staff = {json.dumps(list(slack_staff))}
 [delivery]
 max_attempts = {max_attempts}
 base_delay_seconds = {base_delay}

@@ -87,6 +87,8 @@ class SlackDesk:
         app.view("case_reply_confirm")(self._reply_confirm)
         app.view("case_close_submit")(self._close_submit)
         app.event("message")(self._thread_message)
+        # A mention also arrives as a message (handled above); answered so Slack does not retry it.
+        app.event("app_mention")(self._ignore)
 
     def _button(self, act: Callable[..., Awaitable[StaffResult]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
@@ -187,6 +189,9 @@ class SlackDesk:
                 return await staff.note(tx, c, actor, text, now)
 
         await self._act(actor, case.id, f"event:{body.get('event_id') or event.get('ts')}", act)
+
+    async def _ignore(self) -> None:
+        return None
 
     # -- doing it ---------------------------------------------------------------------------
 

@@ -23,8 +23,6 @@ from flows.texts import Texts
 from storage import Database
 from storage.outbox import OutboxMessage
 
-POST_INTERVAL_SECONDS = 1.0  # Slack allows about one chat.postMessage per second per channel
-
 
 class SlackSender:
     def __init__(self, client: AsyncWebClient, db: Database, settings: Settings, texts: Texts) -> None:
@@ -87,7 +85,11 @@ class SlackSender:
         channel = str(arguments["channel"])
         lock = self._channel_locks.setdefault(channel, asyncio.Lock())
         async with lock:
-            wait = self._last_post.get(channel, 0.0) + POST_INTERVAL_SECONDS - time.monotonic()
+            wait = (
+                self._last_post.get(channel, 0.0)
+                + self._settings.slack.post_interval_seconds
+                - time.monotonic()
+            )
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
