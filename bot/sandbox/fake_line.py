@@ -21,10 +21,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from aiohttp import web
+
+from bot.sandbox.loopback import LoopbackServer
 
 __all__ = ["FakeLine", "OutgoingMessage", "RecordedRequest", "utf16_len"]
 
@@ -111,10 +112,11 @@ class _Reject(Exception):
 Handler = Callable[[RecordedRequest, re.Match[str]], web.Response]
 
 
-class FakeLine:
+class FakeLine(LoopbackServer):
     """In-process LINE platform. Use ``async with FakeLine() as line:``."""
 
     def __init__(self, access_token: str = "test-access-token", quota: int = 200) -> None:
+        super().__init__()
         self.access_token = access_token
         self.quota = quota
         self.now: Callable[[], float] = time.monotonic
@@ -132,9 +134,6 @@ class FakeLine:
         self._accepted_keys: dict[str, tuple[str, list[dict[str, str]]]] = {}
         self._failures: list[tuple[FailMode, str | None]] = []
         self._message_ids = itertools.count(560000000000000001)
-        self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
-        self._port = 0
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"/v2/bot/message/reply"), self._reply),
             ("POST", re.compile(r"/v2/bot/message/push"), self._push),
@@ -155,44 +154,6 @@ class FakeLine:
             ("GET", re.compile(r"/v2/bot/user/all/richmenu"), self._get_default),
             ("DELETE", re.compile(r"/v2/bot/user/all/richmenu"), self._clear_default),
         ]
-
-    # -- lifecycle -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._closing.clear()
-        app = web.Application(client_max_size=10 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # A short shutdown timeout: handlers hanging for "timeout" are released by
-        # _closing anyway, and close() must never wait for the default 60 s.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeLine:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("FakeLine is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     # -- test controls ---------------------------------------------------------------
 

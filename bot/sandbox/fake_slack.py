@@ -24,11 +24,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from bot.sandbox.loopback import LoopbackServer
 
 __all__ = ["FakeSlack", "RecordedRequest", "Upload", "ViewEvent"]
 
@@ -163,7 +164,7 @@ class _Reject(Exception):
 Method = Callable[[RecordedRequest], dict[str, Any]]
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """In-process Slack platform. Use ``async with FakeSlack() as slack:``.
 
     Point the real client at it with
@@ -181,6 +182,7 @@ class FakeSlack:
         app_id: str = "A1",
         rate_limit_per_channel: float | None = None,
     ) -> None:
+        super().__init__()
         self.bot_token = bot_token
         self.team_id = team_id
         self.team_domain = team_domain
@@ -213,9 +215,6 @@ class FakeSlack:
         self._used_triggers: set[str] = set()
         self._upload_keys: dict[str, str] = {}
         self._last_post: dict[str, float] = {}
-        self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
-        self._port = 0
         self._methods: dict[str, Method] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -231,42 +230,6 @@ class FakeSlack:
             "files.completeUploadExternal": self._complete_upload,
         }
         self.set_user(bot_user_id, "madoguchi", name="madoguchi", is_bot=True)
-
-    # -- lifecycle -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._closing.clear()
-        app = web.Application(client_max_size=10 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
-
-    async def close(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        if not self._port:
-            raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
