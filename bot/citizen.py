@@ -25,6 +25,7 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         categories=tuple((c.id, c.label) for c in settings.consultation.categories),
         answer_days=settings.center.answer_within_business_days,
         keep_draft_days=settings.conversation.keep_draft_days,
+        calendar=settings.business_hours.calendar(settings.center.tz),
     )
 
 

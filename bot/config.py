@@ -11,11 +11,14 @@ import difflib
 import os
 import re
 import tomllib
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from flows.business_hours import BusinessCalendar, parse_hours
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -123,6 +126,43 @@ class ConversationSettings(_Section):
     keep_draft_days: int = Field(default=7, ge=1, le=365)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class BusinessHoursSettings(_Section):
+    # Opening hours per weekday as "HH:MM-HH:MM"; "" means closed all day.
+    monday: str = "09:00-17:00"
+    tuesday: str = "09:00-17:00"
+    wednesday: str = "09:00-17:00"
+    thursday: str = "09:00-17:00"
+    friday: str = "09:00-17:00"
+    saturday: str = ""
+    sunday: str = ""
+    public_holidays_closed: bool = True
+    closed_dates: list[date] = Field(default_factory=list)
+    # An unclaimed case is mentioned in its thread after this many business minutes...
+    unclaimed_mention_minutes: int = Field(default=60, ge=1)
+    # ...and posted in [slack] escalation_channel after this many.
+    escalate_after_minutes: int = Field(default=240, ge=1)
+
+    @field_validator(*WEEKDAYS)
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        try:
+            parse_hours(value)
+        except ValueError as exc:
+            raise ValueError(f'expected "HH:MM-HH:MM" or "": {exc}') from None
+        return value
+
+    def calendar(self, tz: tzinfo) -> BusinessCalendar:
+        hours = {}
+        for index, name in enumerate(WEEKDAYS):
+            window = parse_hours(getattr(self, name))
+            if window is not None:
+                hours[index] = window
+        return BusinessCalendar(tz, hours, frozenset(self.closed_dates), self.public_holidays_closed)
+
+
 class Category(_Section):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     label: str = Field(min_length=1, max_length=40)
@@ -199,6 +239,7 @@ class Settings(_Section):
     slack: SlackSettings
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    business_hours: BusinessHoursSettings = Field(default_factory=BusinessHoursSettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     wards: list[WardCenter] = Field(default_factory=list)

@@ -30,6 +30,7 @@ from bot.outbox_worker import OutboxWorker
 from bot.scheduler import Scheduler
 from bot.server import build_app
 from bot.slack.desk import SlackDesk
+from bot.slack.escalation import EscalationSweeper
 from bot.slack.sender import SlackSender
 from bot.slack.socket import SocketMode
 from flows.texts import Texts
@@ -53,6 +54,7 @@ class Runtime:
         self.outbox: OutboxWorker
         self.idle: IdleSweeper
         self.slack: SlackDesk
+        self.escalation: EscalationSweeper
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -109,6 +111,10 @@ class Runtime:
             self.idle = IdleSweeper(self.db, settings, texts, self.clock, on_queued=self.outbox.wake)
             scheduler = Scheduler()
             scheduler.every(IDLE_SWEEP_SECONDS, self.idle.run, "idle-sweep")
+            self.escalation = EscalationSweeper(
+                self.db, settings, texts, self.clock, self.slack, on_queued=self.outbox.wake
+            )
+            scheduler.every(IDLE_SWEEP_SECONDS, self.escalation.run, "escalation-sweep")
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)

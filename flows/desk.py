@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from typing import Literal
 
 from flows import intake
+from flows.business_hours import BusinessCalendar
 from flows.engine import CANCEL, CANCEL_WORDS, RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
@@ -41,6 +42,7 @@ class DeskContext:
     categories: tuple[tuple[str, str], ...]
     answer_days: int
     keep_draft_days: int
+    calendar: BusinessCalendar | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,12 @@ async def _in_intake(
         local_year = ctx.now.astimezone(ctx.timezone).year
         case = await intake.create_case(state.answers, user.id, tx, ctx.now, local_year)
         received = ctx.texts.get("intake.received", number=case.number, days=ctx.answer_days)
-        return Reply([Text(received)], [StaffEvent("case_created", case.id)])
+        messages: list[Outgoing] = [Text(received)]
+        if ctx.calendar is not None and not ctx.calendar.is_open(ctx.now):
+            opening = ctx.calendar.next_opening(ctx.now).astimezone(ctx.timezone)
+            when = f"{opening.month}月{opening.day}日 {opening.hour}:{opening.minute:02d}"
+            messages.append(Text(ctx.texts.get("out_of_hours.notice", when=when)))
+        return Reply(messages, [StaffEvent("case_created", case.id)])
     assert result.state is not None
     if user.privacy_agreed_at is None and result.state.answers.get("privacy") == "yes":
         await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now)

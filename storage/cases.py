@@ -49,6 +49,8 @@ class Case:
     updated_at: datetime
     first_response_at: datetime | None
     closed_at: datetime | None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,23 @@ class CaseRepository(Repository):
             "UPDATE cases SET first_response_at = coalesce(first_response_at, ?), updated_at = ? WHERE id = ?",
             (to_db(now), to_db(now), case_id),
         )
+
+    async def unclaimed(self) -> list[Case]:
+        """Open cases nobody has claimed, oldest first."""
+        rows = await self._all("SELECT * FROM cases WHERE status = 'new' AND assignee IS NULL ORDER BY id")
+        return [from_row(Case, r) for r in rows]
+
+    async def mark_reminded(self, case_id: int, now: datetime) -> bool:
+        changed = await self._run(
+            "UPDATE cases SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL", (to_db(now), case_id)
+        )
+        return changed == 1
+
+    async def mark_escalated(self, case_id: int, now: datetime) -> bool:
+        changed = await self._run(
+            "UPDATE cases SET escalated_at = ? WHERE id = ? AND escalated_at IS NULL", (to_db(now), case_id)
+        )
+        return changed == 1
 
     async def set_slack_message(self, case_id: int, channel: str, ts: str) -> None:
         await self._run(

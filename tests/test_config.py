@@ -75,6 +75,7 @@ def test_check_config_accepts_the_example(
         ),
         (MINIMAL + '\n[line]\napi_base_url = "http://x/"\n', "invalid TOML"),
         (MINIMAL.replace('app_token = "xapp"\n', ""), 'app_token is required when mode = "socket"'),
+        (MINIMAL + '\n[business_hours]\nmonday = "17:00-09:00"\n', "business_hours.monday: expected"),
     ],
     ids=[
         "unknown-key",
@@ -88,6 +89,7 @@ def test_check_config_accepts_the_example(
         "missing",
         "duplicate-table",
         "socket-needs-app-token",
+        "bad-opening-hours",
     ],
 )
 def test_mistakes_are_named(

@@ -51,6 +51,9 @@ class SlackSender:
                 async with self._db.transaction() as tx:
                     await tx.cases.set_slack_message(case.id, str(response["channel"]), str(response["ts"]))
                 return Delivered("chat.postMessage")
+            if body["event"] == "channel_note":
+                await self._post(channel=message.recipient, text=str(body["text"]))
+                return Delivered("chat.postMessage")
             if not case.slack_channel or not case.slack_ts:
                 return Retry("the case card is not posted yet")
             if body["event"] == "card_update":

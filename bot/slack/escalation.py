@@ -1,0 +1,70 @@
+"""Mentions unclaimed cases in their thread, then posts them in the escalation channel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.logs import fields
+from bot.slack.desk import SlackDesk
+from flows.escalation import overdue_cases
+from flows.texts import Texts
+from storage import Database
+
+log = logging.getLogger("madoguchi.slack.escalation")
+
+
+class EscalationSweeper:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        texts: Texts,
+        clock: Clock,
+        desk: SlackDesk,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._texts = texts
+        self._clock = clock
+        self._desk = desk
+        self._on_queued = on_queued
+        self._calendar = settings.business_hours.calendar(settings.center.tz)
+
+    async def run(self) -> int:
+        """One sweep; returns how many cases were mentioned or escalated."""
+        now = self._clock()
+        hours = self._settings.business_hours
+        escalation_channel = self._settings.slack.escalation_channel
+        async with self._db.transaction() as tx:
+            found = await overdue_cases(
+                tx, now, self._calendar, hours.unclaimed_mention_minutes, hours.escalate_after_minutes
+            )
+            for overdue in found:
+                case = overdue.case
+                if overdue.level == "mention":
+                    text = self._texts.get("escalation.mention", minutes=hours.unclaimed_mention_minutes)
+                    await self._desk.queue_case_update(tx, case, [text], redraw=False)
+                elif escalation_channel:
+                    channel = case.slack_channel or self._settings.channel_for(case.category)
+                    text = self._texts.get(
+                        "escalation.escalate",
+                        number=case.number,
+                        channel=channel,
+                        minutes=hours.escalate_after_minutes,
+                    )
+                    payload = {"event": "channel_note", "case_id": case.id, "text": text}
+                    await tx.outbox.add(
+                        "slack",
+                        escalation_channel,
+                        payload,
+                        now,
+                        order_key=f"slack:channel:{escalation_channel}",
+                    )
+        if found:
+            log.info("escalation.swept", extra=fields(cases=len(found)))
+            self._on_queued()
+        return len(found)

@@ -1,0 +1,80 @@
+"""The center's opening hours: weekdays, Japanese public holidays and closed dates from configuration.
+
+Used to count "business minutes" (a case unclaimed for 60 business minutes) and to tell a citizen who
+writes at night when the center will read it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+import holidays
+
+MAX_DAYS_AHEAD = 60  # no center is closed longer than this; a guard against a calendar with no hours
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    tz: tzinfo
+    # weekday (0 = Monday) -> (opening, closing); a missing weekday is closed all day
+    hours: Mapping[int, tuple[time, time]]
+    closed_dates: frozenset[date] = frozenset()
+    public_holidays_closed: bool = True
+
+    def _holidays(self, year: int) -> frozenset[date]:
+        return _japanese_holidays(year) if self.public_holidays_closed else frozenset()
+
+    def _window(self, day: date) -> tuple[datetime, datetime] | None:
+        if day in self.closed_dates or day in self._holidays(day.year) or day.weekday() not in self.hours:
+            return None
+        opening, closing = self.hours[day.weekday()]
+        return datetime.combine(day, opening, self.tz), datetime.combine(day, closing, self.tz)
+
+    def is_open(self, moment: datetime) -> bool:
+        window = self._window(moment.astimezone(self.tz).date())
+        return window is not None and window[0] <= moment < window[1]
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """`moment` itself when open, else when the center next opens."""
+        local = moment.astimezone(self.tz)
+        for offset in range(MAX_DAYS_AHEAD):
+            window = self._window(local.date() + timedelta(days=offset))
+            if window is None:
+                continue
+            if local < window[1]:
+                return max(local, window[0])
+        raise ValueError("no opening hours in the next 60 days: check [business_hours]")
+
+    def add_business_minutes(self, start: datetime, minutes: float) -> datetime:
+        """The moment when `minutes` of opening time have passed since `start`."""
+        remaining = timedelta(minutes=minutes)
+        cursor = start.astimezone(self.tz)
+        for _ in range(MAX_DAYS_AHEAD * 2):
+            cursor = self.next_opening(cursor)
+            window = self._window(cursor.date())
+            assert window is not None
+            available = window[1] - cursor
+            if remaining <= available:
+                return cursor + remaining
+            remaining -= available
+            cursor = window[1]
+        raise ValueError("business minutes do not fit in 120 days: check [business_hours]")
+
+
+@functools.cache
+def _japanese_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("JP", years=year).keys())
+
+
+def parse_hours(text: str) -> tuple[time, time] | None:
+    """ "09:00-17:00" -> (09:00, 17:00); "" -> None (closed that day)."""
+    if not text.strip():
+        return None
+    opening, _, closing = text.partition("-")
+    start, end = time.fromisoformat(opening.strip()), time.fromisoformat(closing.strip())
+    if end <= start:
+        raise ValueError(f"closing time must be after opening time in {text!r}")
+    return start, end

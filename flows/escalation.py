@@ -1,0 +1,42 @@
+"""Cases nobody has claimed: a mention in the thread after a while, an escalation later (each once).
+
+Time is counted in business minutes, so a case received on Friday evening is not "late" on Monday
+morning, nor on a public holiday.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from flows.business_hours import BusinessCalendar
+from storage.cases import Case
+from storage.repositories import Repositories
+
+
+@dataclass(frozen=True)
+class Overdue:
+    case: Case
+    level: Literal["mention", "escalate"]
+
+
+async def overdue_cases(
+    tx: Repositories, now: datetime, calendar: BusinessCalendar, mention_after: int, escalate_after: int
+) -> list[Overdue]:
+    """Unclaimed cases past a threshold, marked so each step happens once."""
+    found: list[Overdue] = []
+    for case in await tx.cases.unclaimed():
+        # Inside the single writer's transaction: the marks cannot race another sweep.
+        if case.escalated_at is None and now >= calendar.add_business_minutes(
+            case.created_at, escalate_after
+        ):
+            await tx.cases.mark_escalated(case.id, now)
+            await tx.cases.mark_reminded(case.id, now)
+            found.append(Overdue(case, "escalate"))
+        elif case.reminded_at is None and now >= calendar.add_business_minutes(
+            case.created_at, mention_after
+        ):
+            await tx.cases.mark_reminded(case.id, now)
+            found.append(Overdue(case, "mention"))
+    return found

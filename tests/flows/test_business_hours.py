@@ -1,0 +1,63 @@
+"""Business hours: weekdays, Japanese public holidays and configured closed dates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from flows.business_hours import BusinessCalendar, parse_hours
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+WEEKDAYS_9_TO_5 = {day: (time(9), time(17)) for day in range(5)}
+
+
+def jst(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=TOKYO)
+
+
+@pytest.fixture
+def calendar() -> BusinessCalendar:
+    return BusinessCalendar(TOKYO, WEEKDAYS_9_TO_5, frozenset({date(2026, 12, 29)}))
+
+
+def test_open_and_closed(calendar: BusinessCalendar) -> None:
+    assert calendar.is_open(jst(2026, 11, 20, 9, 0))  # Friday, opening minute
+    assert not calendar.is_open(jst(2026, 11, 20, 17, 0))  # closing time
+    assert not calendar.is_open(jst(2026, 11, 21, 10, 0))  # Saturday
+    assert not calendar.is_open(jst(2026, 11, 23, 10, 0))  # 勤労感謝の日, a Monday
+    assert not calendar.is_open(jst(2026, 12, 29, 10, 0))  # configured closed date
+    assert calendar.is_open(datetime.fromisoformat("2026-11-24T00:30:00+00:00"))  # 09:30 in Tokyo
+
+
+def test_business_minutes_skip_the_weekend_and_a_public_holiday(calendar: BusinessCalendar) -> None:
+    friday_evening = jst(2026, 11, 20, 16, 30)
+    assert calendar.add_business_minutes(friday_evening, 30) == jst(2026, 11, 20, 17, 0)
+    assert calendar.add_business_minutes(friday_evening, 60) == jst(2026, 11, 24, 9, 30)
+    assert calendar.add_business_minutes(friday_evening, 240) == jst(2026, 11, 24, 12, 30)
+    saturday = jst(2026, 11, 21, 11, 0)
+    assert calendar.add_business_minutes(saturday, 0) == jst(2026, 11, 24, 9, 0)
+
+
+def test_next_opening(calendar: BusinessCalendar) -> None:
+    assert calendar.next_opening(jst(2026, 11, 24, 10, 0)) == jst(2026, 11, 24, 10, 0)
+    assert calendar.next_opening(jst(2026, 11, 24, 7, 0)) == jst(2026, 11, 24, 9, 0)
+    assert calendar.next_opening(jst(2026, 11, 20, 18, 0)) == jst(2026, 11, 24, 9, 0)
+    assert calendar.next_opening(jst(2026, 12, 28, 17, 30)) == jst(2026, 12, 30, 9, 0)
+
+
+def test_a_calendar_with_no_hours_fails_clearly() -> None:
+    with pytest.raises(ValueError, match="business_hours"):
+        BusinessCalendar(TOKYO, {}).next_opening(jst(2026, 11, 20, 9, 0))
+
+
+@pytest.mark.parametrize(("text", "parsed"), [("09:00-17:00", (time(9), time(17))), ("", None), (" ", None)])
+def test_parse_hours(text: str, parsed: tuple[time, time] | None) -> None:
+    assert parse_hours(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["17:00-09:00", "9-5", "09:00"])
+def test_bad_hours_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_hours(text)
