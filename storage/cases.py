@@ -135,6 +135,32 @@ class CaseRepository(Repository):
             (to_db(now), to_db(now), case_id),
         )
 
+    async def count_open(self) -> int:
+        row = await self._one("SELECT count(*) FROM cases WHERE status != 'closed'")
+        assert row is not None
+        return int(row[0])
+
+    async def count_closed_since(self, since: datetime) -> int:
+        row = await self._one(
+            "SELECT count(*) FROM cases WHERE status = 'closed' AND closed_at >= ?", (to_db(since),)
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def answered_since(self, since: datetime) -> list[Case]:
+        """Cases received since a moment that have had a first answer (for time-to-first-answer)."""
+        rows = await self._all(
+            "SELECT * FROM cases WHERE created_at >= ? AND first_response_at IS NOT NULL ORDER BY id",
+            (to_db(since),),
+        )
+        return [from_row(Case, r) for r in rows]
+
+    async def assigned_to(self, assignee: str) -> list[Case]:
+        rows = await self._all(
+            "SELECT * FROM cases WHERE assignee = ? AND status != 'closed' ORDER BY id", (assignee,)
+        )
+        return [from_row(Case, r) for r in rows]
+
     async def unclaimed(self) -> list[Case]:
         """Open cases nobody has claimed, oldest first."""
         rows = await self._all("SELECT * FROM cases WHERE status = 'new' AND assignee IS NULL ORDER BY id")

@@ -24,8 +24,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome
 from bot.logs import fields
-from bot.slack import card
+from bot.slack import card, home
 from flows import staff
+from flows.dashboard import dashboard, stats
 from flows.desk import Reply
 from flows.staff import StaffResult
 from flows.texts import Texts
@@ -89,6 +90,8 @@ class SlackDesk:
         app.event("message")(self._thread_message)
         # A mention also arrives as a message (handled above); answered so Slack does not retry it.
         app.event("app_mention")(self._ignore)
+        app.event("app_home_opened")(self._home_opened)
+        app.command("/madoguchi")(self._command)
 
     def _button(self, act: Callable[..., Awaitable[StaffResult]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
@@ -193,6 +196,41 @@ class SlackDesk:
     async def _ignore(self) -> None:
         return None
 
+    # -- App Home and /madoguchi --------------------------------------------------------------
+
+    async def _home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = str(event["user"])
+        hours = self._settings.business_hours
+        calendar = hours.calendar(self._settings.center.tz)
+        board = await dashboard(self._db.read, user, self._clock(), calendar, hours.unclaimed_mention_minutes)
+        view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
+        await self._client.views_publish(user_id=user, view=view)
+
+    async def _command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any]) -> None:
+        """`/madoguchi cases`, `/madoguchi case 2026-0001`, `/madoguchi stats`: answered to the caller only."""
+        actor = str(command["user_id"])
+        if not await self._is_staff_in(actor, str(command.get("channel_id") or "")):
+            await ack(text=self._texts.get("staff.not_staff"))
+            return
+        words = str(command.get("text") or "").split()
+        read = self._db.read
+        if words[:1] == ["cases"]:
+            cases = await read.cases.with_status("new", "in_progress")
+            await ack(text=home.cases_text(cases, self._settings, self._texts))
+        elif words[:1] == ["case"] and len(words) == 2:
+            case = await read.cases.by_number(words[1])
+            if case is None:
+                await ack(text=self._texts.get("command.not_found", number=words[1]))
+            else:
+                await ack(text=case.number, blocks=home.case_detail(case, self._settings, self._texts))
+        elif words[:1] == ["stats"]:
+            figures = await stats(read, self._clock(), self._settings.center.tz)
+            await ack(text=home.stats_text(figures, self._texts))
+        else:
+            await ack(text=self._texts.get("command.usage"))
+
     # -- doing it ---------------------------------------------------------------------------
 
     async def _act(
@@ -258,9 +296,13 @@ class SlackDesk:
 
     async def _is_staff(self, actor: str, case: Case) -> bool:
         """The configured staff list, or else the members of the case's channel."""
+        return await self._is_staff_in(actor, case.slack_channel or self._settings.channel_for(case.category))
+
+    async def _is_staff_in(self, actor: str, channel: str) -> bool:
         if self._settings.slack.staff:
             return actor in self._settings.slack.staff
-        channel = case.slack_channel or self._settings.channel_for(case.category)
+        if not channel:
+            return False
         try:
             members = await self._client.conversations_members(channel=channel, limit=1000)
         except SlackApiError:

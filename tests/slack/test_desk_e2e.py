@@ -273,3 +273,37 @@ async def test_a_429_storm_delivers_everything_in_order(desk: Desk) -> None:
     followups = [t for t in desk.thread(case) if "追加のメッセージ" in t]
     assert followups == [f"相談者からの追加メッセージ:\n追加のメッセージ{n}" for n in range(5)]
     assert sum(1 for r in desk.slack.find_calls("chat.postMessage") if r.status == 429) == 6
+
+
+async def test_slash_command_and_app_home(desk: Desk) -> None:
+    from bot.sandbox.slack_signing import slash_command
+
+    def said(body: str) -> str:
+        """Bolt answers a command with plain text, or JSON when there are blocks."""
+        return str(json.loads(body)["text"]) if body.startswith("{") else body
+
+    citizen = Citizen(desk.bot.base_url, desk.line)
+    await submit_intake(citizen)
+    case = await card_posted(desk)
+
+    status, text = await desk.post(slash_command("/madoguchi", "cases", STAFF, "C_NPO"))
+    assert status == 200 and case.number in said(text) and "未対応" in said(text)
+    status, text = await desk.post(slash_command("/madoguchi", f"case {case.number}", STAFF, "C_NPO"))
+    assert "NPO法人の設立手続き" in json.dumps(json.loads(text)["blocks"], ensure_ascii=False)
+    status, text = await desk.post(slash_command("/madoguchi", "case 1999-0001", STAFF, "C_NPO"))
+    assert said(text) == "相談 1999-0001 は見つかりません。"
+    status, text = await desk.post(slash_command("/madoguchi", "stats", STAFF, "C_NPO"))
+    assert said(text).startswith(
+        "未完了: 1件 ・ 今月の対応完了: 0件 ・ 初回返信までの時間（中央値）: データなし"
+    )
+    status, text = await desk.post(slash_command("/madoguchi", "", STAFF, "C_NPO"))
+    assert "使い方" in said(text)
+    if desk.bot.settings.slack.staff:
+        status, text = await desk.post(slash_command("/madoguchi", "cases", STRANGER, "C_NPO"))
+        assert said(text) == "この操作はセンターのスタッフのみ行えます。"
+
+    home_opened = event_callback({"type": "app_home_opened", "user": STAFF, "channel": "D1", "tab": "home"})
+    assert (await desk.post(home_opened))[0] == 200
+    [published] = [v for v in desk.slack.views if v.action == "publish"]
+    shown = json.dumps(published.view, ensure_ascii=False)
+    assert "未担当" in shown and case.number in shown and "今後のイベント" in shown

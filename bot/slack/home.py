@@ -1,0 +1,81 @@
+"""App Home and /madoguchi answers as Block Kit. Translation only."""
+
+from __future__ import annotations
+
+from datetime import timedelta, tzinfo
+from typing import Any
+
+from bot.config import Settings
+from bot.slack.card import case_blocks
+from flows.dashboard import Dashboard, Stats
+from flows.texts import Texts
+from storage.cases import Case
+
+
+def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
+    return texts.get(
+        "home.case_line",
+        number=case.number,
+        category=settings.category_label(case.category),
+        status=texts.get(f"staff.status_{case.status}"),
+        person=case.person_name,
+    )
+
+
+def _section(title: str, lines: list[str], texts: Texts) -> list[dict[str, Any]]:
+    body = "\n".join(lines[:20]) if lines else texts.get("home.none")
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}},
+    ]
+
+
+def home_view(board: Dashboard, settings: Settings, texts: Texts, tz: tzinfo) -> dict[str, Any]:
+    event_lines = [
+        texts.get(
+            "home.event_line",
+            when=event.starts_at.astimezone(tz).strftime("%m/%d %H:%M"),
+            title=event.title,
+            taken=taken,
+            capacity=event.capacity if event.capacity is not None else texts.get("home.unlimited"),
+        )
+        for event, taken in board.events
+    ]
+    blocks = [
+        *_section(texts.get("home.mine"), [_case_line(c, settings, texts) for c in board.mine], texts),
+        *_section(
+            texts.get("home.unclaimed"), [_case_line(c, settings, texts) for c in board.unclaimed], texts
+        ),
+        *_section(texts.get("home.overdue"), [_case_line(c, settings, texts) for c in board.overdue], texts),
+        *_section(texts.get("home.events"), event_lines, texts),
+    ]
+    return {"type": "home", "blocks": blocks}
+
+
+def cases_text(cases: list[Case], settings: Settings, texts: Texts) -> str:
+    if not cases:
+        return texts.get("command.no_cases")
+    return "\n".join(_case_line(c, settings, texts) for c in cases[:50])
+
+
+def case_detail(case: Case, settings: Settings, texts: Texts) -> list[dict[str, Any]]:
+    blocks = case_blocks(case, settings.category_label(case.category), texts, settings.center.tz)
+    return [b for b in blocks if b["type"] != "actions"]  # buttons live on the card in its channel
+
+
+def stats_text(stats: Stats, texts: Texts) -> str:
+    median = (
+        texts.get("command.no_median")
+        if stats.median_first_answer is None
+        else _duration(stats.median_first_answer)
+    )
+    return texts.get("command.stats", open=stats.open_cases, closed=stats.closed_this_month, median=median)
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    days, minutes = divmod(minutes, 60 * 24)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}日{hours}時間"
+    return f"{hours}時間{minutes}分" if hours else f"{minutes}分"
