@@ -26,6 +26,7 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         answer_days=settings.center.answer_within_business_days,
         keep_draft_days=settings.conversation.keep_draft_days,
         calendar=settings.business_hours.calendar(settings.center.tz),
+        reopen_within_days=settings.consultation.reopen_within_days,
     )
 
 
@@ -56,12 +57,17 @@ async def queue_reply(
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)
         assert case is not None
-        payload = {"event": event.kind, "case_id": case.id, "message_id": event.message_id}
-        await tx.outbox.add(
-            "slack",
-            settings.channel_for(case.category),
-            payload,
-            now,
-            order_key=f"slack:case:{case.id}",
-            case_id=case.id,
-        )
+        payloads: list[dict[str, object]] = [
+            {"event": event.kind, "case_id": case.id, "message_id": event.message_id}
+        ]
+        if event.kind == "case_reopened":
+            payloads.append({"event": "card_update", "case_id": case.id})
+        for payload in payloads:
+            await tx.outbox.add(
+                "slack",
+                case.slack_channel or settings.channel_for(case.category),
+                payload,
+                now,
+                order_key=f"slack:case:{case.id}",
+                case_id=case.id,
+            )

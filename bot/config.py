@@ -190,6 +190,9 @@ DEFAULT_CATEGORIES = [
 
 class ConsultationSettings(_Section):
     categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=1)
+    # A citizen writing after their case was closed reopens it, if it was closed within this many days;
+    # 0 turns this off (the message then gets the usual answer and is not kept).
+    reopen_within_days: int = Field(default=30, ge=0, le=365)
 
     @field_validator("categories")
     @classmethod

@@ -9,7 +9,7 @@ staff side must be shown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from flows import intake
@@ -43,13 +43,14 @@ class DeskContext:
     answer_days: int
     keep_draft_days: int
     calendar: BusinessCalendar | None = None
+    reopen_within_days: int = 0
 
 
 @dataclass(frozen=True)
 class StaffEvent:
     """Something the staff side must show: a new case, or a citizen's follow-up on one."""
 
-    kind: Literal["case_created", "case_followup"]
+    kind: Literal["case_created", "case_followup", "case_reopened"]
     case_id: int
     message_id: int | None = None
 
@@ -215,6 +216,11 @@ async def _free_message(
     """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to the menu."""
     texts = ctx.texts
     open_cases = await tx.cases.for_user(user.id, include_closed=False)
+    if not open_cases and inbound.kind in ("text", "media"):
+        reopened = await _reopen_recent(user, tx, ctx)
+        if reopened is not None:
+            reply = await _add_followups(reopened, [_held(inbound)], user, tx, ctx)
+            return Reply(reply.messages, [StaffEvent("case_reopened", reopened.id), *reply.staff])
     if not open_cases or inbound.kind not in ("text", "media"):
         if inbound.kind in ("sticker", "location"):
             return Reply([Text(texts.get(f"media.{inbound.kind}"))])
@@ -230,6 +236,21 @@ async def _free_message(
         Conversation(user.id, FOLLOWUP_FLOW, "which", ctx.now, ctx.now, data={"held": held})
     )
     return Reply([_which_case(open_cases, ctx)])
+
+
+async def _reopen_recent(user: User, tx: Repositories, ctx: DeskContext) -> Case | None:
+    """The citizen's most recently closed case, reopened, when it was closed recently enough."""
+    if ctx.reopen_within_days <= 0:
+        return None
+    closed = [c for c in await tx.cases.for_user(user.id) if c.status == "closed" and c.closed_at is not None]
+    if not closed:
+        return None
+    latest = max(closed, key=lambda c: c.closed_at or c.updated_at)
+    if latest.closed_at is None or ctx.now - latest.closed_at > timedelta(days=ctx.reopen_within_days):
+        return None
+    await tx.cases.set_status(latest.id, "in_progress", ctx.now)
+    await tx.audit.record("citizen", "case.reopened", "case", latest.id, ctx.now)
+    return latest
 
 
 def _held(inbound: Inbound) -> dict[str, str]:

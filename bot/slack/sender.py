@@ -76,6 +76,8 @@ class SlackSender:
     async def _thread_text(self, body: dict[str, Any]) -> str:
         if body["event"] == "thread_note":
             return str(body["text"])
+        if body["event"] == "case_reopened":
+            return self._texts.get("staff.citizen_reopened")
         message = await self._db.read.cases.get_message(int(body["message_id"]))
         if message is None:
             return ""

@@ -210,6 +210,13 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
     actions = [e.action for e in await desk.bot.db.read.audit.for_subject("case", case.id)]
     assert actions == ["case.claimed", "case.replied", "case.noted", "case.replied", "case.closed"]
 
+    # The citizen writes again after the close: the case reopens and staff see why.
+    await citizen.type("もう一点だけ質問があります。")
+    await wait_for(lambda: "相談者からのメッセージで再開しました。" in desk.thread(case))
+    await wait_for(lambda: any("もう一点だけ質問があります。" in t for t in desk.thread(case)))
+    assert (await desk.case()).status == "in_progress"
+    await wait_for(lambda: "case_close" in button_ids(desk.slack.message("C_NPO", case.slack_ts or "")))
+
 
 async def _has_message(desk: Desk, case: Case, direction: str) -> bool:
     return any(m.direction == direction for m in await desk.bot.db.read.cases.messages(case.id))
@@ -307,3 +314,16 @@ async def test_slash_command_and_app_home(desk: Desk) -> None:
     [published] = [v for v in desk.slack.views if v.action == "publish"]
     shown = json.dumps(published.view, ensure_ascii=False)
     assert "未担当" in shown and case.number in shown and "今後のイベント" in shown
+
+
+async def test_an_ambiguous_card_post_is_retried_not_lost(desk: Desk) -> None:
+    """chat.postMessage has no idempotency key: after a lost answer the card is posted again
+    (at-least-once, docs/slack.md), and the case follows the card that was recorded."""
+    desk.slack.fail_next("lost_response", method="chat.postMessage")
+    await submit_intake(Citizen(desk.bot.base_url, desk.line))
+    case = await card_posted(desk)
+    cards = [m for m in desk.slack.messages_in("C_NPO") if m.get("blocks")]
+    assert len(cards) == 2  # the lost one and the retry
+    assert case.slack_ts == cards[-1]["ts"]
+    assert (await desk.press(case, "case_claim"))[0] == 200
+    await wait_for(lambda: "case_unclaim" in button_ids(desk.slack.message("C_NPO", case.slack_ts or "")))
