@@ -95,7 +95,7 @@ class Runtime:
             )
             senders: dict[str, Sender] = {
                 "line": LineSender(self.line, self.db, self.clock),
-                "slack": SlackSender(slack_client, self.db, settings, texts),
+                "slack": SlackSender(slack_client, self.db, settings, texts, self.line),
             }
             self.outbox = OutboxWorker(self.db, self.clock, senders, policy)
             self.outbox.start()

@@ -13,20 +13,32 @@ import time
 from typing import Any
 
 import aiohttp
+from linebot.v3.messaging import ApiException
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
+from bot.line.api import LineApi
 from bot.slack.card import card_text, case_blocks
 from flows.texts import Texts
 from storage import Database
 from storage.outbox import OutboxMessage
 
+MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
+
 
 class SlackSender:
-    def __init__(self, client: AsyncWebClient, db: Database, settings: Settings, texts: Texts) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        db: Database,
+        settings: Settings,
+        texts: Texts,
+        line: LineApi | None = None,
+    ) -> None:
         self._client = client
+        self._line = line
         self._db = db
         self._settings = settings
         self._texts = texts
@@ -65,13 +77,45 @@ class SlackSender:
                     blocks=case_blocks(case, label, self._texts, self._settings.center.tz),
                 )
                 return Delivered("chat.update")
+            if body["event"] == "case_followup" and await self._upload_content(
+                body, case.slack_channel, case.slack_ts
+            ):
+                return Delivered("files.upload")
             text = await self._thread_text(body)
             await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
             return Delivered("chat.postMessage")
         except SlackApiError as exc:
             return _classify(exc)
+        except ApiException as exc:
+            return Retry(f"LINE content: HTTP {exc.status}")
         except (TimeoutError, aiohttp.ClientError) as exc:
             return Retry(type(exc).__name__)
+
+    async def _upload_content(self, body: dict[str, Any], channel: str, thread_ts: str) -> bool:
+        """An image or file from the citizen, fetched from LINE and put in the case thread.
+
+        False when there is nothing to upload, or LINE no longer has the content (it keeps it for a
+        limited time): the thread then gets a line saying what arrived.
+        """
+        message = await self._db.read.cases.get_message(int(body["message_id"]))
+        if message is None or message.kind == "text" or not message.line_message_id or self._line is None:
+            return False
+        try:
+            content = await self._line.blob.get_message_content(message.line_message_id)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        await self._client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            content=bytes(content),
+            filename=f"{message.kind}-{message.line_message_id}",
+            initial_comment=self._texts.get(
+                "staff.followup_media", kind=MEDIA_NAMES.get(message.kind, message.kind)
+            ),
+        )
+        return True
 
     async def _thread_text(self, body: dict[str, Any]) -> str:
         if body["event"] == "thread_note":
@@ -83,7 +127,7 @@ class SlackSender:
             return ""
         if message.kind == "text":
             return self._texts.get("staff.followup", text=message.body)
-        return self._texts.get("staff.followup_media", kind=message.kind)
+        return self._texts.get("staff.followup_media", kind=MEDIA_NAMES.get(message.kind, message.kind))
 
     async def _post(self, **arguments: Any) -> Any:
         """chat.postMessage, spaced about a second apart per channel."""

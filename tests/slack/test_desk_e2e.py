@@ -327,3 +327,22 @@ async def test_an_ambiguous_card_post_is_retried_not_lost(desk: Desk) -> None:
     assert case.slack_ts == cards[-1]["ts"]
     assert (await desk.press(case, "case_claim"))[0] == 200
     await wait_for(lambda: "case_unclaim" in button_ids(desk.slack.message("C_NPO", case.slack_ts or "")))
+
+
+async def test_an_image_from_the_citizen_lands_in_the_thread(desk: Desk) -> None:
+    from bot.sandbox.line_webhook import image_event
+    from tests.harness import post_events
+
+    citizen = Citizen(desk.bot.base_url, desk.line)
+    await submit_intake(citizen)
+    case = await card_posted(desk)
+    picture = b"\x89PNG\r\n\x1a\n" + b"flyer" * 100
+    desk.line.set_content("m-flyer", picture, "image/png")
+    event = image_event(USER, message_id="m-flyer", reply_token=desk.line.issue_reply_token(USER))
+    assert (await post_events(desk.bot.base_url, [event]))[0] == 200
+    await wait_for(lambda: any(u.completed for u in desk.slack.uploads))
+    [upload] = desk.slack.uploads
+    assert upload.data == picture and upload.completed
+    assert (upload.channel, upload.thread_ts) == ("C_NPO", case.slack_ts)
+    [stored] = [m for m in await desk.bot.db.read.cases.messages(case.id) if m.kind == "image"]
+    assert stored.line_message_id == "m-flyer"
