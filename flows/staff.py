@@ -50,9 +50,19 @@ async def unclaim(tx: Repositories, case: Case, actor: str, now: datetime, texts
 
 
 async def reply(
-    tx: Repositories, case: Case, actor: str, text: str, now: datetime, texts: Texts
+    tx: Repositories,
+    case: Case,
+    actor: str,
+    text: str,
+    now: datetime,
+    texts: Texts,
+    *,
+    in_thread: bool = False,
 ) -> StaffResult:
-    """An answer for the citizen, sent on LINE only through this explicit act."""
+    """An answer for the citizen, sent on LINE only through this explicit act.
+
+    A reply written in a modal is copied into the thread; one written in the thread is already there.
+    """
     text = text.strip()
     if not text:
         return StaffResult(refused=texts.get("invalid.empty"))
@@ -65,7 +75,10 @@ async def reply(
         await tx.cases.set_status(case.id, "in_progress", now)
     await _audit(tx, case, actor, "case.replied", now, length=len(text))
     citizen = Text(texts.get("staff_to_citizen.reply", number=case.number, text=text))
-    return StaffResult(citizen=[citizen], card_changed=changed or case.first_response_at is None)
+    thread = [] if in_thread else [texts.get("staff.replied", actor=actor, text=text)]
+    return StaffResult(
+        citizen=[citizen], thread=thread, card_changed=changed or case.first_response_at is None
+    )
 
 
 async def note(tx: Repositories, case: Case, actor: str, text: str, now: datetime) -> StaffResult:

@@ -185,7 +185,7 @@ class SlackDesk:
             answer = text[len(prefix) :]
 
             async def act(tx: Repositories, c: Case) -> StaffResult:
-                return await staff.reply(tx, c, actor, answer, now, self._texts)
+                return await staff.reply(tx, c, actor, answer, now, self._texts, in_thread=True)
         else:
 
             async def act(tx: Repositories, c: Case) -> StaffResult:

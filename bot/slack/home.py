@@ -42,6 +42,8 @@ def home_view(board: Dashboard, settings: Settings, texts: Texts, tz: tzinfo) ->
         for event, taken in board.events
     ]
     blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": texts.get("home.title")}},
+        {"type": "divider"},
         *_section(texts.get("home.mine"), [_case_line(c, settings, texts) for c in board.mine], texts),
         *_section(
             texts.get("home.unclaimed"), [_case_line(c, settings, texts) for c in board.unclaimed], texts

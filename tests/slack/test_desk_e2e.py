@@ -172,6 +172,7 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
         == f"【受付番号 {case.number}】\n必要書類をご案内します。"
     )
     await wait_for(lambda: "✅ 相談者に送信しました。" in desk.thread(case))
+    assert f"<@{STAFF}> さんが返信しました:\n必要書類をご案内します。" in desk.thread(case)
 
     # The citizen's follow-up appears in the thread.
     await citizen.type("ありがとうございます。定款の雛形もありますか？")
