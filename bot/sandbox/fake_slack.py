@@ -7,6 +7,11 @@ as JSON (chat.*, views.*), form or query parameters for the others, Slack's
 The same server answers the upload URLs of the v2 file upload flow and the
 ``response_url`` webhooks that Bolt's ``respond()`` posts to.
 
+It also plays Slack's side of Socket Mode: ``apps.connections.open`` (called with the
+app-level ``xapp-`` token) hands out a ``ws://`` URL on this server; a client that connects
+gets Slack's ``hello``, and ``socket_send`` delivers envelopes (``events_api``,
+``interactive``, ``slash_commands``) whose acks land in ``socket_acks``.
+
 Only what madoguchi uses is implemented; the checks are the ones Slack makes server
 side and the SDK does not (Block Kit limits, view limits, single-use trigger ids,
 message and thread existence, the per-channel posting rate when enabled).
@@ -22,12 +27,13 @@ import json
 import math
 import secrets
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.sandbox.loopback import LoopbackServer
 
@@ -65,6 +71,10 @@ BLOCK_TYPES = frozenset(
         "video",
     }
 )
+SOCKET_PATH = "/socket-mode/"
+SOCKET_TYPES = frozenset({"events_api", "interactive", "slash_commands"})
+# Interactive payloads whose ack may carry a response (response_action, options).
+RESPONDING_INTERACTIONS = frozenset({"view_submission", "block_suggestion"})
 # Fields Slack accepts as JSON text inside form bodies (and the SDK sometimes leaves as text in JSON).
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata", "user_auth_blocks")
 
@@ -181,9 +191,12 @@ class FakeSlack(LoopbackServer):
         bot_id: str = "B_BOT",
         app_id: str = "A1",
         rate_limit_per_channel: float | None = None,
+        app_token: str = "xapp-test",
     ) -> None:
         super().__init__()
         self.bot_token = bot_token
+        # The app-level token apps.connections.open wants (Socket Mode).
+        self.app_token = app_token
         self.team_id = team_id
         self.team_domain = team_domain
         self.bot_user_id = bot_user_id
@@ -207,6 +220,17 @@ class FakeSlack(LoopbackServer):
         self.webhook_posts: list[tuple[str, dict[str, Any]]] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}
+        # Socket Mode: every envelope sent (oldest first), the acks by envelope id, and the
+        # other messages a client sent (anything without an envelope id).
+        self.socket_envelopes: list[dict[str, Any]] = []
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.socket_received: list[Any] = []
+        # Set while at least one client is connected (after its hello was sent).
+        self.socket_connected = asyncio.Event()
+        self.socket_connections = 0  # websockets accepted so far
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_tickets: set[str] = set()
+        self._ack_waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._channels: dict[str, _Channel] | None = None
         self._failures: list[tuple[FailMode, str | None]] = []
         self._last_ts = 0
@@ -217,6 +241,7 @@ class FakeSlack(LoopbackServer):
         self._last_post: dict[str, float] = {}
         self._methods: dict[str, Method] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -335,6 +360,147 @@ class FakeSlack(LoopbackServer):
                 raise ValueError(f"unknown failure mode {mode!r}")
             self._failures.append((mode, method))
 
+    # -- Socket Mode -----------------------------------------------------------------
+
+    async def socket_send(
+        self,
+        payload_type: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str | None = None,
+        accepts_response_payload: bool | None = None,
+        envelope_id: str | None = None,
+    ) -> str:
+        """Deliver one envelope to the most recently connected client; returns its envelope id.
+
+        ``payload_type`` is "events_api" (``payload`` is the ``event_callback`` body),
+        "interactive" (the JSON of the ``payload=`` form field: block_actions,
+        view_submission, ...) or "slash_commands" (the command's fields as a dict).
+        Events API envelopes carry ``retry_attempt``/``retry_reason`` as Slack sends them
+        (the reason defaults to "timeout" on a retry). ``accepts_response_payload`` defaults
+        to Slack's: true for slash commands, view submissions and block suggestions.
+        """
+        if payload_type not in SOCKET_TYPES:
+            raise ValueError(f"unknown envelope type {payload_type!r}")
+        ws = self._live_socket()
+        if accepts_response_payload is None:
+            accepts_response_payload = payload_type == "slash_commands" or (
+                payload_type == "interactive" and payload.get("type") in RESPONDING_INTERACTIONS
+            )
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id or str(uuid.uuid4()),
+            "payload": payload,
+            "type": payload_type,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if payload_type == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = (
+                retry_reason if retry_reason is not None else ("timeout" if retry_attempt else "")
+            )
+        eid = str(envelope["envelope_id"])
+        self._ack_future(eid)
+        self.socket_envelopes.append(envelope)
+        await ws.send_str(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")))
+        return eid
+
+    # A plain timeout argument (like asyncio.wait_for's) keeps test code short.
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """The ack the client sent for ``envelope_id`` (``{"envelope_id": ..., "payload": ...}``,
+        ``payload`` only when the app answered with one); TimeoutError if none comes in time."""
+        if envelope_id in self.socket_acks:
+            return self.socket_acks[envelope_id]
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._ack_future(envelope_id)), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no ack for envelope {envelope_id} within {timeout} s") from None
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's ``disconnect`` message (as before a server refresh); the SDK then
+        opens a new connection through apps.connections.open."""
+        message = {
+            "type": "disconnect",
+            "reason": reason,
+            "debug_info": {"host": "applink-fake"},
+        }
+        await self._live_socket().send_json(message)
+
+    def _live_socket(self) -> web.WebSocketResponse:
+        for ws in reversed(self._sockets):
+            if not ws.closed:
+                return ws
+        raise RuntimeError("no Socket Mode client is connected")
+
+    def _ack_future(self, envelope_id: str) -> asyncio.Future[dict[str, Any]]:
+        future = self._ack_waiters.get(envelope_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._ack_waiters[envelope_id] = future
+        return future
+
+    def _record_socket_message(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.socket_received.append(text)
+            return
+        envelope_id = message.get("envelope_id") if isinstance(message, dict) else None
+        if not isinstance(envelope_id, str):
+            self.socket_received.append(message)
+            return
+        if envelope_id in self.socket_acks:
+            # A second ack for the same envelope: Slack ignores it; keep the first.
+            self.socket_received.append(message)
+            return
+        self.socket_acks[envelope_id] = message
+        future = self._ack_future(envelope_id)
+        if not future.done():
+            future.set_result(message)
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        """The websocket a ``apps.connections.open`` URL points at (each URL works once)."""
+        ticket = request.path[len(SOCKET_PATH) :]
+        if ticket not in self._socket_tickets:
+            return web.Response(status=404, text="Not Found", content_type="text/plain")
+        ws = web.WebSocketResponse(autoping=True, timeout=1.0)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="Expected a websocket", content_type="text/plain")
+        self._socket_tickets.discard(ticket)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.socket_connections += 1
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": sum(1 for s in self._sockets if not s.closed),
+                    "debug_info": {
+                        "host": "applink-fake",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+            self.socket_connected.set()
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._record_socket_message(msg.data)
+        finally:
+            self._sockets.remove(ws)
+            if not any(not s.closed for s in self._sockets):
+                self.socket_connected.clear()
+        return ws
+
+    async def close(self) -> None:
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await super().close()
+        for future in self._ack_waiters.values():
+            future.cancel()
+
     # -- reading state ---------------------------------------------------------------
     # ``messages`` holds every message in the order posted, as dicts in Slack's shape plus
     # ``channel``; ``thread_ts`` is None for a message outside any thread (a thread's root
@@ -377,6 +543,8 @@ class FakeSlack(LoopbackServer):
     # -- dispatch --------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(SOCKET_PATH):
+            return await self._socket(request)
         body = await request.read()
         path = request.path
         if path.startswith("/api/"):
@@ -468,6 +636,12 @@ class FakeSlack(LoopbackServer):
         token: Any = header[len("Bearer ") :] if header.startswith("Bearer ") else rec.params.get("token")
         if not token:
             raise _Reject("not_authed")
+        if rec.api_method == "apps.connections.open":
+            # Only an app-level token opens a connection; Slack tells a bot token apart.
+            if token != self.app_token:
+                is_app_token = isinstance(token, str) and token.startswith("xapp-")
+                raise _Reject("invalid_auth" if is_app_token else "not_allowed_token_type")
+            return
         if token != self.bot_token:
             raise _Reject("invalid_auth")
 
@@ -576,6 +750,11 @@ class FakeSlack(LoopbackServer):
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _connections_open(self, rec: RecordedRequest) -> dict[str, Any]:
+        ticket = secrets.token_hex(16)
+        self._socket_tickets.add(ticket)
+        return {"url": f"ws://127.0.0.1:{self._port}{SOCKET_PATH}{ticket}"}
 
     def _post_message(self, rec: RecordedRequest) -> dict[str, Any]:
         params = rec.params

@@ -31,7 +31,11 @@ class SocketMode:
         delay = 1.0
         while True:
             try:
-                await self._handler.connect_async()  # type: ignore[no-untyped-call]
+                # The SDK's connect() swallows failures and retries every 10 s on its own, with a
+                # traceback; asking for the URL ourselves raises on a bad token or an outage.
+                client = self._handler.client
+                client.wss_uri = await client.issue_new_wss_url()
+                await asyncio.wait_for(self._handler.connect_async(), timeout=30)  # type: ignore[no-untyped-call]
                 log.info("slack.socket_connected")
                 return
             except Exception as exc:
