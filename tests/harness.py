@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from bot.config import Settings, load_settings
-from bot.sandbox.line_webhook import signed_headers, webhook_body
+from bot.sandbox.line_webhook import post_webhook
+from bot.sandbox.loopback import post
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_SECRET = "test-line-channel-secret"
@@ -77,21 +78,13 @@ async def post_events(
     secret: str = LINE_SECRET,
     session: aiohttp.ClientSession | None = None,
 ) -> tuple[int, str]:
-    body = webhook_body(events)
-    return await post_raw(base_url, body, signed_headers(secret, body), session)
+    return await post_webhook(f"{base_url}/line/webhook", secret, events, session=session)
 
 
 async def post_raw(
     base_url: str, body: bytes, headers: dict[str, str], session: aiohttp.ClientSession | None = None
 ) -> tuple[int, str]:
-    own = session is None
-    client = session or aiohttp.ClientSession()
-    try:
-        async with client.post(f"{base_url}/line/webhook", data=body, headers=headers) as response:
-            return response.status, await response.text()
-    finally:
-        if own:
-            await client.close()
+    return await post(f"{base_url}/line/webhook", body, headers, session)
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 10.0) -> None:

@@ -11,8 +11,6 @@ enforces server side and the SDK does not (lengths, retry keys, reply tokens, qu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
 import re
@@ -120,7 +118,6 @@ class FakeLine(LoopbackServer):
         self.access_token = access_token
         self.quota = quota
         self.now: Callable[[], float] = time.monotonic
-        self.hang_seconds = 30.0
         self.requests: list[RecordedRequest] = []
         self.profiles: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, str] = {}
@@ -247,14 +244,9 @@ class FakeLine(LoopbackServer):
 
         mode = self._take_failure(request.path)
         if mode == "drop":
-            # Closing the transport and returning makes aiohttp skip the write
-            # quietly; the client sees the connection end with no response.
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)
+            return self._drop(request)
         if mode == "timeout":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+            await self._hang()
         if mode is not None and mode not in ("lost_response", "accept_then_hang"):
             response = self._fail_response(mode)
         else:
@@ -269,11 +261,8 @@ class FakeLine(LoopbackServer):
         response.headers.setdefault("x-line-request-id", str(uuid.uuid4()))
         if mode in ("lost_response", "accept_then_hang"):
             if mode == "accept_then_hang":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
-            if request.transport is not None:
-                request.transport.close()
-            return response
+                await self._hang()
+            return self._drop(request)
         rec.status = response.status
         return response
 

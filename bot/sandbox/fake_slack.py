@@ -205,7 +205,6 @@ class FakeSlack(LoopbackServer):
         # chat.postMessage calls per second per channel; None = no limit (the default).
         self.rate_limit_per_channel = rate_limit_per_channel
         self.retry_after = 1  # seconds, in the Retry-After of an injected 429 (Slack sends integers)
-        self.hang_seconds = 30.0
         # A thread reply to a ts the fake never saw is refused with thread_not_found.
         self.strict_threads = True
         self.now: Callable[[], float] = time.monotonic  # for the rate limit
@@ -574,14 +573,9 @@ class FakeSlack(LoopbackServer):
 
         mode = self._take_failure(api_method)
         if mode == "drop":
-            # Closing the transport and returning makes aiohttp skip the write quietly;
-            # the client sees the connection end with no response.
-            if request.transport is not None:
-                request.transport.close()
-            return web.Response(status=500)
+            return self._drop(request)
         if mode == "timeout":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+            await self._hang()
         if mode is not None and mode != "lost_response":
             status, payload, headers = self._fail_response(mode)
             response = _json(status, payload, headers)
@@ -589,9 +583,7 @@ class FakeSlack(LoopbackServer):
             response, payload = self._dispatch(rec, parse_error)
         rec.response = payload
         if mode == "lost_response":
-            if request.transport is not None:
-                request.transport.close()
-            return response
+            return self._drop(request)
         rec.status = response.status
         return response
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.sandbox.loopback import post
+
 __all__ = [
     "file_event",
     "follow_event",
@@ -228,12 +230,4 @@ async def post_webhook(
 ) -> tuple[int, str]:
     """POST a signed webhook to ``url``; returns (status, response text)."""
     body = webhook_body(events, destination)
-    headers = signed_headers(channel_secret, body)
-    own = session is None
-    client = aiohttp.ClientSession() if session is None else session
-    try:
-        async with client.post(url, data=body, headers=headers) as response:
-            return response.status, await response.text()
-    finally:
-        if own:
-            await client.close()
+    return await post(url, body, signed_headers(channel_secret, body), session)

@@ -4,9 +4,12 @@ one handler, started and stopped with `async with`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
+import aiohttp
 from aiohttp import web
 
 
@@ -16,9 +19,23 @@ class LoopbackServer:
         # Set on close, so handlers holding a request (a simulated timeout) let go at once.
         self._closing = asyncio.Event()
         self._port = 0
+        self.hang_seconds = 30.0
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection unanswered: aiohttp then skips the write quietly and the client sees
+        the connection end with no response."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+
+    async def _hang(self) -> None:
+        """Hold a request for `hang_seconds`, or until the server closes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
 
     async def start(self) -> None:
         self._closing.clear()
@@ -51,3 +68,16 @@ class LoopbackServer:
         if not self._port:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return f"http://127.0.0.1:{self._port}"
+
+
+async def post(
+    url: str, body: bytes, headers: Mapping[str, str], session: aiohttp.ClientSession | None = None
+) -> tuple[int, str]:
+    """POST a raw body as a platform would; returns (status, response text)."""
+    client = aiohttp.ClientSession() if session is None else session
+    try:
+        async with client.post(url, data=body, headers=dict(headers)) as response:
+            return response.status, await response.text()
+    finally:
+        if session is None:
+            await client.close()

@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.sandbox.loopback import post
+
 __all__ = [
     "FORM",
     "JSON",
@@ -416,11 +418,4 @@ async def post_signed(
     """POST a built ``(body, content_type)`` to ``url``, signed; returns (status, response text)."""
     raw, content_type = body
     headers = signed_headers(signing_secret, raw, timestamp, content_type=content_type, retry_num=retry_num)
-    own = session is None
-    client = aiohttp.ClientSession() if session is None else session
-    try:
-        async with client.post(url, data=raw, headers=headers) as response:
-            return response.status, await response.text()
-    finally:
-        if own:
-            await client.close()
+    return await post(url, raw, headers, session)
