@@ -8,12 +8,21 @@ goes out ahead of the follow-ups in its thread.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bot.config import Settings
 from bot.line.render import render_batches
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
+from storage.cases import Case
 from storage.repositories import Repositories
+
+# What the staff side gets for each staff event: a reopened case also has its card redrawn.
+STAFF_ROWS = {
+    "case_created": ("case_created",),
+    "case_followup": ("case_followup",),
+    "case_reopened": ("case_reopened", "card_update"),
+}
 
 
 def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext:
@@ -25,7 +34,7 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         categories=tuple((c.id, c.label) for c in settings.consultation.categories),
         answer_days=settings.center.answer_within_business_days,
         keep_draft_days=settings.conversation.keep_draft_days,
-        calendar=settings.business_hours.calendar(settings.center.tz),
+        calendar=settings.calendar,
         reopen_within_days=settings.consultation.reopen_within_days,
     )
 
@@ -57,17 +66,19 @@ async def queue_reply(
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)
         assert case is not None
-        payloads: list[dict[str, object]] = [
-            {"event": event.kind, "case_id": case.id, "message_id": event.message_id}
-        ]
-        if event.kind == "case_reopened":
-            payloads.append({"event": "card_update", "case_id": case.id})
-        for payload in payloads:
-            await tx.outbox.add(
-                "slack",
-                case.slack_channel or settings.channel_for(case.category),
-                payload,
-                now,
-                order_key=f"slack:case:{case.id}",
-                case_id=case.id,
-            )
+        for kind in STAFF_ROWS[event.kind]:
+            await queue_case_row(tx, settings, case, {"event": kind, "message_id": event.message_id}, now)
+
+
+async def queue_case_row(
+    tx: Repositories, settings: Settings, case: Case, payload: dict[str, Any], now: datetime
+) -> None:
+    """A Slack row about a case, in the case's channel, ordered after everything else of the case."""
+    await tx.outbox.add(
+        "slack",
+        case.slack_channel or settings.channel_for(case.category),
+        {**payload, "case_id": case.id},
+        now,
+        order_key=f"slack:case:{case.id}",
+        case_id=case.id,
+    )

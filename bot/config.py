@@ -8,6 +8,7 @@ silently and leave a default in force.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -259,6 +260,11 @@ class Settings(_Section):
                 raise ValueError(f"duplicate ward {ward.ward!r}")
             seen.add(ward.ward)
         return value
+
+    @functools.cached_property
+    def calendar(self) -> BusinessCalendar:
+        """Opening hours in the center's timezone, built once."""
+        return self.business_hours.calendar(self.center.tz)
 
     def channel_for(self, category_id: str) -> str:
         """The Slack channel for a consultation category's cases (the default channel if it names none)."""

@@ -56,15 +56,24 @@ class OutboxWorker:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="outbox-worker")
 
-    async def stop(self) -> None:
-        """Stop taking new rows; let deliveries under way finish (their outcome is recorded)."""
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop taking new rows; let deliveries under way finish (their outcome is recorded).
+
+        One still stuck after the grace period is cancelled: its row stays pending and goes out after
+        the restart with its same retry key.
+        """
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
         if self._inflight:
-            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            _, stuck = await asyncio.wait(list(self._inflight.values()), timeout=grace_seconds)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                log.warning("outbox.stopped_with_deliveries_cut", extra=fields(count=len(stuck)))
+                await asyncio.gather(*stuck, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:

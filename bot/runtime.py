@@ -99,7 +99,7 @@ class Runtime:
             }
             self.outbox = OutboxWorker(self.db, self.clock, senders, policy)
             self.outbox.start()
-            self._stack.push_async_callback(self.outbox.stop)
+            self._stack.push_async_callback(self.outbox.stop, settings.server.shutdown_timeout_seconds)
             self.slack = SlackDesk(
                 settings, self.db, slack_client, texts, self.clock, on_queued=self.outbox.wake
             )

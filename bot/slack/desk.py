@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.citizen import queue_reply
+from bot.citizen import queue_case_row, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome
@@ -203,8 +203,9 @@ class SlackDesk:
             return
         user = str(event["user"])
         hours = self._settings.business_hours
-        calendar = hours.calendar(self._settings.center.tz)
-        board = await dashboard(self._db.read, user, self._clock(), calendar, hours.unclaimed_mention_minutes)
+        board = await dashboard(
+            self._db.read, user, self._clock(), self._settings.calendar, hours.unclaimed_mention_minutes
+        )
         view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
         await self._client.views_publish(user_id=user, view=view)
 
@@ -270,14 +271,10 @@ class SlackDesk:
     async def queue_case_update(self, tx: Repositories, case: Case, lines: list[str], redraw: bool) -> None:
         """Thread lines and a redraw of the card, in order after everything else of this case."""
         now = self._clock()
-        channel = case.slack_channel or self._settings.channel_for(case.category)
-        key = f"slack:case:{case.id}"
         for line in lines:
-            payload = {"event": "thread_note", "case_id": case.id, "text": line}
-            await tx.outbox.add("slack", channel, payload, now, order_key=key, case_id=case.id)
+            await queue_case_row(tx, self._settings, case, {"event": "thread_note", "text": line}, now)
         if redraw:
-            payload = {"event": "card_update", "case_id": case.id}
-            await tx.outbox.add("slack", channel, payload, now, order_key=key, case_id=case.id)
+            await queue_case_row(tx, self._settings, case, {"event": "card_update"}, now)
 
     async def echo_delivery(self, message: OutboxMessage, outcome: Outcome) -> None:
         """Every message sent to a citizen is echoed in the case thread with how it went."""

@@ -32,7 +32,7 @@ class EscalationSweeper:
         self._clock = clock
         self._desk = desk
         self._on_queued = on_queued
-        self._calendar = settings.business_hours.calendar(settings.center.tz)
+        self._calendar = settings.calendar
 
     async def run(self) -> int:
         """One sweep; returns how many cases were mentioned or escalated."""

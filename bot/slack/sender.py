@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
-from bot.line.api import LineApi
+from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack.card import card_text, case_blocks
 from flows.texts import Texts
 from storage import Database
@@ -101,7 +101,9 @@ class SlackSender:
         if message is None or message.kind == "text" or not message.line_message_id or self._line is None:
             return False
         try:
-            content = await self._line.blob.get_message_content(message.line_message_id)
+            content = await self._line.blob.get_message_content(
+                message.line_message_id, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
