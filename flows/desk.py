@@ -111,17 +111,23 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
 
 
 async def _command(word: str, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
-    texts = ctx.texts
-    if word in MENU_WORDS:
-        return Reply([menu(texts)])
-    if word in HELP_WORDS:
-        return Reply([Text(texts.get("help.text")), menu(texts)])
     if word in CONSULT_WORDS:
         return await _start_intake(user, tx, ctx)
+    said = await _detour(word, user, tx, ctx)
+    return None if said is None else Reply([*said, menu(ctx.texts)])
+
+
+async def _detour(word: str, user: User, tx: Repositories, ctx: DeskContext) -> list[Outgoing] | None:
+    """What an always-available command says, without the menu that follows it outside a flow."""
+    texts = ctx.texts
+    if word in MENU_WORDS:
+        return []
+    if word in HELP_WORDS:
+        return [Text(texts.get("help.text"))]
     if word in STATUS_WORDS:
-        return Reply([await _status(user, tx, ctx), menu(texts)])
+        return [await _status(user, tx, ctx)]
     if word in SOON_WORDS:
-        return Reply([Text(texts.get("coming_soon.text")), menu(texts)])
+        return [Text(texts.get("coming_soon.text"))]
     return None
 
 
@@ -152,8 +158,7 @@ async def _in_intake(
     state = State.from_data(conversation.step, conversation.data)
     # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
     if _is_command(word) and not word.startswith("flow:"):
-        detour = [] if word in CONSULT_WORDS else (await _command(word, user, tx, ctx) or Reply()).messages
-        detour = [m for m in detour if m != menu(ctx.texts)]
+        detour = await _detour(word, user, tx, ctx) or []
         await _save(user, state, tx, ctx, started_at=conversation.started_at)
         return Reply([*detour, Text(ctx.texts.get("flow.help_resume")), *engine.prompt(state)])
     result = engine.handle(state, inbound)

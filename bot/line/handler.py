@@ -6,7 +6,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from linebot.v3.webhooks import (
     Event,
@@ -43,6 +42,9 @@ PROFILE_TTL = timedelta(days=7)
 
 @dataclass(frozen=True)
 class Prepared:
+    """The event parsed by the SDK, and the profile looked up, both before the transaction opens."""
+
+    event: Event
     display_name: str | None = None
     fetched: bool = False
 
@@ -61,20 +63,21 @@ class LineEventHandler:
         Only for citizens who agreed to the privacy notice: before that we keep nothing about them
         but their LINE user id.
         """
-        raw = json.loads(item.payload)
-        source = raw.get("source") or {}
-        if source.get("type") != "user" or raw.get("type") not in ("follow", "message", "postback"):
-            return Prepared()
-        user = await self._db.read.users.by_line_id(source["userId"])
+        event = Event.from_dict(json.loads(item.payload))
+        if getattr(event.source, "type", None) != "user" or not isinstance(
+            event, FollowEvent | MessageEvent | PostbackEvent
+        ):
+            return Prepared(event)
+        user = await self._db.read.users.by_line_id(event.source.user_id)
         if user is None or user.privacy_agreed_at is None:
-            return Prepared()
+            return Prepared(event)
         fetched_at = user.display_name_fetched_at
         if fetched_at is not None and self._clock() - fetched_at < PROFILE_TTL:
-            return Prepared()
-        return Prepared(await self._api.display_name(source["userId"]), fetched=True)
+            return Prepared(event)
+        return Prepared(event, await self._api.display_name(event.source.user_id), fetched=True)
 
-    async def apply(self, item: InboxItem, prepared: Any, tx: Repositories) -> None:
-        event = Event.from_dict(json.loads(item.payload))
+    async def apply(self, item: InboxItem, prepared: Prepared, tx: Repositories) -> None:
+        event = prepared.event
         now = self._clock()
         if isinstance(event, JoinEvent | LeaveEvent):
             await self._group_membership(event, tx, now)
@@ -95,7 +98,7 @@ class LineEventHandler:
             user = await tx.users.mark_followed(user_id, now)
         else:
             user = await tx.users.ensure(user_id, now)
-        if isinstance(prepared, Prepared) and prepared.fetched:
+        if prepared.fetched:
             await tx.users.set_display_name(user.id, prepared.display_name, now)
         reply = await respond(inbound, user, tx, desk_context(self._settings, self._texts, now))
         await queue_reply(
