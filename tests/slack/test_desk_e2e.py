@@ -151,6 +151,8 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
     assert (await desk.press(case, "case_reply"))[0] == 200
     [opened] = [v for v in desk.slack.views if v.action == "open"]
     assert opened.view["callback_id"] == "case_reply_compose"
+    before = len(desk.line.sent_messages(USER))
+    queued_before = len(await desk.bot.db.read.outbox.in_order(f"line:{USER}"))
     status, text = await desk.post(
         view_submission(STAFF, "case_reply_compose", {"reply": {"text": "必要書類をご案内します。"}},
                         opened.view["private_metadata"], opened.view_id)
@@ -160,8 +162,10 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
     assert preview["response_action"] == "update"
     shown_texts = [b["text"]["text"] for b in preview["view"]["blocks"] if b["type"] == "section"]
     assert f"【受付番号 {case.number}】\n必要書類をご案内します。" in shown_texts
-    before = len(desk.line.sent_messages(USER))
-    assert len(desk.line.sent_messages(USER)) == before  # nothing sent by the preview
+    # Nothing sent or even queued for the citizen by the preview (the ack comes after the commit).
+    assert len(await desk.bot.db.read.outbox.in_order(f"line:{USER}")) == queued_before
+    assert not await _has_message(desk, case, "reply")
+    assert len(desk.line.sent_messages(USER)) == before
     status, _ = await desk.post(
         view_submission(STAFF, "case_reply_confirm", {}, preview["view"]["private_metadata"], opened.view_id)
     )
