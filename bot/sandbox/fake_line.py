@@ -37,6 +37,10 @@ MAX_MESSAGES = 5
 MAX_TEXT_UTF16 = 5000
 MAX_QUICK_REPLY_ITEMS = 13
 MAX_QUICK_REPLY_LABEL = 20
+MAX_ALT_TEXT = 400
+MAX_CONFIRM_TEXT = 240
+MAX_ACTION_LABEL = 20
+MAX_CAROUSEL_BUBBLES = 12
 MAX_MULTICAST_TO = 500
 MAX_RICH_MENU_IMAGE = 1024 * 1024
 
@@ -532,6 +536,10 @@ def _message_errors(messages: Any) -> list[tuple[str, str]]:
                 errors.append((f"{where}.text", "May not be empty"))
             elif utf16_len(text) > MAX_TEXT_UTF16:
                 errors.append((f"{where}.text", f"Length must be between 0 and {MAX_TEXT_UTF16}"))
+        elif message["type"] == "template":
+            errors += _template_errors(message, where)
+        elif message["type"] == "flex":
+            errors += _flex_errors(message, where)
         quick_reply = message.get("quickReply")
         if quick_reply is None:
             continue
@@ -548,6 +556,61 @@ def _message_errors(messages: Any) -> list[tuple[str, str]]:
             elif isinstance(label, str) and utf16_len(label) > MAX_QUICK_REPLY_LABEL:
                 limit = f"Length must be between 0 and {MAX_QUICK_REPLY_LABEL}"
                 errors.append((f"{where}.quickReply.items[{j}].action.label", limit))
+    return errors
+
+
+def _alt_text_errors(message: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    alt_text = message.get("altText")
+    if not isinstance(alt_text, str) or not alt_text:
+        return [(f"{where}.altText", "May not be empty")]
+    if utf16_len(alt_text) > MAX_ALT_TEXT:
+        return [(f"{where}.altText", f"Length must be between 0 and {MAX_ALT_TEXT}")]
+    return []
+
+
+def _template_errors(message: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    """Template messages; only the confirm template (what madoguchi sends) is checked in depth.
+
+    LINE counts template texts and action labels in grapheme clusters; code points are counted
+    here, which is never kinder than LINE (a cluster is one or more code points)."""
+    errors = _alt_text_errors(message, where)
+    template = message.get("template")
+    if not isinstance(template, dict):
+        return [*errors, (f"{where}.template", "May not be null")]
+    if template.get("type") != "confirm":
+        return errors
+    text = template.get("text")
+    if not isinstance(text, str) or not text:
+        errors.append((f"{where}.template.text", "May not be empty"))
+    elif len(text) > MAX_CONFIRM_TEXT:
+        errors.append((f"{where}.template.text", f"Length must be between 0 and {MAX_CONFIRM_TEXT}"))
+    actions = template.get("actions")
+    if not isinstance(actions, list) or len(actions) != 2:
+        errors.append((f"{where}.template.actions", "Size must be between 2 and 2"))
+        return errors
+    for j, action in enumerate(actions):
+        label = action.get("label") if isinstance(action, dict) else None
+        if not isinstance(label, str) or not label:
+            errors.append((f"{where}.template.actions[{j}].label", "May not be empty"))
+        elif len(label) > MAX_ACTION_LABEL:
+            limit = f"Length must be between 0 and {MAX_ACTION_LABEL}"
+            errors.append((f"{where}.template.actions[{j}].label", limit))
+    return errors
+
+
+def _flex_errors(message: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    errors = _alt_text_errors(message, where)
+    contents = message.get("contents")
+    if not isinstance(contents, dict) or contents.get("type") not in ("bubble", "carousel"):
+        return [
+            *errors,
+            (f"{where}.contents.type", "Must be one of the following values: [bubble, carousel]"),
+        ]
+    if contents["type"] == "carousel":
+        bubbles = contents.get("contents")
+        if not isinstance(bubbles, list) or not 1 <= len(bubbles) <= MAX_CAROUSEL_BUBBLES:
+            limit = f"Size must be between 1 and {MAX_CAROUSEL_BUBBLES}"
+            errors.append((f"{where}.contents.contents", limit))
     return errors
 
 

@@ -18,6 +18,12 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
+    ConfirmTemplate,
+    FlexBox,
+    FlexBubble,
+    FlexCarousel,
+    FlexMessage,
+    FlexText,
     MessageAction,
     MulticastRequest,
     PostbackAction,
@@ -30,6 +36,7 @@ from linebot.v3.messaging import (
     RichMenuRequest,
     RichMenuSize,
     ShowLoadingAnimationRequest,
+    TemplateMessage,
     TextMessage,
 )
 from linebot.v3.webhook import SignatureValidator
@@ -204,6 +211,36 @@ async def test_quick_reply_limits(line: FakeLine, sdk: Sdk) -> None:
         await sdk.api.push_message(PushMessageRequest(to="U1", messages=[long_label]))
     assert error_of(exc)["details"][0]["property"] == "messages[0].quickReply.items[0].action.label"
     assert len(line.sent_messages()) == 1
+
+
+def _confirm(text: str, label: str = "はい") -> TemplateMessage:
+    actions: list[Any] = [PostbackAction(label=label, data="yes"), PostbackAction(label="いいえ", data="no")]
+    return TemplateMessage(alt_text=text[:400], template=ConfirmTemplate(text=text, actions=actions))
+
+
+def _carousel(n: int) -> FlexMessage:
+    bubble = FlexBubble(body=FlexBox(layout="vertical", contents=[FlexText(text="x")]))
+    return FlexMessage(alt_text="cards", contents=FlexCarousel(contents=[bubble] * n))
+
+
+async def test_confirm_and_carousel_limits(line: FakeLine, sdk: Sdk) -> None:
+    """What LINE refuses with a 400 and its error shape: confirm text over 240, a 21-character
+    action label, a carousel of 13 bubbles."""
+    for ok in (_confirm("あ" * 240), _carousel(12)):
+        await sdk.api.push_message(PushMessageRequest(to="U1", messages=[ok]))
+    refused = [
+        (_confirm("あ" * 241), "messages[0].template.text"),
+        (_confirm("ok", label="x" * 21), "messages[0].template.actions[0].label"),
+        (_carousel(13), "messages[0].contents.contents"),
+    ]
+    for message, where in refused:
+        with pytest.raises(ApiException) as exc:
+            await sdk.api.push_message(PushMessageRequest(to="U1", messages=[message]))
+        assert exc.value.status == 400
+        body = error_of(exc)
+        assert body["message"] == "The request body has 1 error(s)"
+        assert body["details"][0]["property"] == where
+    assert len(line.sent_messages()) == 2
 
 
 async def test_multicast_recipient_limits(line: FakeLine, sdk: Sdk) -> None:
