@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The most choices one message may offer: LINE's 13 quick replies, the smallest of the channels.
+# A flow with more options pages them; renderers never drop any.
+MAX_CHOICES = 13
+
 InboundKind = Literal["text", "choice", "follow", "unfollow", "media", "location", "sticker"]
 
 

@@ -2,7 +2,10 @@
 
 Built with the SDK's models so that a message the API would refuse fails here, where the flow that
 made it can be named, and not at delivery. LINE's own limits the SDK does not check are applied
-here: text length (split), quick-reply count and label length.
+here, never by dropping content: a long text is split; a confirm whose text is over 240 characters
+becomes a text with the same two choices as quick replies; a carousel of more than 12 cards becomes
+several carousels; labels and alt texts are shortened. More choices than quick replies fit is a
+flow's mistake (flows page long lists, see `flows.messages.MAX_CHOICES`) and raises.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 
-from flows.messages import Card, Carousel, Choice, Confirm, Outgoing, Text
+from flows.messages import MAX_CHOICES, Card, Carousel, Choice, Confirm, Outgoing, Text
 
 MAX_MESSAGES_PER_REQUEST = 5
 MAX_TEXT_UTF16 = 5000
 MAX_QUICK_REPLY_ITEMS = 13
 MAX_LABEL = 20
+# LINE counts a confirm's text in grapheme clusters; code points are never fewer.
 MAX_CONFIRM_TEXT = 240
 MAX_CAROUSEL_BUBBLES = 12
+MAX_ALT_TEXT_UTF16 = 400
+
+assert MAX_CHOICES <= MAX_QUICK_REPLY_ITEMS, "flows may offer more choices than LINE shows"
 
 
 def utf16_len(text: str) -> int:
@@ -60,6 +67,12 @@ def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
     return pieces
 
 
+def _alt_text(text: str) -> str:
+    """At most 400 UTF-16 units, cut at a character; LINE refuses an empty alt text."""
+    clipped = split_text(text, MAX_ALT_TEXT_UTF16)[0] if text else ""
+    return clipped or "…"
+
+
 def _label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
@@ -73,7 +86,9 @@ def _quick_reply(choices: Sequence[Choice]) -> QuickReply | None:
     if not choices:
         return None
     if len(choices) > MAX_QUICK_REPLY_ITEMS:
-        raise ValueError(f"{len(choices)} choices: LINE shows at most {MAX_QUICK_REPLY_ITEMS} quick replies")
+        raise ValueError(
+            f"{len(choices)} choices: LINE shows at most {MAX_QUICK_REPLY_ITEMS} quick replies (page them in the flow)"
+        )
     return QuickReply(items=[QuickReplyItem(action=_action(c)) for c in choices])
 
 
@@ -99,16 +114,25 @@ def render(message: Outgoing) -> list[dict[str, Any]]:
         return [m.to_dict() for m in rendered]
     if isinstance(message, Confirm):
         if len(message.text) > MAX_CONFIRM_TEXT:
-            raise ValueError("confirm text over 240 characters")
+            # Too long for the template: the whole text, answered with the same two quick replies.
+            return render(Text(message.text, choices=(message.yes, message.no)))
         template = ConfirmTemplate(text=message.text, actions=[_action(message.yes), _action(message.no)])
-        return [TemplateMessage(altText=message.text[:400], template=template).to_dict()]
+        return [TemplateMessage(altText=_alt_text(message.text), template=template).to_dict()]
     if isinstance(message, Card):
-        return [FlexMessage(altText=message.title[:400], contents=_bubble(message)).to_dict()]
+        return [FlexMessage(altText=_alt_text(message.title), contents=_bubble(message)).to_dict()]
     if isinstance(message, Carousel):
-        if not 1 <= len(message.cards) <= MAX_CAROUSEL_BUBBLES:
-            raise ValueError("a carousel holds 1 to 12 cards")
-        carousel = FlexCarousel(contents=[_bubble(c) for c in message.cards])
-        return [FlexMessage(altText=message.alt_text[:400], contents=carousel).to_dict()]
+        if not message.cards:
+            raise ValueError("a carousel needs at least one card")
+        # More cards than one carousel holds: several carousels, in order, none dropped.
+        return [
+            FlexMessage(
+                altText=_alt_text(message.alt_text),
+                contents=FlexCarousel(
+                    contents=[_bubble(c) for c in message.cards[i : i + MAX_CAROUSEL_BUBBLES]]
+                ),
+            ).to_dict()
+            for i in range(0, len(message.cards), MAX_CAROUSEL_BUBBLES)
+        ]
     raise TypeError(f"cannot render {type(message).__name__}")
 
 

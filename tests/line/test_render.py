@@ -1,0 +1,70 @@
+"""Neutral messages rendered for LINE and pushed through the real SDK to the fake: LINE's limits are
+kept without losing an answer (a long confirm, a long carousel, a long text)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, PushMessageRequest
+
+from bot.line.render import render, render_batches
+from bot.sandbox.fake_line import FakeLine
+from flows.messages import Card, Carousel, Choice, Confirm, Outgoing, Text
+
+USER = "U_RENDER"
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[FakeLine]:
+    async with FakeLine() as fake:
+        yield fake
+
+
+async def push_all(line: FakeLine, messages: list[Outgoing]) -> list[dict[str, Any]]:
+    """Every request render_batches makes, pushed as the outbox pushes; what LINE accepted."""
+    config = Configuration(host=line.base_url, access_token=line.access_token)
+    async with AsyncApiClient(config) as client:
+        api = AsyncMessagingApi(client)
+        for batch in render_batches(messages):
+            await api.push_message(PushMessageRequest.from_dict({"to": USER, "messages": batch}))
+    return [m.message for m in line.sent_messages(USER)]
+
+
+async def test_a_confirm_over_240_characters_is_a_text_with_both_answers(line: FakeLine) -> None:
+    question = "ご相談の内容を確認します。" + "あ" * 300 + "\nこの内容で送信しますか？"
+    sent = await push_all(line, [Confirm(question, Choice("送信する", "yes"), Choice("修正する", "no"))])
+    assert "".join(m["text"] for m in sent) == question
+    items = sent[-1]["quickReply"]["items"]
+    assert [(i["action"]["label"], i["action"]["data"]) for i in items] == [
+        ("送信する", "yes"),
+        ("修正する", "no"),
+    ]
+
+
+async def test_a_short_confirm_stays_a_confirm_template(line: FakeLine) -> None:
+    [sent] = await push_all(line, [Confirm("送信しますか？", Choice("はい", "yes"), Choice("いいえ", "no"))])
+    assert sent["type"] == "template" and sent["template"]["text"] == "送信しますか？"
+
+
+async def test_a_carousel_of_thirty_cards_arrives_whole_in_carousels_of_twelve(line: FakeLine) -> None:
+    cards = tuple(Card(f"イベント {n}", buttons=(Choice("申し込む", f"event:{n}"),)) for n in range(30))
+    sent = await push_all(line, [Carousel("イベント一覧" * 100, cards)])
+    assert [len(m["contents"]["contents"]) for m in sent] == [12, 12, 6]
+    titles = [b["body"]["contents"][0]["text"] for m in sent for b in m["contents"]["contents"]]
+    assert titles == [f"イベント {n}" for n in range(30)]
+    assert all(len(m["altText"]) <= 400 for m in sent)
+
+
+async def test_a_text_over_5000_utf16_units_is_split_whole(line: FakeLine) -> None:
+    text = ("川沿いの清掃🌊" * 400 + "\n") * 3  # 🌊 is two UTF-16 units
+    sent = await push_all(line, [Text(text, choices=(Choice("入力完了", "flow:done"),))])
+    assert len(sent) > 1 and "".join(m["text"] for m in sent) == text
+    assert "quickReply" in sent[-1] and all("quickReply" not in m for m in sent[:-1])
+
+
+def test_more_choices_than_quick_replies_is_the_flows_mistake_and_raises() -> None:
+    too_many = Text("どれですか？", choices=tuple(Choice(str(n), str(n)) for n in range(14)))
+    with pytest.raises(ValueError, match="14 choices"):
+        render(too_many)
