@@ -33,12 +33,28 @@ async def _audit(
     await tx.audit.record(f"slack:{actor}", action, "case", case.id, now, dict(detail))
 
 
-async def claim(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
+def _not_claimable(case: Case, actor: str, texts: Texts) -> str | None:
+    """Why `actor` cannot claim the case as it stands, or None if they can."""
     if case.status == "closed":
-        return StaffResult(refused=texts.get("staff.already_closed"))
-    await tx.cases.set_assignee(case.id, actor, now)
-    if case.status == "new":
-        await tx.cases.set_status(case.id, "in_progress", now)
+        return texts.get("staff.already_closed")
+    if case.assignee == actor:
+        return texts.get("staff.already_yours")
+    if case.assignee is not None:
+        return texts.get("staff.claimed_by_other", assignee=case.assignee)
+    return None
+
+
+async def claim(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
+    """Claiming is idempotent: only a claim on an unassigned case changes anything (one conditional
+    UPDATE, so concurrent clicks have exactly one winner); the same person again, or anybody else,
+    is told who has it and nothing is posted."""
+    refusal = _not_claimable(case, actor, texts)
+    if refusal is not None:
+        return StaffResult(refused=refusal)
+    if not await tx.cases.claim(case.id, actor, now):
+        current = await tx.cases.get(case.id)
+        refusal = None if current is None else _not_claimable(current, actor, texts)
+        return StaffResult(refused=refusal or texts.get("staff.case_not_found"))
     await _audit(tx, case, actor, "case.claimed", now, previous=case.assignee)
     return StaffResult(thread=[texts.get("staff.claimed", actor=actor)], card_changed=True)
 

@@ -128,6 +128,18 @@ class CaseRepository(Repository):
             "UPDATE cases SET assignee = ?, updated_at = ? WHERE id = ?", (assignee, to_db(now), case_id)
         )
 
+    async def claim(self, case_id: int, assignee: str, now: datetime) -> bool:
+        """Make `assignee` the case's assignee if nobody is; one conditional UPDATE, so of any number of
+        concurrent claims exactly one wins. A new case becomes in progress. False: someone has it
+        already (or it is closed, or gone)."""
+        changed = await self._run(
+            "UPDATE cases SET assignee = ?, updated_at = ?,"
+            " status = CASE WHEN status = 'new' THEN 'in_progress' ELSE status END"
+            " WHERE id = ? AND assignee IS NULL AND status != 'closed'",
+            (assignee, to_db(now), case_id),
+        )
+        return changed == 1
+
     async def set_first_response(self, case_id: int, now: datetime) -> None:
         """Record the first answer to the citizen; later answers leave it unchanged."""
         await self._run(

@@ -100,7 +100,7 @@ class SlackDesk:
             actor = body["user"]["id"]
             await self._act(
                 actor,
-                int(action["value"]),
+                _case_id(action.get("value")),
                 f"action:{action.get('action_ts')}:{actor}:{action['action_id']}",
                 lambda tx, case: act(tx, case, actor, self._clock()),
                 channel=(body.get("channel") or {}).get("id"),
@@ -112,8 +112,10 @@ class SlackDesk:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
             await ack()
             actor = body["user"]["id"]
-            case = await self._db.read.cases.get(int(body["actions"][0]["value"]))
+            case = await self._db.read.cases.get(_case_id(body["actions"][0].get("value")))
             if case is None:
+                channel = (body.get("channel") or {}).get("id")
+                await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
                 return
             if not await self._is_staff(actor, case):
                 await self._refuse(actor, case, self._texts.get("staff.not_staff"))
@@ -239,6 +241,7 @@ class SlackDesk:
     ) -> None:
         case = await self._db.read.cases.get(case_id)
         if case is None:
+            await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
             return
         if not await self._is_staff(actor, case):
             await self._refuse(actor, case, self._texts.get("staff.not_staff"), channel)
@@ -307,8 +310,21 @@ class SlackDesk:
         return actor in (members.get("members") or [])
 
     async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
-        where = channel or case.slack_channel or self._settings.channel_for(case.category)
+        await self._tell(
+            actor, channel or case.slack_channel or self._settings.channel_for(case.category), text
+        )
+
+    async def _tell(self, actor: str, channel: str | None, text: str) -> None:
+        """An ephemeral line for the actor alone (nowhere to say it without a channel)."""
+        if not channel:
+            return
         try:
-            await self._client.chat_postEphemeral(channel=where, user=actor, text=text)
+            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text)
         except SlackApiError as exc:
             log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
+
+
+def _case_id(value: object) -> int:
+    """A case id from a button's value; anything that is not one names no case (0)."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
