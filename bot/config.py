@@ -58,6 +58,11 @@ class ServerSettings(_Section):
     # Webhook bodies above this size are refused with 413 before they are read into memory.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # A connection that has not finished sending its request headers (or sits idle between
+    # requests) this long is closed, so slow clients cannot hold connections open.
+    idle_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # A request body that has not fully arrived this long after its headers is answered 408.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
 
 class StorageSettings(_Section):

@@ -59,24 +59,42 @@ class Ingest:
             while not self._queue.empty():
                 batches.append(self._queue.get_nowait())
             try:
-                added = await self._commit(batches)
-            except Exception as exc:
-                log.exception("ingest.commit_failed", extra=fields(batches=len(batches)))
-                for _, done in batches:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for (_, done), count in zip(batches, added, strict=True):
-                    if not done.done():
-                        done.set_result(count)
-                if self._on_stored is not None and any(added):
-                    self._on_stored()
+                await self._settle(batches)
             finally:
                 for _ in batches:
                     self._queue.task_done()
+
+    async def _settle(self, batches: list[_Batch]) -> None:
+        """Commit the batches together; if that fails, each alone, so only a culprit gets the error."""
+        try:
+            added = await self._commit(batches)
+        except Exception as exc:
+            if len(batches) == 1:
+                log.error("ingest.commit_failed", extra=fields(batches=1, error=type(exc).__name__))
+                _settle_one(batches[0][1], exc)
+                return
+            log.warning(
+                "ingest.group_commit_failed", extra=fields(batches=len(batches), error=type(exc).__name__)
+            )
+            for batch in batches:
+                await self._settle([batch])
+            return
+        for (_, done), count in zip(batches, added, strict=True):
+            _settle_one(done, count)
+        if self._on_stored is not None and any(added):
+            self._on_stored()
 
     async def _commit(self, batches: list[_Batch]) -> list[int]:
         now = self._clock()
         # Urgent: each of these batches is a webhook request waiting for its 200.
         async with self._db.transaction(urgent=True) as tx:
             return [await tx.inbox.add(events, now) for events, _ in batches]
+
+
+def _settle_one(done: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if done.done():
+        return  # the request went away (client disconnect): nobody waits for this answer
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)

@@ -8,9 +8,15 @@ request bodies (the SDKs at DEBUG) are held at WARNING.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+# Exceptions whose messages speak of the machine, not of anyone's message; every other exception's
+# message is left out of the log, since SDK and validation errors quote the data they refused.
+_SAFE_MESSAGES = (sqlite3.Error, OSError, TimeoutError, UnicodeError)
 
 _QUIET = ("slack_sdk", "slack_bolt", "linebot", "aiohttp.access", "apscheduler", "aiosqlite", "asyncio")
 
@@ -37,7 +43,7 @@ class KeyValueFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             parts.append(f"error={_quote(type(record.exc_info[1]).__name__)}")
             # The traceback stays on the same line so that one event is one line.
-            parts.append(f"traceback={_quote(self.formatException(record.exc_info))}")
+            parts.append(f"traceback={_quote(_traceback(record.exc_info[1]))}")
         return " ".join(parts)
 
 
@@ -49,3 +55,10 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def _traceback(exc: BaseException) -> str:
+    """Where it happened, and the message only when it cannot carry personal data."""
+    lines = traceback.format_tb(exc.__traceback__)
+    message = str(exc) if isinstance(exc, _SAFE_MESSAGES) else "(message withheld)"
+    return "".join(lines) + f"{type(exc).__name__}: {message}"

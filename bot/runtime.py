@@ -122,7 +122,12 @@ class Runtime:
             self._stack.push_async_callback(ingest.stop)
 
             app = build_app(self.db, settings.server.max_body_bytes)
-            webhook = LineWebhook(settings.line.channel_secret, ingest, settings.server.max_body_bytes)
+            webhook = LineWebhook(
+                settings.line.channel_secret,
+                ingest,
+                settings.server.max_body_bytes,
+                settings.server.body_timeout_seconds,
+            )
             app.router.add_post("/line/webhook", webhook.handle)
             if settings.slack.mode == "http":
                 app.router.add_post("/slack/events", self.slack.handle_http)
@@ -135,6 +140,11 @@ class Runtime:
                 access_log=None,
                 shutdown_timeout=settings.server.shutdown_timeout_seconds,
                 handle_signals=False,
+                # Also the deadline for a new connection's first request headers (aiohttp arms it
+                # at connect): slow-header clients are dropped instead of held forever.
+                keepalive_timeout=settings.server.idle_timeout_seconds,
+                # After an early answer (408, 413), the rest of a body is drained this long, not 10 s.
+                lingering_time=1.0,
             )
             await self._runner.setup()
             # Cleanup closes the listening socket first, then waits for requests in flight.

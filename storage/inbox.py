@@ -62,6 +62,11 @@ class InboxRepository(Repository):
         row = await self._one("SELECT * FROM inbox WHERE id = ?", (item_id,))
         return None if row is None else from_row(InboxItem, row)
 
+    async def for_key(self, order_key: str) -> list[InboxItem]:
+        """Every stored event of one chat, oldest first."""
+        rows = await self._all("SELECT * FROM inbox WHERE order_key = ? ORDER BY id", (order_key,))
+        return [from_row(InboxItem, r) for r in rows]
+
     async def pending(self, after_id: int = 0, limit: int = 500) -> list[InboxItem]:
         """Unhandled events in arrival order."""
         rows = await self._all(

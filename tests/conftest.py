@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from bot.runtime import Runtime
+from bot.sandbox.fake_line import FakeLine
 from storage import Database
+from tests.harness import LINE_TOKEN, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
@@ -57,3 +60,18 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[FakeLine]:
+    """The fake LINE platform, with one citizen's profile."""
+    async with FakeLine(access_token=LINE_TOKEN) as fake:
+        fake.set_profile("U_HANAKO", "山田 花子")
+        yield fake
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, line: FakeLine) -> AsyncIterator[Runtime]:
+    """The whole bot in this process, serving on a free loopback port and talking to the fake LINE."""
+    async with Runtime(settings_for(tmp_path, line.base_url)) as runtime:
+        yield runtime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,13 +41,22 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 PROFILE_TTL = timedelta(days=7)
 
 
+# What a type name from LINE may look like in a log line; anything else is logged as "?".
+_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """The event parsed by the SDK, and the profile looked up, both before the transaction opens."""
+    """The event parsed by the SDK, and the profile looked up, both before the transaction opens.
 
-    event: Event
+    `event` is None when the SDK does not know the event (a type LINE added later, or a shape it
+    refuses): such an event is skipped, and `ignored` names its types for the log, never its content.
+    """
+
+    event: Event | None
     display_name: str | None = None
     fetched: bool = False
+    ignored: str = ""
 
 
 class LineEventHandler:
@@ -63,7 +73,12 @@ class LineEventHandler:
         Only for citizens who agreed to the privacy notice: before that we keep nothing about them
         but their LINE user id.
         """
-        event = Event.from_dict(json.loads(item.payload))
+        raw = json.loads(item.payload)
+        try:
+            event = Event.from_dict(raw)
+        except (ValueError, TypeError):
+            # The SDK's error message quotes the whole event (message text included): never log it.
+            return Prepared(None, ignored=_types_of(raw))
         if getattr(event.source, "type", None) != "user" or not isinstance(
             event, FollowEvent | MessageEvent | PostbackEvent
         ):
@@ -78,6 +93,9 @@ class LineEventHandler:
 
     async def apply(self, item: InboxItem, prepared: Prepared, tx: Repositories) -> None:
         event = prepared.event
+        if event is None:
+            log.info("line.event_ignored", extra=fields(type=prepared.ignored, reason="unknown to the SDK"))
+            return
         now = self._clock()
         if isinstance(event, JoinEvent | LeaveEvent):
             await self._group_membership(event, tx, now)
@@ -121,6 +139,22 @@ class LineEventHandler:
         else:
             await tx.line_groups.left(group_id, now)
         log.info("line.group_membership", extra=fields(type=event.type))
+
+
+def _types_of(raw: object) -> str:
+    """`event/message/source` types of a raw event, safe to log (attacker-chosen strings are masked)."""
+
+    def name(value: object) -> str:
+        return value if isinstance(value, str) and _TYPE_NAME.fullmatch(value) else "?"
+
+    if not isinstance(raw, dict):
+        return "?"
+    parts = [name(raw.get("type"))]
+    for key in ("message", "source"):
+        inner = raw.get(key)
+        if isinstance(inner, dict):
+            parts.append(f"{key}:{name(inner.get('type'))}")
+    return "/".join(parts)
 
 
 def _inbound(event: Event) -> Inbound | None:

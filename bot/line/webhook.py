@@ -2,12 +2,18 @@
 
 The signature is checked on the raw body before anything is parsed, so a forged request has no side
 effect at all. A redelivered event is deduplicated by its webhookEventId when it is stored.
+
+Whatever a signed body carries can cost only its own request: JSON nested past the parser's limit is
+a 400, and a lone surrogate (a `\\ud800` escape, valid JSON but not storable as UTF-8) is stored as
+U+FFFD, so it can never fail the commit it shares with other citizens' webhooks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -19,20 +25,35 @@ from storage.inbox import IncomingEvent
 
 log = logging.getLogger("madoguchi.line.webhook")
 
+# After json.loads, valid surrogate pairs are already joined: any surrogate left is a lone one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 class LineWebhook:
-    def __init__(self, channel_secret: str, ingest: Ingest, max_body_bytes: int) -> None:
+    def __init__(
+        self, channel_secret: str, ingest: Ingest, max_body_bytes: int, body_timeout_seconds: float = 10.0
+    ) -> None:
         self._validator = SignatureValidator(channel_secret)
         self._ingest = ingest
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout_seconds
 
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > self._max_body_bytes:
             return _refuse(413, "body too large")
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self._body_timeout):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _refuse(413, "body too large")
+        except TimeoutError:
+            response = _refuse(408, "body not received in time")
+            response.force_close()  # the rest of the body may still trickle in: do not read it as a request
+            return response
+        except ConnectionResetError:
+            # The client went away mid-body: nothing arrived, nobody is left to answer.
+            log.info("line.webhook.client_gone")
+            return web.Response(status=400)
         signature = request.headers.get("X-Line-Signature", "")
         try:
             text = raw.decode("utf-8")
@@ -42,9 +63,14 @@ class LineWebhook:
             return _refuse(401, "invalid signature")
         try:
             events = _incoming(json.loads(text))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
             return _refuse(400, f"malformed body: {type(exc).__name__}")
-        added = await self._ingest.store(events)
+        try:
+            added = await self._ingest.store(events)
+        except Exception as exc:
+            # Logged without the body by the ingest writer; LINE redelivers after a 500.
+            log.error("line.webhook.not_stored", extra=fields(events=len(events), error=type(exc).__name__))
+            return web.json_response({"message": "could not store the events"}, status=500)
         log.debug("line.webhook.stored", extra=fields(events=len(events), new=added))
         return web.json_response({})
 
@@ -67,20 +93,26 @@ def _incoming(body: Any) -> list[IncomingEvent]:
         event_id = event["webhookEventId"]
         if not isinstance(event_id, str) or not event_id:
             raise ValueError("bad webhookEventId")
+        source = event.get("source")
         stored.append(
             IncomingEvent(
                 source="line",
-                event_id=event_id,
-                order_key=order_key(event.get("source") or {}),
-                payload=json.dumps(event, ensure_ascii=False, separators=(",", ":")),
+                event_id=storable(event_id),
+                order_key=storable(order_key(source if isinstance(source, dict) else {})),
+                payload=storable(json.dumps(event, ensure_ascii=False, separators=(",", ":"))),
             )
         )
     return stored
 
 
+def storable(text: str) -> str:
+    """The text with lone surrogates replaced by U+FFFD, so SQLite can store it as UTF-8."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def order_key(source: dict[str, Any]) -> str:
     """Events of one chat are handled in order: a user, or a group or room (for ward centers)."""
     for kind in ("groupId", "roomId", "userId"):
-        if source.get(kind):
+        if source.get(kind) and isinstance(source[kind], str):
             return f"line:{source[kind]}"
     return "line:unknown"
