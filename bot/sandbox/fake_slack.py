@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 import uuid
@@ -36,8 +37,9 @@ from urllib.parse import parse_qsl
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.sandbox.loopback import LoopbackServer
+from bot.sandbox.slack_signing import message_event, typed
 
-__all__ = ["FakeSlack", "RecordedRequest", "Upload", "ViewEvent"]
+__all__ = ["FakeSlack", "RecordedRequest", "Upload", "ViewEvent", "alarms", "control_sequences"]
 
 FailMode = int | str
 FAIL_MODES: frozenset[FailMode] = frozenset({500, 429, "timeout", "drop", "lost_response"})
@@ -323,14 +325,18 @@ class FakeSlack(LoopbackServer):
         return f"{self.base_url}/hooks/{kind}/{self.team_id}/{next(self._ids)}/{secrets.token_hex(12)}"
 
     def add_user_message(
-        self, channel: str, user: str, text: str, thread_ts: str | None = None
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, *, as_typed: bool = True
     ) -> dict[str, Any]:
-        """Store a message a person wrote (so threads and ``message_event`` ts line up)."""
+        """Store a message a person wrote (so threads and ``message_event`` ts line up).
+
+        ``text`` is what they typed: it is stored as Slack stores and sends it, ``&<>`` escaped and
+        bare addresses as links (``slack_signing.typed``). ``as_typed=False`` takes wire text
+        (mentions, labelled links) unchanged."""
         message: dict[str, Any] = {
             "type": "message",
             "channel": channel,
             "user": user,
-            "text": text,
+            "text": typed(text) if as_typed else text,
             "ts": self._next_ts(),
             "thread_ts": None,
             "team": self.team_id,
@@ -339,6 +345,31 @@ class FakeSlack(LoopbackServer):
             self._attach_reply(channel, thread_ts, message)
         self.messages.append(message)
         return message
+
+    def user_message_event(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, *, as_typed: bool = True
+    ) -> dict[str, Any]:
+        """A person's message, stored (``add_user_message``) and returned as the Events API
+        ``message`` event Slack would deliver for it (wrap it with ``event_callback``)."""
+        message = self.add_user_message(channel, user, text, thread_ts, as_typed=as_typed)
+        event = message_event(
+            channel,
+            user,
+            str(message["text"]),
+            message.get("thread_ts"),
+            str(message["ts"]),
+            team_id=self.team_id,
+            as_typed=False,
+        )
+        if message.get("parent_user_id") is not None:
+            event["parent_user_id"] = message["parent_user_id"]
+        return event
+
+    def alarms(self, surface: Any, allowed: Iterable[str] = ()) -> list[str]:
+        """The markup in a posted message, a view or an ack payload that would ping people or show
+        a disguised link, as Slack would render it (see ``alarms``); ``allowed`` lists sequences
+        we post on purpose (``<@U_STAFF>``)."""
+        return alarms(surface, allowed)
 
     def fail_next(self, *modes: FailMode, method: str | None = None) -> None:
         """Queue failures, consumed one per matching request in order.
@@ -1242,3 +1273,55 @@ def _view_spec(params: dict[str, Any], kind: str) -> dict[str, Any]:
     if errors:
         raise _Reject("invalid_arguments", errors)
     return spec
+
+
+# -- what Slack would render -----------------------------------------------------------
+
+_CONTROL = re.compile(r"<([^<>]*)>")
+_BROADCASTS = ("!channel", "!here", "!everyone", "!subteam^")
+
+
+def _parsed_texts(surface: Any) -> list[str]:
+    """The texts Slack parses for markup: a message's (or ack's) top-level ``text`` and every
+    ``mrkdwn`` text object in its blocks (``plain_text`` objects are shown literally)."""
+    found: list[str] = []
+    if not isinstance(surface, dict):
+        return found
+    if isinstance(surface.get("text"), str) and surface.get("mrkdwn", True) is not False:
+        found.append(surface["text"])
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(surface.get("blocks"))
+    walk(surface.get("attachments"))
+    return found
+
+
+def control_sequences(surface: Any) -> list[str]:
+    """Every ``<…>`` control sequence Slack would act on in a message, view or ack payload."""
+    return [m.group(0) for text in _parsed_texts(surface) for m in _CONTROL.finditer(text)]
+
+
+def alarms(surface: Any, allowed: Iterable[str] = ()) -> list[str]:
+    """Control sequences that ping (``<!channel>``, ``<!here>``, ``<!everyone>``, a user group,
+    a ``<@U…>`` not in ``allowed``) or show a link under a label that is not its address."""
+    ok = set(allowed)
+    bad: list[str] = []
+    for sequence in control_sequences(surface):
+        if sequence in ok:
+            continue
+        inner = sequence[1:-1]
+        target, _, label = inner.partition("|")
+        pings = target.startswith((*_BROADCASTS, "@"))
+        disguised = target.startswith(("http://", "https://", "mailto:")) and bool(label) and label != target
+        if pings or disguised:
+            bad.append(sequence)
+    return bad

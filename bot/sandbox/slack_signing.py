@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -40,6 +41,7 @@ __all__ = [
     "sign",
     "signed_headers",
     "slash_command",
+    "typed",
     "url_verification",
     "view_submission",
 ]
@@ -183,6 +185,17 @@ def _rich_text(text: str) -> list[dict[str, Any]]:
     ]
 
 
+def typed(text: str) -> str:
+    """What Slack sends for text a person typed: ``&``, ``<`` and ``>`` escaped as entities, and
+    bare web addresses turned into links (``https://x`` → ``<https://x>``). Mentions and labelled
+    links are markup the client makes (``<@U1>``, ``<https://x|label>``): append them as they are."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BARE_URL.sub(lambda m: f"<{m.group(0)}>", escaped)
+
+
+_BARE_URL = re.compile(r"\bhttps?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
 def message_event(
     channel: str,
     user: str,
@@ -193,13 +206,18 @@ def message_event(
     team_id: str = "T1",
     channel_type: str = "channel",
     parent_user_id: str | None = None,
+    as_typed: bool = True,
 ) -> dict[str, Any]:
-    """A person's ``message`` event (no subtype), in a thread when ``thread_ts`` is given."""
+    """A person's ``message`` event (no subtype), in a thread when ``thread_ts`` is given.
+
+    ``text`` is what the person typed, and is sent as Slack sends it (see ``typed``); with
+    ``as_typed=False`` it is the wire text already (markup and entities), sent unchanged."""
     ts = ts or new_ts()
+    wire = typed(text) if as_typed else text
     event: dict[str, Any] = {
         "type": "message",
         "user": user,
-        "text": text,
+        "text": wire,
         "ts": ts,
         "client_msg_id": str(uuid.uuid4()),
         "team": team_id,
@@ -223,9 +241,11 @@ def app_mention_event(
     ts: str | None = None,
     *,
     team_id: str = "T1",
+    as_typed: bool = True,
 ) -> dict[str, Any]:
-    """The ``app_mention`` Slack sends besides the ``message`` event for the same ts."""
-    event = message_event(channel, user, text, thread_ts, ts, team_id=team_id)
+    """The ``app_mention`` Slack sends besides the ``message`` event for the same ts (``text`` as in
+    ``message_event``; the mention itself is markup, ``<@U_BOT>``, so build it with ``typed``)."""
+    event = message_event(channel, user, text, thread_ts, ts, team_id=team_id, as_typed=as_typed)
     event["type"] = "app_mention"
     del event["channel_type"]
     return event

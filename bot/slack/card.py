@@ -6,10 +6,12 @@ import json
 from datetime import tzinfo
 from typing import Any
 
+from bot.slack.mrkdwn import escape, escape_cut
 from flows.texts import Texts
 from storage.cases import Case
 
 SECTION_MAX = 2900  # Block Kit allows 3,000 characters in a section's text
+FIELD_MAX = 1900  # and 2,000 in each of a section's fields
 
 
 def _cut(text: str, limit: int = SECTION_MAX) -> str:
@@ -17,24 +19,28 @@ def _cut(text: str, limit: int = SECTION_MAX) -> str:
 
 
 def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> list[dict[str, Any]]:
+    """The card. Every value a citizen supplied is escaped (mrkdwn): it pings no one and links nowhere."""
     status = texts.get(f"staff.status_{case.status}")
     assignee = f"<@{case.assignee}>" if case.assignee else texts.get("staff.unassigned")
-    who = case.requester_type + (f"（{case.organisation}）" if case.organisation else "")
+    who = escape(case.requester_type) + (f"（{escape(case.organisation)}）" if case.organisation else "")
     contact = {
         "line": "LINE",
-        "phone": f"電話 {case.phone or ''}",
-        "email": f"メール {case.email or ''}",
-    }.get(case.contact_method, case.contact_method)
+        "phone": f"電話 {escape(case.phone or '')}",
+        "email": f"メール {escape(case.email or '')}",
+    }.get(case.contact_method, escape(case.contact_method))
     received = case.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     fields = [
         ("状態", status),
         ("担当", assignee),
-        ("相談の種類", category_label),
+        ("相談の種類", escape(category_label)),
         ("相談者", who),
-        ("お名前", case.person_name),
+        ("お名前", escape_cut(case.person_name, FIELD_MAX)),
         ("連絡方法", contact),
         ("受付日時", received),
-        ("面談の希望日時", case.preferred_dates or "（なし）"),
+        (
+            "面談の希望日時",
+            escape_cut(case.preferred_dates, FIELD_MAX) if case.preferred_dates else "（なし）",
+        ),
     ]
     blocks: list[dict[str, Any]] = [
         {
@@ -42,7 +48,10 @@ def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> li
             "text": {"type": "plain_text", "text": texts.get("staff.card_title", number=case.number)},
         },
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*相談内容*\n" + _cut(case.body)}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "*相談内容*\n" + escape_cut(case.body, SECTION_MAX)},
+        },
     ]
     buttons: list[dict[str, Any]] = []
     value = str(case.id)
@@ -59,9 +68,13 @@ def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> li
     return blocks
 
 
+def _who(case: Case) -> str:
+    return f"{case.number} ・ {escape_cut(case.person_name, FIELD_MAX)}"
+
+
 def card_text(case: Case, category_label: str) -> str:
     """The notification text (and the fallback where blocks are not shown)."""
-    return f"相談 {case.number}（{category_label}）"
+    return f"相談 {case.number}（{escape(category_label)}）"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -100,7 +113,7 @@ def reply_compose_view(case: Case, texts: Texts, draft: str = "") -> dict[str, A
     if draft:
         element["initial_value"] = draft
     blocks: list[dict[str, Any]] = [
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{case.number} ・ {case.person_name}"}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _who(case)}]},
         {
             "type": "input",
             "block_id": "reply",
@@ -126,7 +139,7 @@ def reply_preview_view(case: Case, citizen_text: str, draft: str, texts: Texts) 
 def close_view(case: Case, texts: Texts) -> dict[str, Any]:
     element = {"type": "plain_text_input", "action_id": "text", "multiline": True, "max_length": 2000}
     blocks: list[dict[str, Any]] = [
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{case.number} ・ {case.person_name}"}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _who(case)}]},
         {
             "type": "input",
             "block_id": "message",

@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome
 from bot.logs import fields
-from bot.slack import card, home
+from bot.slack import card, home, mrkdwn
 from flows import staff
 from flows.dashboard import dashboard, stats
 from flows.desk import Reply
@@ -180,7 +180,8 @@ class SlackDesk:
         if case is None:
             return
         actor = str(event["user"])
-        text = str(event.get("text") or "")
+        # Slack sends it escaped, links and mentions as markup: the citizen gets plain text.
+        text = await mrkdwn.to_plain(str(event.get("text") or ""), self._client)
         prefix = self._settings.slack.reply_prefix
         now = self._clock()
         if text.startswith(prefix):
@@ -287,7 +288,7 @@ class SlackDesk:
             line = self._texts.get("staff.sent")
         else:
             reason = outcome.reason if isinstance(outcome, Final) else f"retries exhausted ({outcome.reason})"
-            line = self._texts.get("staff.not_sent", reason=reason)
+            line = self._texts.get("staff.not_sent", reason=mrkdwn.escape(reason))
         async with self._db.transaction() as tx:
             case = await tx.cases.get(message.case_id)
             if case is not None:

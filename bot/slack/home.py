@@ -1,4 +1,7 @@
-"""App Home and /madoguchi answers as Block Kit. Translation only."""
+"""App Home and /madoguchi answers as Block Kit. Translation only.
+
+Names and titles go into mrkdwn escaped (bot/slack/mrkdwn.py), so they ping no one and link nowhere.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.slack.card import case_blocks
+from bot.slack.mrkdwn import escape, escape_cut
 from flows.dashboard import Dashboard, Stats
 from flows.texts import Texts
 from storage.cases import Case
@@ -16,9 +20,9 @@ def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
     return texts.get(
         "home.case_line",
         number=case.number,
-        category=settings.category_label(case.category),
+        category=escape(settings.category_label(case.category)),
         status=texts.get(f"staff.status_{case.status}"),
-        person=case.person_name,
+        person=escape_cut(case.person_name, 200),
     )
 
 
@@ -35,7 +39,7 @@ def home_view(board: Dashboard, settings: Settings, texts: Texts, tz: tzinfo) ->
         texts.get(
             "home.event_line",
             when=event.starts_at.astimezone(tz).strftime("%m/%d %H:%M"),
-            title=event.title,
+            title=escape(event.title),
             taken=taken,
             capacity=event.capacity if event.capacity is not None else texts.get("home.unlimited"),
         )

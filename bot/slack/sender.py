@@ -21,10 +21,13 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack.card import card_text, case_blocks
+from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
 from storage import Database
 from storage.outbox import OutboxMessage
 
+# A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
+MAX_THREAD_TEXT = 12_000
 MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
 
 
@@ -128,7 +131,7 @@ class SlackSender:
         if message is None:
             return ""
         if message.kind == "text":
-            return self._texts.get("staff.followup", text=message.body)
+            return self._texts.get("staff.followup", text=escape_cut(message.body, MAX_THREAD_TEXT))
         return self._texts.get("staff.followup_media", kind=MEDIA_NAMES.get(message.kind, message.kind))
 
     async def _post(self, **arguments: Any) -> Any:
