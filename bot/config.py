@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.business_hours import BusinessCalendar, parse_hours
+from flows.intake import MAX_CATEGORIES
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -204,6 +205,11 @@ class ConsultationSettings(_Section):
     @classmethod
     def _unique(cls, value: list[Category]) -> list[Category]:
         _unique_ids(value, "category")
+        if len(value) > MAX_CATEGORIES:
+            raise ValueError(
+                f"at most {MAX_CATEGORIES} categories (citizens choose one on their phone, "
+                f"in two pages of LINE quick replies); got {len(value)}"
+            )
         return value
 
 

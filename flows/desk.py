@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from flows import intake
+from flows import intake, paging
 from flows.business_hours import BusinessCalendar
 from flows.engine import CANCEL, CANCEL_WORDS, RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
@@ -237,10 +237,7 @@ async def _free_message(
     # a draft kept the message goes with the newest open case.
     if len(open_cases) == 1 or keeps_draft:
         return await _add_followups(open_cases[-1], held, user, tx, ctx)
-    await tx.conversations.save(
-        Conversation(user.id, FOLLOWUP_FLOW, "which", ctx.now, ctx.now, data={"held": held})
-    )
-    return Reply([_which_case(open_cases, ctx)])
+    return await _ask_which_case(user, held, open_cases, 0, ctx.now, tx, ctx)
 
 
 async def _reopen_recent(user: User, tx: Repositories, ctx: DeskContext) -> Case | None:
@@ -263,15 +260,48 @@ def _held(inbound: Inbound) -> dict[str, str]:
     return {"kind": kind, "text": inbound.text, "message_id": inbound.message_id}
 
 
-def _which_case(cases: list[Case], ctx: DeskContext) -> Text:
+def _which_paged(cases: list[Case], page: int, ctx: DeskContext) -> paging.Paged:
+    """The citizen's open cases as choices, a page at a time (a citizen may have more than fit)."""
     labels = dict(ctx.categories)
-    choices = tuple(
-        Choice(f"{c.number} {labels.get(c.category, '')}", f"{FOLLOWUP_PREFIX}{c.id}") for c in cases[-12:]
+    options = tuple(
+        Choice(f"{c.number} {labels.get(c.category, '')}".strip(), f"{FOLLOWUP_PREFIX}{c.id}") for c in cases
     )
-    return Text(
-        ctx.texts.get("followup.which"),
-        choices=(*choices, Choice(ctx.texts.get("flow.cancel"), "flow:cancel")),
-    )
+    cancel = Choice(ctx.texts.get("flow.cancel"), "flow:cancel")
+    return paging.paginate(options, (cancel,), page, ctx.texts)
+
+
+async def _ask_which_case(
+    user: User,
+    held: list[dict[str, str]],
+    cases: list[Case],
+    page: int,
+    started_at: datetime,
+    tx: Repositories,
+    ctx: DeskContext,
+) -> Reply:
+    """Ask which case the held messages belong to; the cases listed are kept, so a typed number
+    means the case that was shown under it."""
+    paged = _which_paged(cases, page, ctx)
+    data = {"held": held, "cases": [c.id for c in cases], "page": paged.page}
+    await tx.conversations.save(Conversation(user.id, FOLLOWUP_FLOW, "which", started_at, ctx.now, data=data))
+    text = ctx.texts.get("followup.which")
+    if paged.paged:
+        text += "\n" + paging.listing(paged.options, ctx.texts)
+    return Reply([Text(text, choices=paged.choices)])
+
+
+def _picked_case(word: str, shown: list[Case], paged: paging.Paged) -> int | None:
+    """The case id a tapped or typed answer names: the button, the number in the list, the label,
+    or the case number (2026-0001)."""
+    if word.startswith(FOLLOWUP_PREFIX) and word[len(FOLLOWUP_PREFIX) :].isdigit():
+        return int(word[len(FOLLOWUP_PREFIX) :])
+    choice = paging.pick(word, paged.options, numbered=paged.paged)
+    if choice is not None:
+        return int(choice.value[len(FOLLOWUP_PREFIX) :])
+    for case in shown:
+        if normalise(case.number).lower() == word:
+            return case.id
+    return None
 
 
 async def _choose_followup_case(
@@ -279,19 +309,27 @@ async def _choose_followup_case(
 ) -> Reply | None:
     """The citizen was asked which case a message belongs to. None: they moved on to something else."""
     held: list[dict[str, str]] = list(conversation.data.get("held", []))
-    open_cases = {c.id: c for c in await tx.cases.for_user(user.id, include_closed=False)}
-    if word.startswith(FOLLOWUP_PREFIX) and word[len(FOLLOWUP_PREFIX) :].isdigit():
-        case = open_cases.get(int(word[len(FOLLOWUP_PREFIX) :]))
+    open_list = await tx.cases.for_user(user.id, include_closed=False)
+    open_cases = {c.id: c for c in open_list}
+    every_case = {c.id: c for c in await tx.cases.for_user(user.id)}
+    shown = [every_case[i] for i in conversation.data.get("cases", []) if i in every_case] or open_list
+    page = int(conversation.data.get("page", 0))
+    paged = _which_paged(shown, page, ctx)
+    started = conversation.started_at
+    turned = paging.turn(word, paged)
+    if turned is not None:
+        return await _ask_which_case(user, held, shown, turned, started, tx, ctx)
+    picked = _picked_case(word, shown, paged) if inbound.kind in ("text", "choice") else None
+    if picked is not None:
+        case = open_cases.get(picked)
         if case is not None:
             await tx.conversations.delete(user.id)
             return await _add_followups(case, held, user, tx, ctx)
+        if len(open_cases) > 1:  # closed meanwhile: ask again with the cases open now
+            return await _ask_which_case(user, held, open_list, 0, started, tx, ctx)
     if len(open_cases) > 1 and inbound.kind in ("text", "media") and not _is_command(word):
         held.append(_held(inbound))
-        data = {"held": held}
-        await tx.conversations.save(
-            Conversation(user.id, FOLLOWUP_FLOW, "which", conversation.started_at, ctx.now, data=data)
-        )
-        return Reply([_which_case(list(open_cases.values()), ctx)])
+        return await _ask_which_case(user, held, open_list, paged.page, started, tx, ctx)
     return None
 
 

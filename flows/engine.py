@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from flows import validators
+from flows import paging, validators
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import Invalid
@@ -73,6 +73,8 @@ class State:
     history: tuple[str, ...] = ()
     buffer: tuple[str, ...] = ()
     editing: bool = False
+    # The page of a long list of choices the citizen is looking at (see flows.paging).
+    page: int = 0
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class State:
             "history": list(self.history),
             "buffer": list(self.buffer),
             "editing": self.editing,
+            "page": self.page,
         }
 
     @classmethod
@@ -90,6 +93,7 @@ class State:
             history=tuple(data.get("history", ())),
             buffer=tuple(data.get("buffer", ())),
             editing=bool(data.get("editing", False)),
+            page=int(data.get("page", 0)),
         )
 
 
@@ -126,6 +130,9 @@ class Engine:
         word = _word(inbound)
         if word == CANCEL or word in CANCEL_WORDS:
             return Result(None, [Text(self._t("flow.cancelled"))], "cancelled")
+        turned = self._turn_page(state, word)
+        if turned is not None:
+            return turned
         if word == BACK or word in BACK_WORDS:
             return self._back(state)
         if word == RESUME:
@@ -147,22 +154,20 @@ class Engine:
         try:
             if step.kind == "multi_text":
                 return self._multi_text(state, step, inbound, word)
-            value = self._parse(step, raw, word)
+            value = self._parse(step, state, raw, word)
         except Invalid as invalid:
             return Result(state, [Text(self._t(invalid.key, max=step.max_length)), self._ask(step, state)])
         if step.gate and value == "no":
             return Result(None, [Text(self._t(f"{self.flow.name}.{step.key}.declined"))], "declined")
         return self._advance(state, step, value)
 
-    def _parse(self, step: Step, raw: str, word: str) -> Any:
+    def _parse(self, step: Step, state: State, raw: str, word: str) -> Any:
         if step.kind == "choice":
-            for choice in step.choices:
-                if word in (
-                    validators.normalise(choice.value).lower(),
-                    validators.normalise(choice.label).lower(),
-                ):
-                    return choice.value
-            raise Invalid("invalid.choice")
+            paged = self._paged(step, state)
+            picked = paging.pick(word, step.choices, numbered=paged is not None and paged.paged)
+            if picked is None:
+                raise Invalid("invalid.choice")
+            return picked.value
         if step.kind == "yes_no":
             if word in ("yes", *YES_WORDS):
                 return "yes"
@@ -199,7 +204,7 @@ class Engine:
         if following is None:
             summary = State(step=SUMMARY, answers=self._applicable(answers), history=history)
             return Result(summary, self._summary(summary))
-        moved = replace(state, step=following.key, answers=answers, history=history)
+        moved = replace(state, step=following.key, answers=answers, history=history, page=0)
         return Result(moved, [self._ask(following, moved)])
 
     def _next_step(self, answers: Answers, after: str | None) -> Step | None:
@@ -222,12 +227,12 @@ class Engine:
 
     def _back(self, state: State) -> Result:
         if state.step == EDIT_PICK or (state.editing and state.step != SUMMARY):
-            summary = replace(state, step=SUMMARY, editing=False, buffer=())
+            summary = replace(state, step=SUMMARY, editing=False, buffer=(), page=0)
             return Result(summary, self._summary(summary))
         if not state.history:
             return Result(state, self.prompt(state))
         previous = state.history[-1]
-        moved = replace(state, step=previous, history=state.history[:-1], buffer=())
+        moved = replace(state, step=previous, history=state.history[:-1], buffer=(), page=0)
         return Result(moved, [self._ask(self.flow.step(previous), moved)])
 
     # -- summary and edit -----------------------------------------------------------------
@@ -236,16 +241,17 @@ class Engine:
         if word == CONFIRM or word in ("送信する", "送信", "はい"):
             return Result(state, [], "confirmed")
         if word == EDIT or word in ("修正する", "修正"):
-            picking = replace(state, step=EDIT_PICK)
+            picking = replace(state, step=EDIT_PICK, page=0)
             return Result(picking, self._edit_pick(picking))
         return Result(state, [Text(self._t("invalid.choice")), *self._summary(state)])
 
     def _at_edit_pick(self, state: State, word: str) -> Result:
-        for step in self._editable(state.answers):
-            label = self._t(f"{self.flow.name}.{step.key}.label").lower()
-            if word in (EDIT_PREFIX + step.key, label):
-                editing = replace(state, step=step.key, editing=True, buffer=())
-                return Result(editing, [self._ask(step, editing)])
+        paged = self._edit_paged(state)
+        picked = paging.pick(word, paged.options, numbered=paged.paged)
+        if picked is not None:
+            step = self.flow.step(picked.value.removeprefix(EDIT_PREFIX))
+            editing = replace(state, step=step.key, editing=True, buffer=(), page=0)
+            return Result(editing, [self._ask(step, editing)])
         return Result(state, [Text(self._t("invalid.choice")), *self._edit_pick(state)])
 
     def _editable(self, answers: Answers) -> list[Step]:
@@ -264,12 +270,50 @@ class Engine:
         )
         return [Text("\n".join(lines)), Text(self._t("flow.confirm_question"), choices=choices)]
 
-    def _edit_pick(self, state: State) -> list[Outgoing]:
-        choices = tuple(
+    def _edit_paged(self, state: State) -> paging.Paged:
+        options = tuple(
             Choice(self._t(f"{self.flow.name}.{s.key}.label"), EDIT_PREFIX + s.key)
             for s in self._editable(state.answers)
         )
-        return [Text(self._t("flow.edit_which"), choices=(*choices[:12], self._back_choice()))]
+        return paging.paginate(options, (self._back_choice(),), state.page, self.texts)
+
+    def _edit_pick(self, state: State) -> list[Outgoing]:
+        paged = self._edit_paged(state)
+        return [Text(self._with_listing(self._t("flow.edit_which"), paged), choices=paged.choices)]
+
+    # -- long lists of choices ------------------------------------------------------------
+
+    def _paged(self, step: Step, state: State) -> paging.Paged | None:
+        """The page of a choice step's options being shown; None for other kinds of step."""
+        if step.kind != "choice":
+            return None
+        controls: list[Choice] = []
+        if step.optional:
+            controls.append(Choice(self._t("flow.skip"), SKIP))
+        if state.history or state.editing:
+            controls.append(self._back_choice())
+        if not step.gate:
+            controls.append(self._cancel())
+        return paging.paginate(step.choices, controls, state.page, self.texts)
+
+    def _turn_page(self, state: State, word: str) -> Result | None:
+        """Another page of the current question's options, when the word asks for one."""
+        if state.step == SUMMARY:
+            paged = None
+        elif state.step == EDIT_PICK:
+            paged = self._edit_paged(state)
+        else:
+            paged = self._paged(self.flow.step(state.step), state)
+        page = None if paged is None else paging.turn(word, paged)
+        if page is None:
+            if word.startswith(paging.PAGE_PREFIX):  # an old page button of another question
+                return Result(state, self.prompt(state))
+            return None
+        moved = replace(state, page=page)
+        return Result(moved, self.prompt(moved))
+
+    def _with_listing(self, prompt: str, paged: paging.Paged) -> str:
+        return f"{prompt}\n{paging.listing(paged.options, self.texts)}" if paged.paged else prompt
 
     def display(self, step: Step, answers: Answers) -> str:
         """An answer as the citizen and staff read it (a choice's label, not its value)."""
@@ -285,10 +329,11 @@ class Engine:
 
     def _ask(self, step: Step, state: State) -> Text:
         prompt = self._t(f"{self.flow.name}.{step.key}.prompt", max=step.max_length)
+        paged = self._paged(step, state)
+        if paged is not None:
+            return Text(self._with_listing(prompt, paged), choices=paged.choices)
         choices: list[Choice] = []
-        if step.kind == "choice":
-            choices += step.choices
-        elif step.kind == "yes_no":
+        if step.kind == "yes_no":
             choices += step.choices or (Choice(self._t("flow.yes"), "yes"), Choice(self._t("flow.no"), "no"))
         elif step.kind == "multi_text" and state.buffer:
             choices.append(Choice(self._t("flow.done"), DONE))

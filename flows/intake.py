@@ -19,6 +19,10 @@ NAME_MAX = 50
 # The longest consultation text accepted, over all its messages (documented in docs/intake.md).
 BODY_MAX = 2000
 PREFERENCE_MAX = 200
+# The most consultation categories `check-config` accepts. Any number could be paged, but a citizen
+# choosing on a phone should see them all in two pages of LINE quick replies (10 + 次へ, then
+# 前へ + 10, each with 戻る and キャンセル); tests/flows/test_paging.py holds this to the paging.
+MAX_CATEGORIES = 20
 
 
 def intake_flow(categories: Sequence[tuple[str, str]], texts: Texts) -> Flow:

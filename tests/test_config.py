@@ -105,6 +105,26 @@ def test_mistakes_are_named(
     assert expected in err and err.count("\n") == 1
 
 
+def categories_toml(count: int) -> str:
+    return "".join(f'\n[[consultation.categories]]\nid = "c{n}"\nlabel = "相談{n}"\n' for n in range(count))
+
+
+def test_check_config_refuses_more_categories_than_citizens_can_page_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The category question pages its quick replies; more than two pages' worth is refused by name."""
+    assert (
+        len(load_settings(write(tmp_path, MINIMAL + categories_toml(20)), environ={}).consultation.categories)
+        == 20
+    )
+    path = write(tmp_path, MINIMAL + categories_toml(21))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "consultation.categories: at most 20 categories" in err and "got 21" in err and err.count("\n") == 1
+    )
+
+
 def test_trailing_slash_on_line_api_base_is_refused(tmp_path: Path) -> None:
     text = MINIMAL.replace(
         'channel_access_token = "t"', 'channel_access_token = "t"\napi_base_url = "http://x/"'

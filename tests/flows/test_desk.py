@@ -440,6 +440,64 @@ async def test_with_two_open_cases_the_citizen_chooses_and_every_held_message_go
     assert await citizen.conversation() is None
 
 
+async def fourteen_open_cases(citizen: Citizen) -> list[Case]:
+    return [await citizen.open_case(category="general") for _ in range(14)]
+
+
+def offered(reply: Reply) -> list[Choice]:
+    last = reply.messages[-1]
+    assert isinstance(last, Text)
+    return list(last.choices)
+
+
+async def test_with_fourteen_open_cases_every_case_can_be_reached_by_paging(citizen: Citizen) -> None:
+    cases = await fourteen_open_cases(citizen)
+    asked = await citizen.say("領収書の件です。")
+    first_page = offered(asked)
+    assert len(first_page) <= 13 and first_page[-1] == CANCEL
+    assert first_page[-2].label == TEXTS.get("flow.next_page")
+    # Every case is listed, numbered, in the text.
+    last = asked.messages[-1]
+    assert isinstance(last, Text)
+    assert all(f"{n}. {c.number} 総合相談" in last.text for n, c in enumerate(cases, 1))
+    second_page = offered(await citizen.tap(first_page[-2].value))
+    assert second_page[0].label == TEXTS.get("flow.prev_page") and len(second_page) <= 13
+    shown = [c.value for c in first_page + second_page if c.value.startswith("followup:")]
+    assert shown == [f"followup:{c.id}" for c in cases]
+    conversation = await citizen.conversation()
+    assert conversation is not None and conversation.data["page"] == 1
+    reply = await citizen.tap(f"followup:{cases[13].id}")
+    [message] = await messages_of(citizen.db, cases[13])
+    assert message.body == "領収書の件です。"
+    assert reply == Reply(
+        [text("followup.added", number=cases[13].number)],
+        [StaffEvent("case_followup", cases[13].id, message.id)],
+    )
+
+
+@pytest.mark.parametrize("typed", ["14", "１４", "{number}", "{number} 総合相談"])
+async def test_with_fourteen_open_cases_the_fourteenth_can_be_typed_on_the_first_page(
+    citizen: Citizen, typed: str
+) -> None:
+    cases = await fourteen_open_cases(citizen)
+    await citizen.say("領収書の件です。")
+    reply = await citizen.say(typed.format(number=cases[13].number))
+    [message] = await messages_of(citizen.db, cases[13])
+    assert message.body == "領収書の件です。"
+    assert reply.messages == [text("followup.added", number=cases[13].number)]
+    assert await citizen.conversation() is None
+
+
+async def test_a_message_typed_while_paging_is_held_and_the_page_kept(citizen: Citizen) -> None:
+    cases = await fourteen_open_cases(citizen)
+    await citizen.say("一つ目です。")
+    await citizen.say("次へ")
+    again = await citizen.say("二つ目です。")
+    assert offered(again)[0].label == TEXTS.get("flow.prev_page")
+    await citizen.tap(f"followup:{cases[12].id}")
+    assert [m.body for m in await messages_of(citizen.db, cases[12])] == ["一つ目です。", "二つ目です。"]
+
+
 async def test_cancelling_the_choice_drops_the_held_messages(citizen: Citizen) -> None:
     first = await citizen.open_case()
     second = await citizen.open_case()

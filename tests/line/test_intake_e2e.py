@@ -10,7 +10,8 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import postback_event, text_event
 from storage import Database
-from tests.harness import post_events, start_serve, wait_for, write_config
+from storage.cases import NewCase
+from tests.harness import post_events, settings_for, start_serve, wait_for, write_config
 
 USER = "U_HANAKO"
 
@@ -130,6 +131,53 @@ async def test_a_complete_intake_stores_the_case_and_gives_its_number(bot: Runti
     assert {m.kind for m in line.sent_messages(USER)} == {"reply"}
     user = await bot.db.read.users.by_line_id(USER)
     assert user is not None and user.display_name == "山田 花子" and user.privacy_agreed_at is not None
+
+
+async def test_fourteen_categories_are_paged_and_the_last_one_can_be_tapped_or_typed(
+    tmp_path: Path, line: FakeLine
+) -> None:
+    extra = "".join(
+        f'\n[[consultation.categories]]\nid = "c{n}"\nlabel = "相談の種類{n}"\n' for n in range(1, 15)
+    )
+    async with Runtime(settings_for(tmp_path, line.base_url, extra)) as bot:
+        citizen = Citizen(bot.base_url, line, bot)
+        await citizen.type("相談する")
+        first = await citizen.tap("yes")  # accepted by the fake, which refuses a 14th quick reply
+        assert len(quick_replies(first)) <= 13 and ("次へ", "flow:page:1") in quick_replies(first)
+        assert "14. 相談の種類14" in first[-1]["text"]
+        second = await citizen.tap("flow:page:1")
+        assert ("相談の種類14", "c14") in quick_replies(second)
+        assert "どなたから" in (await citizen.tap("c14"))[-1]["text"]
+        await citizen.tap("flow:back")
+        assert "どなたから" in (await citizen.type("14"))[-1]["text"]
+        user = await bot.db.read.users.by_line_id(USER)
+        assert user is not None
+        conversation = await bot.db.read.conversations.get(user.id)
+        assert conversation is not None and conversation.data["answers"]["category"] == "c14"
+
+
+async def test_a_citizen_with_fourteen_open_cases_picks_the_fourteenth_by_paging_and_by_typing(
+    bot: Runtime, line: FakeLine
+) -> None:
+    async with bot.db.transaction() as tx:
+        user = await tx.users.ensure(USER, bot.clock())
+        new = NewCase(user.id, "general", "個人", "山田 花子", "line", "NPOを立ち上げたいです。")
+        cases = [await tx.cases.create(new, bot.clock(), 2026) for _ in range(14)]
+    fourteenth = cases[13]
+    citizen = Citizen(bot.base_url, line, bot)
+    which = await citizen.type("領収書を送ります。")
+    assert which[-1]["text"].startswith("どのご相談") and f"14. {fourteenth.number}" in which[-1]["text"]
+    assert len(quick_replies(which)) <= 13 and ("次へ", "flow:page:1") in quick_replies(which)
+    second = await citizen.tap("flow:page:1")
+    assert (f"{fourteenth.number} 総合相談", f"followup:{fourteenth.id}") in quick_replies(second)
+    added = await citizen.tap(f"followup:{fourteenth.id}")
+    assert fourteenth.number in added[-1]["text"]
+    await citizen.type("もう一通あります。")
+    typed = await citizen.type("14")
+    assert fourteenth.number in typed[-1]["text"]
+    kept = await bot.db.read.cases.messages(fourteenth.id)
+    assert [m.body for m in kept] == ["領収書を送ります。", "もう一通あります。"]
+    assert [await bot.db.read.cases.messages(c.id) for c in cases[:13]] == [[]] * 13
 
 
 async def test_declining_the_privacy_notice_stores_nothing_personal(bot: Runtime, line: FakeLine) -> None:
