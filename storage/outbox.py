@@ -40,6 +40,7 @@ class OutboxMessage:
     created_at: datetime
     sent_at: datetime | None
     delivered_via: str | None
+    reply_attempted_at: datetime | None
 
     @property
     def body(self) -> Any:
@@ -136,6 +137,13 @@ class OutboxRepository(Repository):
         await self._run(
             "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'pending'",
             (status, error, message_id),
+        )
+
+    async def mark_reply_attempt(self, message_id: int, now: datetime) -> None:
+        """Recorded (and committed) before a reply request leaves: the token may be spent from here on."""
+        await self._run(
+            "UPDATE outbox SET reply_attempted_at = coalesce(reply_attempted_at, ?) WHERE id = ?",
+            (to_db(now), message_id),
         )
 
     async def drop_reply_token(self, message_id: int) -> None:

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from linebot.v3.webhooks import (
     Event,
@@ -27,6 +27,7 @@ from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.line.api import LineApi
+from bot.line.sender import reply_token_expiry
 from bot.logs import fields
 from flows.desk import respond
 from flows.messages import Inbound
@@ -36,8 +37,6 @@ from storage.inbox import InboxItem
 
 log = logging.getLogger("madoguchi.line")
 
-# LINE guarantees a reply token for about a minute; stop using it a little before.
-REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 PROFILE_TTL = timedelta(days=7)
 
 
@@ -126,7 +125,7 @@ class LineEventHandler:
             reply,
             now,
             reply_token=getattr(event, "reply_token", None),
-            reply_token_expires_at=item.received_at + REPLY_TOKEN_LIFETIME,
+            reply_token_expires_at=reply_token_expiry(_issued_at(event, item.received_at)),
         )
 
     @staticmethod
@@ -139,6 +138,18 @@ class LineEventHandler:
         else:
             await tx.line_groups.left(group_id, now)
         log.info("line.group_membership", extra=fields(type=event.type))
+
+
+def _issued_at(event: Event, received_at: datetime) -> datetime:
+    """When LINE issued the event's reply token: the webhook's timestamp (never later than arrival)."""
+    stamp = getattr(event, "timestamp", None)
+    if not isinstance(stamp, int):
+        return received_at
+    try:
+        issued = datetime.fromtimestamp(stamp / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return received_at
+    return min(issued, received_at)
 
 
 def _types_of(raw: object) -> str:

@@ -1,11 +1,18 @@
 """Delivers LINE outbox rows: a free reply while the event's token is fresh, else a push.
 
 A push always carries the row's retry key, the same on every attempt, so LINE itself refuses to
-send a message twice (409). A reply cannot carry one: if a reply attempt fails in a way that leaves
-its fate unknown, the next attempt is a push (see docs/line.md for this trade-off).
+send a message twice (409). A reply cannot carry one, so every reply attempt is committed before the
+request leaves. Reply tokens are single use and only this bot holds them: when a recorded attempt is
+followed by a refused token while the token is surely still valid (`REPLY_SURELY_VALID` after LINE
+issued it), the earlier attempt arrived and nothing more is sent. Past that window a refusal may mean
+"expired" as well as "used", and the answer is pushed: a rare duplicate rather than a lost answer
+(see docs/line.md).
 """
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
 
 import aiohttp
 from linebot.v3.messaging import ApiException
@@ -13,8 +20,22 @@ from linebot.v3.messaging import ApiException
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import LineApi, classify, error_message
+from bot.logs import fields
 from storage import Database
 from storage.outbox import OutboxMessage
+
+log = logging.getLogger("madoguchi.line.sender")
+
+# LINE guarantees a reply token for about a minute; we stop using it a little before.
+REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
+# Bots see tokens refused well before the documented minute (around 30 s); inside this much time
+# from the webhook's timestamp a refusal of a token we already used can only mean "used".
+REPLY_SURELY_VALID = timedelta(seconds=20)
+
+
+def reply_token_expiry(issued_at: datetime) -> datetime:
+    """When to stop trying a reply token that LINE issued at `issued_at` (the webhook's timestamp)."""
+    return issued_at + REPLY_TOKEN_LIFETIME
 
 
 class LineSender:
@@ -32,21 +53,38 @@ class LineSender:
         tried_reply = False
         if message.reply_token and expires is not None and self._clock() < expires:
             tried_reply = True
+            async with self._db.transaction() as tx:
+                await tx.outbox.mark_reply_attempt(message.id, self._clock())
             try:
                 await self._api.reply(message.reply_token, messages)
                 return Delivered("reply")
             except ApiException as exc:
                 if not (exc.status == 400 and "reply token" in error_message(exc).lower()):
                     return _after_reply(classify(exc))
-                # The token was spent or went stale: push the same messages now.
+                if self._spent_by_us(message, expires):
+                    log.info("line.reply_inferred", extra=fields(id=message.id))
+                    return Delivered("reply")
+                # The token went stale (or its fate is unknown past the window): push the same messages,
+                # and remember that, so a restart in mid-push does not read the refusal as our reply.
+                async with self._db.transaction() as tx:
+                    await tx.outbox.drop_reply_token(message.id)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                return Retry(f"reply: {type(exc).__name__}", drop_reply_token=True)
+                # Unknown whether it arrived: try the token again (a refusal will tell) while it is
+                # surely valid, else push.
+                return Retry(f"reply: {type(exc).__name__}", drop_reply_token=not self._surely_valid(expires))
         try:
             await self._api.push(message.recipient, messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             outcome = classify(exc)
             return _after_reply(outcome) if tried_reply else outcome
         return Delivered("push")
+
+    def _surely_valid(self, expires: datetime) -> bool:
+        return self._clock() < expires - REPLY_TOKEN_LIFETIME + REPLY_SURELY_VALID
+
+    def _spent_by_us(self, message: OutboxMessage, expires: datetime) -> bool:
+        """An attempt of ours was recorded before this one, and the token cannot have expired yet."""
+        return message.reply_attempted_at is not None and self._surely_valid(expires)
 
 
 def _after_reply(outcome: Outcome) -> Outcome:
