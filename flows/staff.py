@@ -7,6 +7,7 @@ redrawn, or a refusal for the actor alone. Nothing here knows Slack or LINE.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +26,8 @@ class StaffResult:
     thread: list[str] = field(default_factory=list)
     card_changed: bool = False
     refused: str | None = None
+    # The act kept the staff member's message as an internal note: show that it was not sent.
+    kept_as_note: bool = False
 
 
 async def _audit(
@@ -98,10 +101,40 @@ async def reply(
 
 
 async def note(tx: Repositories, case: Case, actor: str, text: str, now: datetime) -> StaffResult:
-    """An internal note: kept with the case, never sent to the citizen."""
+    """An internal note: kept with the case, never sent to the citizen (and marked as such)."""
     await tx.cases.add_message(case.id, "note", text, now, author=actor)
     await _audit(tx, case, actor, "case.noted", now)
-    return StaffResult()
+    return StaffResult(kept_as_note=True)
+
+
+def _match_key(text: str) -> str:
+    """What prefix matching compares: NFKC (a full-width `：` is `:`), no whitespace (U+3000 included),
+    case folded."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if not c.isspace()).casefold()
+
+
+def reply_body(text: str, prefix: str) -> str | None:
+    """The answer in a thread message that starts with the reply prefix, else None (a note).
+
+    Japanese keyboards type `返信：`, people put spaces before the text or around the colon (`返信 :`,
+    `　返信：　…`): only the matching is normalised; the answer keeps its original characters.
+    """
+    want = _match_key(prefix)
+    got = ""
+    for i, char in enumerate(text):
+        got += _match_key(char)
+        if got == want and want:
+            return text[i + 1 :]
+        if not want.startswith(got):
+            return None
+    return None
+
+
+def looks_like_reply(text: str, prefix: str) -> bool:
+    """A note that starts like the reply prefix without being it (`返信 お世話に…`, `返信。`): its author
+    probably meant to answer, so they are told plainly that it was not sent."""
+    stem = _match_key(prefix).rstrip(":")
+    return bool(stem) and _match_key(text).startswith(stem)
 
 
 async def close(

@@ -58,6 +58,7 @@ MAX_BUTTON_VALUE = 2000
 MAX_ID = 255
 MAX_VIEW_TITLE = 24
 MAX_PRIVATE_METADATA = 3000
+MAX_REACTIONS = 23  # distinct reactions on one message
 BLOCK_TYPES = frozenset(
     {
         "actions",
@@ -246,6 +247,7 @@ class FakeSlack(LoopbackServer):
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
+            "reactions.add": self._reactions_add,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -831,6 +833,40 @@ class FakeSlack(LoopbackServer):
         self.ephemerals.append(message)
         return {"message_ts": message["ts"]}
 
+    def _reactions_add(self, rec: RecordedRequest) -> dict[str, Any]:
+        """As Slack: the name without colons (``memo``, ``+1``, ``wave::skin-tone-2``), on a stored
+        message; the same user adding the same reaction twice gets ``already_reacted``."""
+        params = rec.params
+        channel = self._channel(params)
+        ts, name = params.get("timestamp"), params.get("name")
+        if not isinstance(ts, str) or not ts:
+            raise _Reject("no_item_specified")
+        if not isinstance(name, str) or not _reaction_name(name):
+            raise _Reject("invalid_name")
+        seconds, _, micros = ts.partition(".")
+        if not (seconds.isdigit() and micros.isdigit() and len(micros) == 6):
+            raise _Reject("bad_timestamp")
+        message = self.message(channel, ts)
+        if message is None:
+            raise _Reject("message_not_found")
+        reactions: list[dict[str, Any]] = message.setdefault("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if reaction is None:
+            if len(reactions) >= MAX_REACTIONS:
+                raise _Reject("too_many_reactions")
+            reaction = {"name": name, "users": [], "count": 0}
+            reactions.append(reaction)
+        if self.bot_user_id in reaction["users"]:
+            raise _Reject("already_reacted")
+        reaction["users"].append(self.bot_user_id)
+        reaction["count"] += 1
+        return {}
+
+    def reactions_on(self, channel: str, ts: str) -> list[str]:
+        """The names of the reactions on a stored message, in the order added."""
+        message = self.message(channel, ts)
+        return [str(r["name"]) for r in (message or {}).get("reactions", [])]
+
     def _take_trigger(self, params: dict[str, Any]) -> str | None:
         trigger_id = params.get("trigger_id") or params.get("interactivity_pointer")
         if not isinstance(trigger_id, str) or not trigger_id:
@@ -1122,6 +1158,14 @@ def _mimetype(filename: str) -> str:
         "ics": "text/calendar",
         "json": "application/json",
     }.get(ext, "application/octet-stream")
+
+
+def _reaction_name(name: str) -> bool:
+    """An emoji name as reactions.add takes it: no colons around it, lower case, an optional skin tone."""
+    base, _, tone = name.partition("::")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789_+'-")
+    tones = {"", *(f"skin-tone-{n}" for n in range(2, 7))}
+    return bool(base) and set(base) <= allowed and tone in tones
 
 
 def _text_of(obj: Any) -> str | None:

@@ -36,6 +36,9 @@ from storage.outbox import OutboxMessage
 
 log = logging.getLogger("madoguchi.slack")
 
+# The reaction that marks a thread message kept as an internal note (never sent to the citizen).
+NOTE_REACTION = "memo"
+
 Act = Callable[[Repositories, Case], Awaitable[StaffResult]]
 
 
@@ -184,8 +187,8 @@ class SlackDesk:
         text = await mrkdwn.to_plain(str(event.get("text") or ""), self._client)
         prefix = self._settings.slack.reply_prefix
         now = self._clock()
-        if text.startswith(prefix):
-            answer = text[len(prefix) :]
+        answer = staff.reply_body(text, prefix)
+        if answer is not None:
 
             async def act(tx: Repositories, c: Case) -> StaffResult:
                 return await staff.reply(tx, c, actor, answer, now, self._texts, in_thread=True)
@@ -194,7 +197,34 @@ class SlackDesk:
             async def act(tx: Repositories, c: Case) -> StaffResult:
                 return await staff.note(tx, c, actor, text, now)
 
-        await self._act(actor, case.id, f"event:{body.get('event_id') or event.get('ts')}", act)
+        channel = str(event.get("channel"))
+        result = await self._act(
+            actor, case.id, f"event:{body.get('event_id') or event.get('ts')}", act, channel=channel
+        )
+        if result is not None and result.kept_as_note:
+            hint = staff.looks_like_reply(text, prefix)
+            await self._mark_note(actor, channel, str(event.get("ts")), str(thread_ts), prefix, hint)
+
+    async def _mark_note(
+        self, actor: str, channel: str, ts: str, thread_ts: str, prefix: str, hint: bool
+    ) -> None:
+        """Nobody must mistake a note for an answer: the message gets a :memo: reaction; its author is
+        also told in words when it looked like an answer or when the reaction could not be added."""
+        marked = True
+        try:
+            await self._client.reactions_add(channel=channel, timestamp=ts, name=NOTE_REACTION)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            marked = error == "already_reacted"
+            if not marked:
+                log.warning("slack.note_reaction_failed", extra=fields(error=error))
+        if hint or not marked:
+            text = (
+                self._texts.get("staff.note_kept_hint", prefix=prefix)
+                if hint
+                else self._texts.get("staff.note_kept")
+            )
+            await self._tell(actor, channel, text, thread_ts=thread_ts)
 
     async def _ignore(self) -> None:
         return None
@@ -239,20 +269,21 @@ class SlackDesk:
 
     async def _act(
         self, actor: str, case_id: int, dedupe_key: str, act: Act, channel: str | None = None
-    ) -> None:
+    ) -> StaffResult | None:
+        """Check, deduplicate and carry out one staff act; its result, or None when nothing was done."""
         case = await self._db.read.cases.get(case_id)
         if case is None:
             await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
-            return
+            return None
         if not await self._is_staff(actor, case):
             await self._refuse(actor, case, self._texts.get("staff.not_staff"), channel)
             log.info("slack.refused", extra=fields(case=case.number))
-            return
+            return None
         now = self._clock()
         async with self._db.transaction() as tx:
             if not await tx.inbox.record_handled("slack", dedupe_key, f"slack:case:{case_id}", now):
                 log.info("slack.duplicate", extra=fields(case=case.number))
-                return
+                return None
             current = await tx.cases.get(case_id)
             assert current is not None
             result = await act(tx, current)
@@ -260,8 +291,9 @@ class SlackDesk:
                 await self._queue(tx, current, result)
         if result.refused is not None:
             await self._refuse(actor, case, result.refused, channel)
-            return
+            return result
         self._on_queued()
+        return result
 
     async def _queue(self, tx: Repositories, case: Case, result: StaffResult) -> None:
         now = self._clock()
@@ -315,12 +347,14 @@ class SlackDesk:
             actor, channel or case.slack_channel or self._settings.channel_for(case.category), text
         )
 
-    async def _tell(self, actor: str, channel: str | None, text: str) -> None:
+    async def _tell(
+        self, actor: str, channel: str | None, text: str, *, thread_ts: str | None = None
+    ) -> None:
         """An ephemeral line for the actor alone (nowhere to say it without a channel)."""
         if not channel:
             return
         try:
-            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text)
+            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text, thread_ts=thread_ts)
         except SlackApiError as exc:
             log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
 
