@@ -110,14 +110,25 @@ async def test_a_4xx_is_final_and_keeps_lines_message(bot: Runtime, line: FakeLi
     assert "HTTP 400" in (row.last_error or "") and "messages[0].text" in (row.last_error or "")
 
 
-async def test_timeouts_are_retried(tmp_path: Path, line: FakeLine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_timeouts_are_retried(
+    tmp_path: Path, line: FakeLine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr("bot.line.api.REQUEST_TIMEOUT_SECONDS", 0.3)
     line.hang_seconds = 5
     async with Runtime(settings_for(tmp_path, line.base_url)) as bot:
         line.fail_next("timeout", path=PUSH)
-        await post_events(bot.base_url, [text_event("U_HANAKO", "こんにちは", reply_token="stale")])
-        [row] = await settled(bot)
-    assert row.status == "sent" and row.attempts == 2 and "Timeout" in (row.last_error or "TimeoutError")
+        with caplog.at_level(logging.WARNING, logger="madoguchi.outbox"):
+            await post_events(bot.base_url, [text_event("U_HANAKO", "こんにちは", reply_token="stale")])
+            [row] = await settled(bot)
+    # The first push hung past the client's timeout (the fake never carried it out); the retry,
+    # with the same retry key, was accepted. A sent row's last_error is cleared, so it says nothing.
+    pushes = line.find_requests(path=PUSH)
+    assert len(pushes) == 2 and pushes[0].status in (0, 500) and pushes[1].status == 200
+    assert {p.headers["x-line-retry-key"] for p in pushes} == {row.retry_key}
+    assert (row.status, row.delivered_via, row.attempts) == ("sent", "push", 2)
+    assert len(line.sent_messages("U_HANAKO")) == len(row.body["messages"])
+    retries = [r for r in caplog.records if r.getMessage() == "outbox.retry"]
+    assert [r.__dict__["fields"]["reason"] for r in retries] == ["TimeoutError"]
 
 
 async def test_nothing_is_sent_after_unfollow(bot: Runtime, line: FakeLine) -> None:
