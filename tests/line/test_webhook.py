@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,13 +25,40 @@ from bot.sandbox.line_webhook import (
 )
 from tests.harness import LINE_SECRET, post_events, post_raw, wait_for
 
+REPLY = "/v2/bot/message/reply"
+
+
+async def answered(line: FakeLine, event: dict[str, Any]) -> None:
+    """Wait until LINE accepted the reply carrying this event's reply token."""
+
+    def done() -> bool:
+        return any(
+            r.status == 200 and (r.json or {}).get("replyToken") == event["replyToken"]
+            for r in line.find_requests(path=REPLY)
+        )
+
+    await wait_for(done)
+
 
 async def nothing_happened(bot: Runtime, line: FakeLine) -> None:
-    await asyncio.sleep(0.2)  # give a wrongly accepted event time to show up
+    """Nothing was stored, handled or sent for what came before.
+
+    The inbox row is committed before a webhook is answered, so an accepted event would already be
+    stored. To show it was not handled either, a genuine event from the same citizen is sent after it
+    and answered: one citizen's events are handled in order, so anything stored before would have
+    been handled, and answered, first."""
     assert await bot.db.read.inbox.pending() == []
-    assert await bot.db.read.inbox.count("done") == 0
+    assert [await bot.db.read.inbox.count(s) for s in ("done", "failed")] == [0, 0]
     assert await bot.db.read.users.by_line_id("U_HANAKO") is None
-    assert line.requests == []
+    barrier = text_event("U_HANAKO", "ヘルプ", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [barrier]))[0] == 200
+    await answered(line, barrier)
+    items = await bot.db.read.inbox.for_key("line:U_HANAKO")
+    assert [(i.event_id, i.status) for i in items] == [(barrier["webhookEventId"], "done")]
+    assert [await bot.db.read.inbox.count(s) for s in ("done", "failed")] == [1, 0]
+    assert [(r.path, (r.json or {}).get("replyToken")) for r in line.requests] == [
+        (REPLY, barrier["replyToken"])
+    ]
 
 
 def tampered(body: bytes) -> bytes:
@@ -118,10 +146,15 @@ async def test_same_event_twice_and_twice_concurrently_is_handled_once(bot: Runt
             *(post_events(bot.base_url, [second], session=session) for _ in range(5))
         )
     assert [s for s, _ in statuses] == [200] * 5
-    await wait_for(lambda: len(line.find_requests(path="/v2/bot/message/reply")) >= 2)
-    await asyncio.sleep(0.3)
-    assert len(line.find_requests(path="/v2/bot/message/reply")) == 2
-    assert await bot.db.read.inbox.count("done") == 2
+    await answered(line, first)
+    await answered(line, second)
+    # A later event of the same citizen, answered: any copy stored above would have been handled first.
+    barrier = text_event("U_HANAKO", "相談状況", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [barrier]))[0] == 200
+    await answered(line, barrier)
+    tokens = [(r.json or {}).get("replyToken") for r in line.find_requests(path=REPLY)]
+    assert tokens == [first["replyToken"], second["replyToken"], barrier["replyToken"]]
+    assert await bot.db.read.inbox.count("done") == 3
 
 
 async def test_media_get_a_polite_answer(bot: Runtime, line: FakeLine) -> None:
