@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +24,7 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome
 from bot.logs import fields
 from bot.slack import card, home, mrkdwn
+from bot.slack.http_gate import SlackHttpGate, on_error
 from flows import staff
 from flows.dashboard import dashboard, stats
 from flows.desk import Reply
@@ -63,13 +63,21 @@ class SlackDesk:
             signing_secret=settings.slack.signing_secret or None,
             # Answer Slack only once our transaction is committed: an ack then means "done".
             process_before_response=True,
+            # HTTP requests are verified by the gate before Bolt parses them (Bolt's check would
+            # parse first and log bodies); Socket Mode needs no signature.
+            request_verification_enabled=False,
+        )
+        self._gate = SlackHttpGate(
+            settings.slack.signing_secret,
+            settings.server.max_body_bytes,
+            settings.server.body_timeout_seconds,
         )
         self._register()
+        self.app.error(on_error)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """POST /slack/events in HTTP mode: Bolt checks the signature and timestamp."""
-        response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """POST /slack/events in HTTP mode: the gate verifies before anything is parsed."""
+        return await self._gate.handle(request, self.app.async_dispatch)
 
     # -- wiring ---------------------------------------------------------------------------
 
