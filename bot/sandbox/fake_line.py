@@ -553,7 +553,9 @@ def _message_errors(messages: Any) -> list[tuple[str, str]]:
             label = action.get("label") if isinstance(action, dict) else None
             if not isinstance(action, dict):
                 errors.append((f"{where}.quickReply.items[{j}].action", "May not be null"))
-            elif isinstance(label, str) and utf16_len(label) > MAX_QUICK_REPLY_LABEL:
+            # LINE counts action labels in grapheme clusters, not UTF-16 units; code points are
+            # never fewer, so this is never kinder than LINE.
+            elif isinstance(label, str) and len(label) > MAX_QUICK_REPLY_LABEL:
                 limit = f"Length must be between 0 and {MAX_QUICK_REPLY_LABEL}"
                 errors.append((f"{where}.quickReply.items[{j}].action.label", limit))
     return errors

@@ -210,7 +210,10 @@ async def test_quick_reply_limits(line: FakeLine, sdk: Sdk) -> None:
     with pytest.raises(ApiException) as exc:
         await sdk.api.push_message(PushMessageRequest(to="U1", messages=[long_label]))
     assert error_of(exc)["details"][0]["property"] == "messages[0].quickReply.items[0].action.label"
-    assert len(line.sent_messages()) == 1
+    # Labels count characters (grapheme clusters), not UTF-16 units: 20 emoji are 40 units and fit.
+    emoji = TextMessage(text="pick", quick_reply=_quick_reply(1, label="🌊" * 20))
+    await sdk.api.push_message(PushMessageRequest(to="U1", messages=[emoji]))
+    assert len(line.sent_messages()) == 2
 
 
 def _confirm(text: str, label: str = "はい") -> TemplateMessage:
