@@ -16,8 +16,33 @@ from flows.texts import Texts
 from storage.cases import Case
 from storage.repositories import Repositories
 
-# Slack keeps a modal's private_metadata under 3,000 characters; the draft travels in it to the preview.
+# The longest answer staff may send, in characters. Slack's text input takes up to 3,000; the preview
+# shows the whole message the citizen gets (with its header) in one section, which holds 3,000; LINE
+# takes 5,000 UTF-16 units in one text. 2,000 fits all three with room to spare, even if every
+# character is an emoji (two UTF-16 units). The draft itself waits in storage (reply_drafts), not in
+# the modal.
 MAX_REPLY = 2000
+LINE_TEXT_UTF16 = 5000
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def citizen_reply(case: Case, text: str, texts: Texts) -> str:
+    """Exactly what the citizen receives for an answer: the header with the case number, then the text."""
+    return texts.get("staff_to_citizen.reply", number=case.number, text=text.strip())
+
+
+def reply_problem(case: Case, text: str, texts: Texts) -> str | None:
+    """Why this answer cannot be sent as it is (empty, too long), or None. Checked when the modal is
+    first submitted, so staff fix it there, and again when it is sent."""
+    text = text.strip()
+    if not text:
+        return texts.get("invalid.empty")
+    if len(text) > MAX_REPLY or utf16_len(citizen_reply(case, text, texts)) > LINE_TEXT_UTF16:
+        return texts.get("staff.reply_too_long", length=len(text), max=MAX_REPLY)
+    return None
 
 
 @dataclass
@@ -82,22 +107,46 @@ async def reply(
 
     A reply written in a modal is copied into the thread; one written in the thread is already there.
     """
+    problem = reply_problem(case, text, texts)
+    if problem is not None:
+        return StaffResult(refused=problem)
     text = text.strip()
-    if not text:
-        return StaffResult(refused=texts.get("invalid.empty"))
-    if len(text) > MAX_REPLY:
-        return StaffResult(refused=texts.get("invalid.too_long", max=MAX_REPLY))
     await tx.cases.add_message(case.id, "reply", text, now, author=actor)
     await tx.cases.set_first_response(case.id, now)
     changed = case.status == "new"
     if changed:
         await tx.cases.set_status(case.id, "in_progress", now)
     await _audit(tx, case, actor, "case.replied", now, length=len(text))
-    citizen = Text(texts.get("staff_to_citizen.reply", number=case.number, text=text))
+    citizen = Text(citizen_reply(case, text, texts))
     thread = [] if in_thread else [texts.get("staff.replied", actor=actor, text=text)]
     return StaffResult(
         citizen=[citizen], thread=thread, card_changed=changed or case.first_response_at is None
     )
+
+
+async def save_draft(
+    tx: Repositories, case: Case, actor: str, text: str, now: datetime, texts: Texts
+) -> int | str:
+    """The first step of a modal reply: the draft's id once it is stored, or why it cannot be sent
+    (so the modal says so at once, before any preview)."""
+    problem = reply_problem(case, text, texts)
+    if problem is not None:
+        return problem
+    return (await tx.reply_drafts.create(case.id, actor, text.strip(), now)).id
+
+
+async def reply_from_draft(
+    tx: Repositories, case: Case, actor: str, draft_id: int, now: datetime, texts: Texts
+) -> StaffResult:
+    """The confirmation: send exactly the stored draft the preview showed, once. Only its author's
+    confirmation of a draft for this case counts."""
+    draft = await tx.reply_drafts.get(draft_id)
+    if draft is None or draft.case_id != case.id or draft.author != actor:
+        return StaffResult(refused=texts.get("staff.draft_gone"))
+    result = await reply(tx, case, actor, draft.text, now, texts)
+    if result.refused is None:
+        await tx.reply_drafts.delete(draft.id)
+    return result
 
 
 async def note(tx: Repositories, case: Case, actor: str, text: str, now: datetime) -> StaffResult:

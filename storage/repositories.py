@@ -14,6 +14,7 @@ from storage.notices import NoticeRepository
 from storage.outbox import OutboxRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
+from storage.reply_drafts import ReplyDraftRepository
 from storage.users import UserRepository
 from storage.wards import WardCenterRepository
 
@@ -32,3 +33,4 @@ class Repositories:
         self.notices = NoticeRepository(conn)
         self.audit = AuditRepository(conn)
         self.line_groups = LineGroupRepository(conn)
+        self.reply_drafts = ReplyDraftRepository(conn)

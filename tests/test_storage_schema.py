@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "schema_migrations",
     "line_groups",
+    "reply_drafts",
 }
 
 

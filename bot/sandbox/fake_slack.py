@@ -373,6 +373,48 @@ class FakeSlack(LoopbackServer):
         we post on purpose (``<@U_STAFF>``)."""
         return alarms(surface, allowed)
 
+    def answer_view_submission(self, view_id: str, answer: str | dict[str, Any] | None) -> dict[str, Any]:
+        """What Slack makes of the answer to a ``view_submission`` (the HTTP response body, or a
+        Socket Mode ack's payload): no ``response_action`` (or ``clear``) closes the modal;
+        ``errors`` keeps it open with the messages under their blocks; ``update`` and ``push``
+        show the new view only if it passes the checks views.update makes (``private_metadata``
+        at most 3,000 characters, title, blocks...), else Slack refuses it with
+        ``invalid_arguments`` and the modal stays as it was. Returns ``{"ok": ...}`` like the API,
+        with ``view`` (shown) or ``errors`` (kept open)."""
+        if isinstance(answer, str):
+            try:
+                answer = json.loads(answer) if answer.strip() else None
+            except ValueError:
+                return {"ok": False, "error": "invalid_json"}
+        action = answer.get("response_action") if isinstance(answer, dict) else None
+        current = self.open_views.get(view_id)
+        user = next((e.user_id for e in self.views if e.view_id == view_id), None)
+        if action in (None, "clear"):
+            self.open_views.pop(view_id, None)
+            return {"ok": True}
+        assert isinstance(answer, dict)
+        if action == "errors":
+            errors = answer.get("errors")
+            if (
+                not isinstance(errors, dict)
+                or not errors
+                or not all(isinstance(v, str) for v in errors.values())
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True, "errors": errors}
+        if action not in ("update", "push"):
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": []}}
+        try:
+            spec = _view_spec({"view": answer.get("view")}, "modal")
+        except _Reject as e:
+            return e.payload()
+        new_id = view_id if action == "update" else self._id("V")
+        external_id = current["external_id"] if current is not None and action == "update" else ""
+        view = self._make_view({"external_id": external_id, **spec}, new_id, "modal")
+        self.open_views[new_id] = view
+        self.views.append(ViewEvent(str(action), new_id, user, view))
+        return {"ok": True, "view": view}
+
     def fail_next(self, *modes: FailMode, method: str | None = None) -> None:
         """Queue failures, consumed one per matching request in order.
 

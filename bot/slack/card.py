@@ -7,6 +7,7 @@ from datetime import tzinfo
 from typing import Any
 
 from bot.slack.mrkdwn import escape, escape_cut
+from flows.staff import MAX_REPLY
 from flows.texts import Texts
 from storage.cases import Case
 
@@ -108,7 +109,7 @@ def reply_compose_view(case: Case, texts: Texts, draft: str = "") -> dict[str, A
         "type": "plain_text_input",
         "action_id": "text",
         "multiline": True,
-        "max_length": 2000,
+        "max_length": MAX_REPLY,
     }
     if draft:
         element["initial_value"] = draft
@@ -126,13 +127,13 @@ def reply_compose_view(case: Case, texts: Texts, draft: str = "") -> dict[str, A
     )
 
 
-def reply_preview_view(case: Case, citizen_text: str, draft: str, texts: Texts) -> dict[str, Any]:
-    """The exact text the citizen will receive, shown before it is sent."""
+def reply_preview_view(case: Case, citizen_text: str, draft_id: int, texts: Texts) -> dict[str, Any]:
+    """The exact text the citizen will receive, shown before it is sent; the draft waits in storage."""
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": texts.get("staff.reply_preview")}},
         {"type": "section", "text": {"type": "plain_text", "text": _cut(citizen_text)}},
     ]
-    metadata = {"case_id": case.id, "text": draft}
+    metadata = {"case_id": case.id, "draft_id": draft_id}
     return _modal("case_reply_confirm", texts.get("staff.reply_modal_title"), blocks, metadata, texts)
 
 

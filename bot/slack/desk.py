@@ -138,32 +138,41 @@ class SlackDesk:
     # -- modals -----------------------------------------------------------------------------
 
     async def _reply_compose(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-        """First step of a reply: show exactly what the citizen will receive before anything is sent."""
+        """First step of a reply: check it (an error shows in the modal at once), keep the draft in
+        storage, and show exactly what the citizen will receive before anything is sent. The preview
+        modal carries only ids: private_metadata holds 3,000 characters at most."""
         view = body["view"]
-        case = await self._db.read.cases.get(int(json.loads(view["private_metadata"])["case_id"]))
-        draft = str(view["state"]["values"]["reply"]["text"]["value"] or "").strip()
+        actor = str(body["user"]["id"])
+        case = await self._db.read.cases.get(_case_id(_metadata(view).get("case_id")))
+        values = (view.get("state") or {}).get("values") or {}
+        text = str(((values.get("reply") or {}).get("text") or {}).get("value") or "")
         if case is None:
-            await ack()
+            await ack(response_action="errors", errors={"reply": self._texts.get("staff.case_not_found")})
             return
-        if not draft:
-            await ack(response_action="errors", errors={"reply": self._texts.get("invalid.empty")})
+        if not await self._is_staff(actor, case):
+            await ack(response_action="errors", errors={"reply": self._texts.get("staff.not_staff")})
             return
-        citizen_text = self._texts.get("staff_to_citizen.reply", number=case.number, text=draft)
+        async with self._db.transaction() as tx:
+            saved = await staff.save_draft(tx, case, actor, text, self._clock(), self._texts)
+        if isinstance(saved, str):
+            await ack(response_action="errors", errors={"reply": saved})
+            return
+        citizen_text = staff.citizen_reply(case, text, self._texts)
         await ack(
-            response_action="update", view=card.reply_preview_view(case, citizen_text, draft, self._texts)
+            response_action="update", view=card.reply_preview_view(case, citizen_text, saved, self._texts)
         )
 
     async def _reply_confirm(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
         view = body["view"]
-        metadata = json.loads(view["private_metadata"])
-        actor = body["user"]["id"]
-        text = str(metadata["text"])
+        metadata = _metadata(view)
+        actor = str(body["user"]["id"])
+        draft_id = _case_id(metadata.get("draft_id"))
         await self._act(
             actor,
-            int(metadata["case_id"]),
+            _case_id(metadata.get("case_id")),
             f"view:{view['id']}:reply",
-            lambda tx, case: staff.reply(tx, case, actor, text, self._clock(), self._texts),
+            lambda tx, case: staff.reply_from_draft(tx, case, actor, draft_id, self._clock(), self._texts),
         )
 
     async def _close_submit(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
@@ -173,7 +182,7 @@ class SlackDesk:
         message = str(view["state"]["values"]["message"]["text"].get("value") or "")
         await self._act(
             actor,
-            int(json.loads(view["private_metadata"])["case_id"]),
+            _case_id(_metadata(view).get("case_id")),
             f"view:{view['id']}:close",
             lambda tx, case: staff.close(tx, case, actor, message, self._clock(), self._texts),
         )
@@ -367,7 +376,17 @@ class SlackDesk:
             log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
 
 
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """A modal's private_metadata as we wrote it (a JSON object); anything else is empty."""
+    try:
+        metadata = json.loads(str(view.get("private_metadata") or "{}"))
+    except ValueError:
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def _case_id(value: object) -> int:
-    """A case id from a button's value; anything that is not one names no case (0)."""
+    """A row id (a case's, a draft's) from a button's value or a modal's metadata; anything that is
+    not one names no row (0)."""
     text = str(value or "")
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
