@@ -11,6 +11,7 @@ from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
+from bot.queue_commands import inbox_retry, outbox_retry
 from bot.service import serve
 from storage import Database
 
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("--config", required=True, metavar="PATH")
     richmenu = line.add_parser("richmenu", help="install the rich menu as every user's default")
     richmenu.add_argument("--config", required=True, metavar="PATH")
+
+    for queue, what in (("inbox", "events that failed for good"), ("outbox", "failed and dead messages")):
+        tasks = commands.add_parser(queue, help=f"the {queue} queue").add_subparsers(
+            dest=f"{queue}_command", required=True, metavar="TASK"
+        )
+        retry = tasks.add_parser("retry", help=f"put {what} back in line, once the cause is fixed")
+        retry.add_argument("--config", required=True, metavar="PATH")
     return parser
 
 
@@ -61,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(serve(settings))
             return 0
+        if args.command == "inbox":
+            return asyncio.run(inbox_retry(settings))
+        if args.command == "outbox":
+            return asyncio.run(outbox_retry(settings))
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -23,6 +24,10 @@ log = logging.getLogger("madoguchi.inbox")
 
 POLL_SECONDS = 5.0
 MAX_TRIES = 3
+# While storage itself fails (disk full, database locked), an event is retried after this long,
+# doubling: it is not the event's fault, so it does not use up its tries and is never marked failed.
+STORAGE_RETRY_SECONDS = 0.5
+STORAGE_RETRY_MAX_SECONDS = 60.0
 
 
 class InboxHandler(Protocol):
@@ -51,9 +56,11 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._cursor = 0
         self._queues: dict[str, deque[InboxItem]] = {}
+        self._queued: set[int] = set()
         self._runners: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
@@ -64,6 +71,7 @@ class InboxWorker:
     async def stop(self) -> None:
         """Stop taking events; finish the one each key is handling. The rest stay pending for next start."""
         self._stopping = True
+        self._stopped.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,10 +84,14 @@ class InboxWorker:
             self._wake.clear()
             try:
                 await self._fetch()
-            except Exception:
-                log.exception("inbox.fetch_failed")
-            with contextlib.suppress(TimeoutError):
+            except Exception as exc:
+                log.error("inbox.fetch_failed", extra=fields(error=type(exc).__name__))
+            try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                # Idle: look at every pending row again, to find rows put back by `inbox retry`
+                # or left behind by a runner that died.
+                self._cursor = 0
 
     async def _fetch(self) -> None:
         while True:
@@ -88,6 +100,9 @@ class InboxWorker:
                 return
             for item in items:
                 self._cursor = item.id
+                if item.id in self._queued:
+                    continue
+                self._queued.add(item.id)
                 queue = self._queues.get(item.order_key)
                 if queue is None:
                     self._queues[item.order_key] = deque([item])
@@ -102,15 +117,24 @@ class InboxWorker:
         try:
             while queue and not self._stopping:
                 await self._handle(queue[0])
-                queue.popleft()
+                self._queued.discard(queue.popleft().id)
+        except Exception as exc:
+            # A bug of ours, not the event's: its rows are still pending; read them again soon.
+            log.error("inbox.runner_died", extra=fields(error=type(exc).__name__))
+            self._cursor = 0
+            asyncio.get_running_loop().call_later(STORAGE_RETRY_SECONDS, self._wake.set)
         finally:
             # When stopping, items left in the queue are still pending in storage for the next start.
+            for item in queue:
+                self._queued.discard(item.id)
             del self._queues[order_key]
 
     async def _handle(self, item: InboxItem) -> None:
         handler = self._handlers.get(item.source)
+        storage_failures = 0
         async with self._slots:
-            for attempt in range(1, MAX_TRIES + 1):
+            attempt = 1
+            while not self._stopping:
                 try:
                     if handler is None:
                         raise LookupError(f"no handler for source {item.source!r}")
@@ -119,14 +143,32 @@ class InboxWorker:
                         await handler.apply(item, prepared, tx)
                         await tx.inbox.mark_done(item.id, self._clock())
                     break
+                except sqlite3.OperationalError as exc:
+                    storage_failures += 1
+                    await self._storage_backoff(item, exc, storage_failures)
                 except Exception as exc:
                     log.exception(
                         "inbox.handle_failed", extra=fields(id=item.id, source=item.source, attempt=attempt)
                     )
-                    if attempt == MAX_TRIES:
+                    if attempt < MAX_TRIES:
+                        attempt += 1
+                        await asyncio.sleep(0.05 * attempt)
+                        continue
+                    try:
                         async with self._db.transaction() as tx:
                             await tx.inbox.mark_failed(item.id, type(exc).__name__, self._clock())
-                    else:
-                        await asyncio.sleep(0.05 * attempt)
+                        break
+                    except sqlite3.Error as failure:
+                        storage_failures += 1
+                        await self._storage_backoff(item, failure, storage_failures)
         if self._on_handled is not None:
             self._on_handled()
+
+    async def _storage_backoff(self, item: InboxItem, exc: Exception, failures: int) -> None:
+        delay = min(STORAGE_RETRY_MAX_SECONDS, STORAGE_RETRY_SECONDS * 2 ** (failures - 1))
+        log.error(
+            "inbox.storage_failed",
+            extra=fields(id=item.id, error=type(exc).__name__, failures=failures, retry_in=round(delay, 1)),
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), delay)  # a stop cuts the wait short

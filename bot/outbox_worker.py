@@ -13,7 +13,9 @@ import contextlib
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -25,6 +27,19 @@ from storage.outbox import OutboxMessage
 log = logging.getLogger("madoguchi.outbox")
 
 IDLE_POLL_SECONDS = 30.0
+# Recording an outcome that failed (disk full, database locked) is retried after this long, doubling.
+RECORD_RETRY_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 60.0
+
+
+@dataclass
+class _Unrecorded:
+    """An outcome the platform gave that storage could not take yet: kept in memory, never re-sent."""
+
+    message: OutboxMessage
+    outcome: Outcome
+    failures: int
+    retry_at: float
 
 
 class OutboxWorker:
@@ -48,6 +63,8 @@ class OutboxWorker:
         self._concurrency = concurrency
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # By order key: the key's later rows wait until its outcome is recorded.
+        self._unrecorded: dict[str, _Unrecorded] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -74,6 +91,10 @@ class OutboxWorker:
             if stuck:
                 log.warning("outbox.stopped_with_deliveries_cut", extra=fields(count=len(stuck)))
                 await asyncio.gather(*stuck, return_exceptions=True)
+        for pending in list(self._unrecorded.values()):
+            await self._record_kept(pending)  # a last try; what stays unrecorded is re-sent after restart
+        if self._unrecorded:
+            log.warning("outbox.stopped_with_outcomes_unrecorded", extra=fields(count=len(self._unrecorded)))
 
     async def _run(self) -> None:
         while True:
@@ -88,11 +109,12 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _dispatch_due(self) -> None:
+        self._record_again()
         free = self._concurrency - len(self._inflight)
         if free <= 0:
             return  # a finishing delivery wakes the loop
         due = await self._db.read.outbox.due(
-            self._clock(), list(self._senders), limit=free, skip_keys=list(self._inflight)
+            self._clock(), list(self._senders), limit=free, skip_keys=[*self._inflight, *self._unrecorded]
         )
         for message in due:
             if message.order_key in self._inflight:
@@ -101,15 +123,48 @@ class OutboxWorker:
             self._inflight[message.order_key] = task
             task.add_done_callback(functools.partial(self._done, message.order_key))
 
+    def _record_again(self) -> None:
+        """Try again to record the outcomes whose time has come (the messages are not sent again)."""
+        now = time.monotonic()
+        for key, pending in list(self._unrecorded.items()):
+            if pending.retry_at > now or key in self._inflight:
+                continue
+            task = asyncio.create_task(self._record_kept(pending), name=f"record-{pending.message.id}")
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._done, key))
+
+    async def _record_kept(self, pending: _Unrecorded) -> None:
+        try:
+            await self._record(pending.message, pending.outcome)
+        except Exception as exc:
+            self._keep(pending.message, pending.outcome, exc, pending.failures + 1)
+        else:
+            del self._unrecorded[pending.message.order_key]
+            log.info("outbox.recorded_late", extra=fields(id=pending.message.id, failures=pending.failures))
+
+    def _keep(self, message: OutboxMessage, outcome: Outcome, exc: Exception, failures: int) -> None:
+        delay = min(RECORD_RETRY_MAX_SECONDS, RECORD_RETRY_SECONDS * 2 ** (failures - 1))
+        self._unrecorded[message.order_key] = _Unrecorded(
+            message, outcome, failures, time.monotonic() + delay
+        )
+        log.error(
+            "outbox.record_failed",
+            extra=fields(
+                id=message.id, error=type(exc).__name__, failures=failures, retry_in=round(delay, 1)
+            ),
+        )
+
     def _done(self, order_key: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(order_key, None)
         self._wake.set()
 
     async def _time_to_next(self) -> float:
+        waits = [IDLE_POLL_SECONDS]
+        waits += [max(0.0, u.retry_at - time.monotonic()) for u in self._unrecorded.values()]
         next_at = await self._db.read.outbox.next_due_at(list(self._senders))
-        if next_at is None:
-            return IDLE_POLL_SECONDS
-        return min(IDLE_POLL_SECONDS, max(0.0, (next_at - self._clock()).total_seconds()))
+        if next_at is not None:
+            waits.append(max(0.0, (next_at - self._clock()).total_seconds()))
+        return min(waits)
 
     async def _deliver(self, listed: OutboxMessage) -> None:
         # The list of due rows may predate a delivery that finished meanwhile: check afresh.
@@ -123,9 +178,10 @@ class OutboxWorker:
             outcome = Retry(f"internal: {type(exc).__name__}")
         try:
             await self._record(message, outcome)
-        except Exception:
-            # Not recorded: the row is still pending and will be tried again with its same retry key.
-            log.exception("outbox.record_failed", extra=fields(id=message.id))
+        except Exception as exc:
+            # The row is still pending: keep the outcome and record it later, without sending again.
+            # (A crash meanwhile sends it again after the restart, with its same retry key.)
+            self._keep(message, outcome, exc, 1)
 
     async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
         now = self._clock()

@@ -10,6 +10,8 @@ committed data and never waits for the writer.
 from __future__ import annotations
 
 import contextvars
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +21,8 @@ import aiosqlite
 from storage.migrate import apply_migrations
 from storage.repositories import Repositories
 from storage.write_gate import WriteGate
+
+log = logging.getLogger("madoguchi.storage")
 
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
 
@@ -73,14 +77,23 @@ class Database:
                 await self._writer.execute("BEGIN IMMEDIATE")
                 try:
                     yield Repositories(self._writer)
+                    await self._writer.commit()
                 except BaseException:
-                    await self._writer.rollback()
+                    # Also after a failed COMMIT (disk full, a deferred constraint): SQLite then keeps
+                    # the transaction open, and the next BEGIN would fail for everyone.
+                    await self._rollback()
                     raise
-                await self._writer.commit()
             finally:
                 _in_transaction.reset(token)
         finally:
             self._gate.release()
+
+    async def _rollback(self) -> None:
+        try:
+            await self._writer.rollback()
+        except sqlite3.Error:
+            # Rolling back failed too (the disk is gone): the caller's error is the one that matters.
+            log.warning("storage.rollback_failed")
 
     async def ping(self) -> bool:
         """True when the database answers a query."""

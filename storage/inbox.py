@@ -87,6 +87,13 @@ class InboxRepository(Repository):
             (error, to_db(now), item_id),
         )
 
+    async def requeue_failed(self) -> int:
+        """Put events that failed for good back in line (once their cause is fixed); returns how many."""
+        return await self._run(
+            "UPDATE inbox SET status = 'pending', attempts = 0, error = NULL, processed_at = NULL"
+            " WHERE status = 'failed'"
+        )
+
     async def count(self, status: InboxStatus) -> int:
         row = await self._one("SELECT count(*) FROM inbox WHERE status = ?", (status,))
         assert row is not None

@@ -156,6 +156,17 @@ class OutboxRepository(Repository):
             (reason, order_key),
         )
 
+    async def requeue_undelivered(self, now: datetime) -> int:
+        """Put failed and dead messages back in line, due now; returns how many.
+
+        Their reply tokens are long stale, so they go out as pushes, with their same retry keys.
+        """
+        return await self._run(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, reply_token = NULL"
+            " WHERE status IN ('failed', 'dead')",
+            (to_db(now),),
+        )
+
     async def count(self, status: OutboxStatus) -> int:
         row = await self._one("SELECT count(*) FROM outbox WHERE status = ?", (status,))
         assert row is not None

@@ -1,0 +1,183 @@
+"""A failing disk: writes fail on demand, for real, inside SQLite; nothing is lost, looped or stranded.
+
+A trigger sums the `failure_switch` table; two rows that overflow the sum make every write the
+trigger guards fail with SQLite's own OperationalError (as a full or broken disk would), and emptying
+the table mends the database while the bot keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.runtime import Runtime
+from bot.sandbox.fake_line import FakeLine
+from bot.sandbox.line_webhook import text_event
+from storage import Database
+from storage.inbox import IncomingEvent
+from tests.conftest import NOW
+from tests.harness import ROOT, post_events, settings_for, wait_for, write_config
+from tests.hostile.conftest import ServerLog
+
+PUSH = "/v2/bot/message/push"
+
+
+def _sql(path: Path, script: str) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executescript(script)
+    finally:
+        conn.close()
+
+
+def guard(path: Path, name: str, trigger: str) -> None:
+    """Guard writes with a trigger (e.g. `BEFORE UPDATE ON inbox`) that fails while the switch is on."""
+    _sql(
+        path,
+        "CREATE TABLE IF NOT EXISTS failure_switch (v INTEGER);"
+        f"CREATE TRIGGER {name} {trigger} BEGIN SELECT sum(v) FROM failure_switch; END;",
+    )
+
+
+def break_writes(path: Path) -> None:
+    _sql(path, "INSERT INTO failure_switch VALUES (9223372036854775807), (1)")
+
+
+def mend_writes(path: Path) -> None:
+    _sql(path, "DELETE FROM failure_switch")
+
+
+async def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    db = await Database.open(path)
+    try:
+        # A deferred foreign key is checked at COMMIT: the COMMIT itself fails.
+        _sql(
+            path,
+            "CREATE TABLE dangling (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);"
+            "CREATE TRIGGER dangle AFTER INSERT ON audit_log WHEN NEW.action = 'poison'"
+            " BEGIN INSERT INTO dangling VALUES (424242); END;",
+        )
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as tx:
+                await tx.audit.record("test", "poison", "case", "1", NOW)
+        # The next unit of work is not stuck inside the failed one, and the failed one left nothing.
+        async with db.transaction() as tx:
+            await tx.audit.record("test", "fine", "case", "1", NOW)
+        assert [entry.action for entry in await db.read.audit.for_subject("case", "1")] == ["fine"]
+    finally:
+        await db.close()
+
+
+async def test_an_unrecorded_delivery_is_not_sent_again_and_not_looped(
+    bot: Runtime, line: FakeLine, server_log: ServerLog
+) -> None:
+    path = bot.db.path
+    guard(path, "fail_sent", "BEFORE UPDATE ON outbox WHEN NEW.status = 'sent'")
+    break_writes(path)
+    # A stale reply token: the answer goes out as a push, which LINE accepts; recording it fails.
+    assert (await post_events(bot.base_url, [text_event("U_HANAKO", "ヘルプ", reply_token="stale")]))[
+        0
+    ] == 200
+    await wait_for(lambda: len(line.find_requests(path=PUSH)) >= 1)
+    await wait_for(lambda: "outbox.record_failed" in server_log.text)
+    await asyncio.sleep(1.0)  # the old worker re-sent the row thousands of times in this second
+    assert len(line.find_requests(path=PUSH)) == 1
+    mend_writes(path)
+
+    async def sent() -> bool:
+        rows = await bot.db.read.outbox.in_order("line:U_HANAKO")
+        return bool(rows) and all(r.status == "sent" for r in rows)
+
+    await wait_for(sent, within=10)
+    assert len(line.find_requests(path=PUSH)) == len(await bot.db.read.outbox.in_order("line:U_HANAKO"))
+    assert "traceback=" not in server_log.text
+
+
+async def test_an_inbox_write_failure_strands_nobody(
+    bot: Runtime, line: FakeLine, server_log: ServerLog
+) -> None:
+    path = bot.db.path
+    guard(path, "fail_handled", "BEFORE UPDATE ON inbox")
+    break_writes(path)
+    first = text_event("U_HANAKO", "ヘルプ", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [first]))[0] == 200
+    await wait_for(lambda: "level=error logger=madoguchi.inbox" in server_log.text)
+    second = text_event("U_HANAKO", "こんにちは", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [second]))[0] == 200
+    await asyncio.sleep(0.3)
+    assert line.sent_messages("U_HANAKO") == []  # nothing of a failed transaction went out
+    mend_writes(path)
+    await wait_for(lambda: line.find_requests(path="/v2/bot/message/reply") != [], within=10)
+
+    async def both_done() -> bool:
+        return await bot.db.read.inbox.count("done") == 2
+
+    await wait_for(both_done, within=10)
+    assert await bot.db.read.inbox.count("failed") == 0
+    assert "traceback=" not in server_log.text
+
+
+async def test_an_inbox_that_cannot_store_answers_500_and_takes_the_redelivery(
+    bot: Runtime, line: FakeLine, server_log: ServerLog
+) -> None:
+    path = bot.db.path
+    guard(path, "fail_ingest", "BEFORE INSERT ON inbox")
+    break_writes(path)
+    event = text_event("U_HANAKO", "ヘルプ", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [event]))[0] == 500
+    mend_writes(path)
+    event["deliveryContext"] = {"isRedelivery": True}
+    assert (await post_events(bot.base_url, [event]))[0] == 200
+    await wait_for(lambda: line.sent_messages("U_HANAKO") != [])
+    assert "traceback=" not in server_log.text
+
+
+async def madoguchi(*args: str) -> str:
+    """Run the real command line; return what it printed (it must succeed)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    return out.decode()
+
+
+async def test_retry_commands_put_failed_work_back_in_line(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        async with db.transaction() as tx:
+            message = await tx.outbox.add(
+                "line", "U_HANAKO", {"messages": [{"type": "text", "text": "x"}]}, NOW
+            )
+            await tx.outbox.finish(message.id, "dead", "gave up after 8 attempts: HTTP 500")
+        event = text_event("U_HANAKO", "ヘルプ")
+        async with db.transaction() as tx:
+            await tx.inbox.add([IncomingEvent("line", "ev-1", "line:U_HANAKO", json.dumps(event))], NOW)
+            [item] = await tx.inbox.pending()
+            await tx.inbox.mark_failed(item.id, "ValueError", NOW)
+    finally:
+        await db.close()
+
+    printed = await madoguchi("inbox", "retry", "--config", str(config))
+    printed += await madoguchi("outbox", "retry", "--config", str(config))
+    assert "1 failed event(s) put back in line" in printed
+    assert "1 undelivered message(s) put back in line" in printed
+
+    async with Runtime(settings_for(tmp_path, line.base_url)) as bot:
+
+        async def all_done() -> bool:
+            return (
+                await bot.db.read.inbox.count("done") == 1
+                and await bot.db.read.outbox.count("pending") == 0
+                and await bot.db.read.outbox.count("dead") == 0
+            )
+
+        await wait_for(all_done, within=10)
+    assert "x" in line.sent_texts("U_HANAKO")
