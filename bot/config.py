@@ -100,6 +100,10 @@ class SlackSettings(_Section):
     staff: list[str] = Field(default_factory=list)
     # Slack accepts about one chat.postMessage per second per channel; posts are spaced this far apart.
     post_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    # Failures that need a person are posted here (without personal data), once per cause per hour.
+    ops_channel: str = ""
+    # Socket Mode disconnected this long is such a failure.
+    ops_disconnected_minutes: float = Field(default=5.0, gt=0, le=1440)
 
     @field_validator("api_base_url")
     @classmethod

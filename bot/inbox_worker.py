@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.logs import fields
+from bot.ops_alerts import OpsAlerts
 from storage import Database, Repositories
 from storage.inbox import InboxItem
 
@@ -46,8 +47,10 @@ class InboxWorker:
         handlers: Mapping[str, InboxHandler],
         *,
         on_handled: Callable[[], None] | None = None,
+        alerts: OpsAlerts | None = None,
         concurrency: int = 32,
     ) -> None:
+        self._alerts = alerts
         self._db = db
         self._clock = clock
         self._handlers = handlers
@@ -157,6 +160,10 @@ class InboxWorker:
                     try:
                         async with self._db.transaction() as tx:
                             await tx.inbox.mark_failed(item.id, type(exc).__name__, self._clock())
+                            if self._alerts is not None:
+                                await self._alerts.note(
+                                    tx, "inbox_failed", id=item.id, error=type(exc).__name__
+                                )
                         break
                     except sqlite3.Error as failure:
                         storage_failures += 1

@@ -21,7 +21,8 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry, RetryPolicy, Sender
 from bot.logs import fields
-from storage import Database
+from bot.ops_alerts import OPS_ORDER_KEY, Cause, OpsAlerts
+from storage import Database, Repositories
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger("madoguchi.outbox")
@@ -52,7 +53,9 @@ class OutboxWorker:
         *,
         concurrency: int = 16,
         rng: random.Random | None = None,
+        alerts: OpsAlerts | None = None,
     ) -> None:
+        self._alerts = alerts
         # Told of every final outcome (sent, refused, dead), e.g. to echo it in a case thread.
         self.on_final: list[Callable[[OutboxMessage, Outcome], Awaitable[None]]] = []
         self._db = db
@@ -194,10 +197,13 @@ class OutboxWorker:
                 await tx.outbox.cancel_pending(message.order_key, outcome.reason)
             elif isinstance(outcome, Final):
                 await tx.outbox.finish(message.id, "failed", outcome.reason)
+                monthly = outcome.reason.startswith("monthly_limit")
+                await self._alert(tx, message, "line_monthly_limit" if monthly else "outbox_refused", outcome)
             elif attempt >= self._policy.max_attempts:
                 await tx.outbox.finish(
                     message.id, "dead", f"gave up after {attempt} attempts: {outcome.reason}"
                 )
+                await self._alert(tx, message, "outbox_dead", outcome)
             else:
                 final = False
                 delay = self._policy.delay(attempt, self._rng, outcome.after)
@@ -211,6 +217,13 @@ class OutboxWorker:
                     await listener(message, outcome)
                 except Exception:
                     log.exception("outbox.listener_failed", extra=fields(id=message.id))
+
+    async def _alert(self, tx: Repositories, message: OutboxMessage, cause: Cause, outcome: Outcome) -> None:
+        # A post to the ops channel that fails is logged, never reported again to the ops channel.
+        if self._alerts is None or message.order_key == OPS_ORDER_KEY:
+            return
+        reason = outcome.reason if isinstance(outcome, Final | Retry) else ""
+        await self._alerts.note(tx, cause, channel=message.channel, id=message.id, reason=reason[:200])
 
     @staticmethod
     def _log(message: OutboxMessage, outcome: Outcome, attempt: int, final: bool) -> None:

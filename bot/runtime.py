@@ -26,6 +26,7 @@ from bot.line.handler import LineEventHandler
 from bot.line.sender import LineSender
 from bot.line.webhook import LineWebhook
 from bot.logs import fields
+from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
 from bot.scheduler import Scheduler
 from bot.server import build_app
@@ -40,6 +41,7 @@ from storage.wards import WardCenterSpec
 log = logging.getLogger("madoguchi.runtime")
 
 IDLE_SWEEP_SECONDS = 60.0
+SOCKET_CHECK_SECONDS = 60.0
 
 
 class Runtime:
@@ -55,6 +57,8 @@ class Runtime:
         self.idle: IdleSweeper
         self.slack: SlackDesk
         self.escalation: EscalationSweeper
+        self.alerts: OpsAlerts
+        self.socket: SocketMode | None = None
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -97,7 +101,10 @@ class Runtime:
                 "line": LineSender(self.line, self.db, self.clock),
                 "slack": SlackSender(slack_client, self.db, settings, texts, self.line),
             }
-            self.outbox = OutboxWorker(self.db, self.clock, senders, policy)
+            self.alerts = OpsAlerts(
+                self.db, settings, texts, self.clock, on_queued=lambda: self.outbox.wake()
+            )
+            self.outbox = OutboxWorker(self.db, self.clock, senders, policy, alerts=self.alerts)
             self.outbox.start()
             self._stack.push_async_callback(self.outbox.stop, settings.server.shutdown_timeout_seconds)
             self.slack = SlackDesk(
@@ -105,7 +112,9 @@ class Runtime:
             )
             self.outbox.on_final.append(self.slack.echo_delivery)
             line_handler = LineEventHandler(self.line, self.db, texts, settings, self.clock)
-            self.inbox = InboxWorker(self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake)
+            self.inbox = InboxWorker(
+                self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake, alerts=self.alerts
+            )
             self.inbox.start()
             self._stack.push_async_callback(self.inbox.stop)
             self.idle = IdleSweeper(self.db, settings, texts, self.clock, on_queued=self.outbox.wake)
@@ -132,8 +141,15 @@ class Runtime:
             if settings.slack.mode == "http":
                 app.router.add_post("/slack/events", self.slack.handle_http)
             else:
-                socket = SocketMode(self.slack.app, settings.slack.app_token, slack_client)
+                self.socket = socket = SocketMode(
+                    self.slack.app,
+                    settings.slack.app_token,
+                    slack_client,
+                    on_down=lambda minutes: self.alerts.report("slack_disconnected", minutes=minutes),
+                    down_after_seconds=settings.slack.ops_disconnected_minutes * 60,
+                )
                 socket.start()
+                scheduler.every(SOCKET_CHECK_SECONDS, socket.check, "socket-check")
                 self._stack.push_async_callback(socket.stop)
             self._runner = web.AppRunner(
                 app,

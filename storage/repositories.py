@@ -11,6 +11,7 @@ from storage.events import EventRepository
 from storage.inbox import InboxRepository
 from storage.line_groups import LineGroupRepository
 from storage.notices import NoticeRepository
+from storage.ops_alerts import OpsAlertRepository
 from storage.outbox import OutboxRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
@@ -34,3 +35,4 @@ class Repositories:
         self.audit = AuditRepository(conn)
         self.line_groups = LineGroupRepository(conn)
         self.reply_drafts = ReplyDraftRepository(conn)
+        self.ops_alerts = OpsAlertRepository(conn)

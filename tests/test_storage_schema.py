@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "schema_migrations",
     "line_groups",
     "reply_drafts",
+    "ops_alerts",
 }
 
 

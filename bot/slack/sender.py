@@ -50,6 +50,14 @@ class SlackSender:
 
     async def send(self, message: OutboxMessage) -> Outcome:
         body: dict[str, Any] = message.body
+        if body["event"] == "ops_alert":
+            try:
+                await self._post(channel=message.recipient, text=str(body["text"]))
+            except SlackApiError as exc:
+                return _classify(exc)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                return Retry(type(exc).__name__)
+            return Delivered("chat.postMessage")
         case = await self._db.read.cases.get(int(body["case_id"]))
         if case is None:
             return Final("case no longer exists")

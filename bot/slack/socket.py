@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -20,9 +22,39 @@ log = logging.getLogger("madoguchi.slack.socket")
 
 
 class SocketMode:
-    def __init__(self, app: AsyncApp, app_token: str, client: AsyncWebClient) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        app_token: str,
+        client: AsyncWebClient,
+        on_down: Callable[[int], Awaitable[None]] | None = None,
+        down_after_seconds: float = 300.0,
+    ) -> None:
         self._handler = AsyncSocketModeHandler(app, app_token, web_client=client)
         self._task: asyncio.Task[None] | None = None
+        self._on_down = on_down
+        self._down_after = down_after_seconds
+        self._down_since: float | None = time.monotonic()
+
+    async def check(self) -> None:
+        """Called every minute: tell `on_down` once the connection has been down too long."""
+        if await self._connected():
+            self._down_since = None
+            return
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            log.warning("slack.socket_down")
+        if now - self._down_since >= self._down_after and self._on_down is not None:
+            await self._on_down(int((now - self._down_since) // 60))
+
+    async def _connected(self) -> bool:
+        if self._task is None or not self._task.done() or self._task.cancelled():
+            return False  # still trying to connect for the first time
+        try:
+            return bool(await self._handler.client.is_connected())
+        except Exception:
+            return False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="slack-socket-mode")
