@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
@@ -20,6 +21,12 @@ class Dashboard:
     unclaimed: list[Case]
     overdue: list[Case]
     events: list[tuple[Event, int]] = field(default_factory=list)
+    # Cases left out of each list because the viewer is not staff of them (shown as counts only).
+    hidden_mine: int = 0
+    hidden_unclaimed: int = 0
+    hidden_overdue: int = 0
+    # Whether staff membership could not be checked for some of the hidden cases.
+    unchecked: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,21 @@ async def dashboard(
         (e, await tx.registrations.seats_taken(e.id)) for e in await tx.events.upcoming(now, UPCOMING_EVENTS)
     ]
     return Dashboard(await tx.cases.assigned_to(actor), unclaimed, overdue, events)
+
+
+def restrict(board: Dashboard, visible: Collection[int], unchecked: bool = False) -> Dashboard:
+    """The board as a viewer may see it: only the cases in `visible` (ids), the others as counts."""
+
+    def keep(cases: list[Case]) -> tuple[list[Case], int]:
+        shown = [c for c in cases if c.id in visible]
+        return shown, len(cases) - len(shown)
+
+    mine, hidden_mine = keep(board.mine)
+    unclaimed, hidden_unclaimed = keep(board.unclaimed)
+    overdue, hidden_overdue = keep(board.overdue)
+    return Dashboard(
+        mine, unclaimed, overdue, board.events, hidden_mine, hidden_unclaimed, hidden_overdue, unchecked
+    )
 
 
 async def stats(tx: Repositories, now: datetime, tz: tzinfo) -> Stats:

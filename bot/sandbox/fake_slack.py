@@ -58,6 +58,7 @@ MAX_BUTTON_VALUE = 2000
 MAX_ID = 255
 MAX_VIEW_TITLE = 24
 MAX_PRIVATE_METADATA = 3000
+MAX_MEMBERS_PAGE = 1000
 MAX_REACTIONS = 23  # distinct reactions on one message
 BLOCK_TYPES = frozenset(
     {
@@ -222,6 +223,9 @@ class FakeSlack(LoopbackServer):
         self.webhook_posts: list[tuple[str, dict[str, Any]]] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}
+        # At most this many members per conversations.members page, whatever the limit asked (None: no cap
+        # beyond Slack's 1,000).
+        self.members_page_max: int | None = None
         # Socket Mode: every envelope sent (oldest first), the acks by envelope id, and the
         # other messages a client sent (anything without an envelope id).
         self.socket_envelopes: list[dict[str, Any]] = []
@@ -997,7 +1001,11 @@ class FakeSlack(LoopbackServer):
     def _conversations_members(self, rec: RecordedRequest) -> dict[str, Any]:
         channel = self._channel(rec.params)
         members = self.members.get(channel, [])
-        limit = _int(rec.params.get("limit"), 100) or 100
+        # Slack returns at most 1,000 a page, and "fewer than the requested number of items may be
+        # returned, even if the end of the list hasn't been reached": members_page_max plays that.
+        limit = min(
+            _int(rec.params.get("limit"), 100) or 100, MAX_MEMBERS_PAGE, self.members_page_max or 1000
+        )
         cursor = rec.params.get("cursor") or ""
         start = int(cursor[len("next:") :]) if isinstance(cursor, str) and cursor.startswith("next:") else 0
         page = members[start : start + limit]

@@ -25,8 +25,9 @@ from bot.delivery import Delivered, Final, Outcome
 from bot.logs import fields
 from bot.slack import card, home, mrkdwn
 from bot.slack.http_gate import SlackHttpGate, on_error
+from bot.slack.staff_check import StaffCheck, Verdict
 from flows import staff
-from flows.dashboard import dashboard, stats
+from flows.dashboard import dashboard, restrict, stats
 from flows.desk import Reply
 from flows.staff import StaffResult
 from flows.texts import Texts
@@ -57,6 +58,7 @@ class SlackDesk:
         self._client = client
         self._texts = texts
         self._clock = clock
+        self._staff = StaffCheck(client, settings.slack.staff, clock)
         self._on_queued = on_queued
         self.app = AsyncApp(
             client=client,
@@ -128,8 +130,9 @@ class SlackDesk:
                 channel = (body.get("channel") or {}).get("id")
                 await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
                 return
-            if not await self._is_staff(actor, case):
-                await self._refuse(actor, case, self._texts.get("staff.not_staff"))
+            refusal = await self._staff_refusal(actor, case)
+            if refusal is not None:
+                await self._refuse(actor, case, refusal, (body.get("channel") or {}).get("id"))
                 return
             await self._client.views_open(trigger_id=body["trigger_id"], view=view(case))
 
@@ -149,8 +152,9 @@ class SlackDesk:
         if case is None:
             await ack(response_action="errors", errors={"reply": self._texts.get("staff.case_not_found")})
             return
-        if not await self._is_staff(actor, case):
-            await ack(response_action="errors", errors={"reply": self._texts.get("staff.not_staff")})
+        refusal = await self._staff_refusal(actor, case)
+        if refusal is not None:
+            await ack(response_action="errors", errors={"reply": refusal})
             return
         async with self._db.transaction() as tx:
             saved = await staff.save_draft(tx, case, actor, text, self._clock(), self._texts)
@@ -249,6 +253,8 @@ class SlackDesk:
     # -- App Home and /madoguchi --------------------------------------------------------------
 
     async def _home_opened(self, event: dict[str, Any]) -> None:
+        """Anyone in the workspace can open App Home: cases show in full only where the viewer is staff
+        of the case; the rest are counts."""
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
@@ -256,24 +262,33 @@ class SlackDesk:
         board = await dashboard(
             self._db.read, user, self._clock(), self._settings.calendar, hours.unclaimed_mention_minutes
         )
+        visible, unchecked = await self._visible(user, [*board.mine, *board.unclaimed, *board.overdue])
+        board = restrict(board, visible, unchecked)
         view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
         await self._client.views_publish(user_id=user, view=view)
 
     async def _command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any]) -> None:
         """`/madoguchi cases`, `/madoguchi case 2026-0001`, `/madoguchi stats`: answered to the caller only."""
         actor = str(command["user_id"])
-        if not await self._is_staff_in(actor, str(command.get("channel_id") or "")):
+        if self._staff.by_list and await self._staff.verdict(actor, None) is not Verdict.STAFF:
             await ack(text=self._texts.get("staff.not_staff"))
             return
+        # Otherwise each case is checked against its own channel, wherever the command was typed.
         words = str(command.get("text") or "").split()
         read = self._db.read
         if words[:1] == ["cases"]:
             cases = await read.cases.with_status("new", "in_progress")
-            await ack(text=home.cases_text(cases, self._settings, self._texts))
+            visible, unchecked = await self._visible(actor, cases)
+            shown = [c for c in cases if c.id in visible]
+            hidden = len(cases) - len(shown)
+            await ack(text=home.cases_text(shown, self._settings, self._texts, hidden, unchecked))
         elif words[:1] == ["case"] and len(words) == 2:
             case = await read.cases.by_number(words[1])
+            refusal = None if case is None else await self._staff_refusal(actor, case)
             if case is None:
                 await ack(text=self._texts.get("command.not_found", number=words[1]))
+            elif refusal is not None:
+                await ack(text=refusal)
             else:
                 await ack(text=case.number, blocks=home.case_detail(case, self._settings, self._texts))
         elif words[:1] == ["stats"]:
@@ -292,8 +307,9 @@ class SlackDesk:
         if case is None:
             await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
             return None
-        if not await self._is_staff(actor, case):
-            await self._refuse(actor, case, self._texts.get("staff.not_staff"), channel)
+        refusal = await self._staff_refusal(actor, case)
+        if refusal is not None:
+            await self._refuse(actor, case, refusal, channel)
             log.info("slack.refused", extra=fields(case=case.number))
             return None
         now = self._clock()
@@ -344,20 +360,29 @@ class SlackDesk:
                 await self.queue_case_update(tx, case, [line], redraw=False)
         self._on_queued()
 
-    async def _is_staff(self, actor: str, case: Case) -> bool:
-        """The configured staff list, or else the members of the case's channel."""
-        return await self._is_staff_in(actor, case.slack_channel or self._settings.channel_for(case.category))
+    def _channel_of(self, case: Case) -> str:
+        return case.slack_channel or self._settings.channel_for(case.category)
 
-    async def _is_staff_in(self, actor: str, channel: str) -> bool:
-        if self._settings.slack.staff:
-            return actor in self._settings.slack.staff
-        if not channel:
-            return False
-        try:
-            members = await self._client.conversations_members(channel=channel, limit=1000)
-        except SlackApiError:
-            return False
-        return actor in (members.get("members") or [])
+    async def _staff_refusal(self, actor: str, case: Case) -> str | None:
+        """None when `actor` is staff of this case (the configured list, or else the members of the
+        case's own channel); otherwise what to tell them. A membership look-up that failed is said as
+        such, never as "you are not staff"."""
+        verdict = await self._staff.verdict(actor, self._channel_of(case))
+        if verdict is Verdict.STAFF:
+            return None
+        if verdict is Verdict.UNKNOWN:
+            log.warning("slack.staff_unknown", extra=fields(case=case.number))
+            return self._texts.get("staff.check_failed")
+        return self._texts.get("staff.not_staff")
+
+    async def _visible(self, actor: str, cases: list[Case]) -> tuple[set[int], bool]:
+        """The ids of the cases `actor` may see in full, and whether any look-up failed."""
+        verdicts = await self._staff.verdicts(actor, (self._channel_of(c) for c in cases))
+        visible = {c.id for c in cases if verdicts[self._channel_of(c)] is Verdict.STAFF}
+        unchecked = any(v is Verdict.UNKNOWN for v in verdicts.values())
+        if unchecked:
+            log.warning("slack.staff_unknown", extra=fields(cases=len(cases) - len(visible)))
+        return visible, unchecked
 
     async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
         await self._tell(

@@ -26,8 +26,11 @@ def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
     )
 
 
-def _section(title: str, lines: list[str], texts: Texts) -> list[dict[str, Any]]:
-    body = "\n".join(lines[:20]) if lines else texts.get("home.none")
+def _section(title: str, lines: list[str], texts: Texts, hidden: int = 0) -> list[dict[str, Any]]:
+    shown = lines[:20]
+    if hidden:  # cases the viewer is not staff of: a count, no names
+        shown.append(texts.get("home.hidden", count=hidden))
+    body = "\n".join(shown) if shown else texts.get("home.none")
     return [
         {"type": "header", "text": {"type": "plain_text", "text": title}},
         {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}},
@@ -45,23 +48,48 @@ def home_view(board: Dashboard, settings: Settings, texts: Texts, tz: tzinfo) ->
         )
         for event, taken in board.events
     ]
+    notes = []
+    if board.hidden_mine or board.hidden_unclaimed or board.hidden_overdue:
+        notes.append(texts.get("home.restricted"))
+    if board.unchecked:
+        notes.append(texts.get("home.unchecked"))
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": texts.get("home.title")}},
+        *[{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]} for note in notes],
         {"type": "divider"},
-        *_section(texts.get("home.mine"), [_case_line(c, settings, texts) for c in board.mine], texts),
         *_section(
-            texts.get("home.unclaimed"), [_case_line(c, settings, texts) for c in board.unclaimed], texts
+            texts.get("home.mine"),
+            [_case_line(c, settings, texts) for c in board.mine],
+            texts,
+            board.hidden_mine,
         ),
-        *_section(texts.get("home.overdue"), [_case_line(c, settings, texts) for c in board.overdue], texts),
+        *_section(
+            texts.get("home.unclaimed"),
+            [_case_line(c, settings, texts) for c in board.unclaimed],
+            texts,
+            board.hidden_unclaimed,
+        ),
+        *_section(
+            texts.get("home.overdue"),
+            [_case_line(c, settings, texts) for c in board.overdue],
+            texts,
+            board.hidden_overdue,
+        ),
         *_section(texts.get("home.events"), event_lines, texts),
     ]
     return {"type": "home", "blocks": blocks}
 
 
-def cases_text(cases: list[Case], settings: Settings, texts: Texts) -> str:
-    if not cases:
-        return texts.get("command.no_cases")
-    return "\n".join(_case_line(c, settings, texts) for c in cases[:50])
+def cases_text(
+    cases: list[Case], settings: Settings, texts: Texts, hidden: int = 0, unchecked: bool = False
+) -> str:
+    """The open cases the caller is staff of; the others only as a count."""
+    lines = [_case_line(c, settings, texts) for c in cases[:50]]
+    if hidden:
+        lines.append(texts.get("command.hidden", count=hidden))
+    if unchecked:
+        lines.append(texts.get("home.unchecked"))
+    return "\n".join(lines) if lines else texts.get("command.no_cases")
 
 
 def case_detail(case: Case, settings: Settings, texts: Texts) -> list[dict[str, Any]]:
