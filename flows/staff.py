@@ -53,6 +53,9 @@ class StaffResult:
     refused: str | None = None
     # The act kept the staff member's message as an internal note: show that it was not sent.
     kept_as_note: bool = False
+    # A reply written outside the thread (the modal), for the staff surface to copy into the thread,
+    # quoted as that surface needs (staff text can hold markup).
+    reply_copy: str | None = None
 
 
 async def _audit(
@@ -118,9 +121,10 @@ async def reply(
         await tx.cases.set_status(case.id, "in_progress", now)
     await _audit(tx, case, actor, "case.replied", now, length=len(text))
     citizen = Text(citizen_reply(case, text, texts))
-    thread = [] if in_thread else [texts.get("staff.replied", actor=actor, text=text)]
     return StaffResult(
-        citizen=[citizen], thread=thread, card_changed=changed or case.first_response_at is None
+        citizen=[citizen],
+        reply_copy=None if in_thread else text,
+        card_changed=changed or case.first_response_at is None,
     )
 
 

@@ -321,21 +321,25 @@ class SlackDesk:
             assert current is not None
             result = await act(tx, current)
             if result.refused is None:
-                await self._queue(tx, current, result)
+                await self._queue(tx, current, result, actor)
         if result.refused is not None:
             await self._refuse(actor, case, result.refused, channel)
             return result
         self._on_queued()
         return result
 
-    async def _queue(self, tx: Repositories, case: Case, result: StaffResult) -> None:
+    async def _queue(self, tx: Repositories, case: Case, result: StaffResult, actor: str) -> None:
         now = self._clock()
         if result.citizen and case.user_id is not None:
             user = await tx.users.get(case.user_id)
             if user is not None:
                 reply = Reply(list(result.citizen))
                 await queue_reply(tx, self._settings, user.line_user_id, reply, now, case_id=case.id)
-        await self.queue_case_update(tx, case, result.thread, redraw=result.card_changed)
+        lines = list(result.thread)
+        if result.reply_copy is not None:
+            copy = mrkdwn.escape(result.reply_copy)
+            lines.append(self._texts.get("staff.replied", actor=actor, text=copy))
+        await self.queue_case_update(tx, case, lines, redraw=result.card_changed)
 
     async def queue_case_update(self, tx: Repositories, case: Case, lines: list[str], redraw: bool) -> None:
         """Thread lines and a redraw of the card, in order after everything else of this case."""

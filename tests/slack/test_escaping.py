@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.sandbox.slack_signing import event_callback, slash_command, typed
+from bot.sandbox.slack_signing import event_callback, slash_command, typed, view_submission
 from storage.cases import Case
 from tests.harness import wait_for
 from tests.line.test_intake_e2e import USER, Citizen
@@ -143,6 +143,30 @@ async def test_staff_text_reaches_the_citizen_as_plain_text(desk: Desk) -> None:
     [stored] = [m for m in await desk.bot.db.read.cases.messages(case.id) if m.direction == "note"]
     assert stored.body == "メモ & 確認 a@example.org #npo"
     assert len(desk.line.sent_messages(USER)) == sent + 1
+
+
+async def test_a_reply_from_the_modal_is_copied_into_the_thread_literally(desk: Desk) -> None:
+    """The modal's text arrives raw (plain_text_input is not escaped); its copy in the thread must be."""
+    citizen = Citizen(desk.bot.base_url, desk.line)
+    await hostile_intake(citizen)
+    case = await card_posted(desk)
+    answer = "<!channel> ご確認ください & <https://evil.example/|公式サイト>"
+    assert (await desk.press(case, "case_reply"))[0] == 200
+    [opened] = [v for v in desk.slack.views if v.action == "open"]
+    status, text = await desk.post(
+        view_submission(STAFF, "case_reply_compose", {"reply": {"text": answer}},
+                        opened.view["private_metadata"], opened.view_id)
+    )  # fmt: skip
+    assert status == 200
+    preview = json.loads(text)["view"]
+    assert (await desk.post(view_submission(STAFF, "case_reply_confirm", {}, preview["private_metadata"],
+                                            opened.view_id)))[0] == 200  # fmt: skip
+    await wait_for(lambda: any("返信しました" in t for t in desk.thread(case)))
+    assert desk.line.sent_messages(USER)[-1].message["text"].endswith(answer)  # the citizen gets it as typed
+    [copy] = [t for t in desk.thread(case) if "返信しました" in t]
+    assert_literal(
+        desk, {"text": copy}, "&lt;!channel&gt; ご確認ください &amp; &lt;https://evil.example/|公式サイト&gt;"
+    )
 
 
 def test_the_markup_rules_one_by_one() -> None:
