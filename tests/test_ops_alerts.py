@@ -15,7 +15,8 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.line_webhook import text_event
-from tests.harness import post_events, settings_for, wait_for
+from bot.sandbox.slack_signing import post_signed, slash_command
+from tests.harness import SLACK_SIGNING_SECRET, post_events, settings_for, wait_for
 
 OPS = "C_OPS"
 SECRET = "電話090-0000-1234 秘密の相談"
@@ -88,6 +89,15 @@ async def test_the_monthly_limit_is_reported(ops: Ops) -> None:
 
     await wait_for(both_failed)
     assert len(ops.posts()) == 1
+
+    # Staff see it in /madoguchi stats too.
+    status, text = await post_signed(
+        f"{ops.bot.base_url}/slack/events",
+        SLACK_SIGNING_SECRET,
+        slash_command("/madoguchi", "stats", "U_STAFF", "C_DEFAULT"),
+    )
+    assert status == 200
+    assert "LINEの月間上限：累計2回" in text  # Bolt answers a command with plain text
 
 
 async def test_an_event_that_fails_for_good_is_reported(ops: Ops) -> None:

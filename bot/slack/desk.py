@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -292,8 +293,10 @@ class SlackDesk:
             else:
                 await ack(text=case.number, blocks=home.case_detail(case, self._settings, self._texts))
         elif words[:1] == ["stats"]:
-            figures = await stats(read, self._clock(), self._settings.center.tz)
-            await ack(text=home.stats_text(figures, self._texts))
+            now = self._clock()
+            figures = await stats(read, now, self._settings.center.tz)
+            alerts = await read.ops_alerts.since(now - timedelta(hours=24))
+            await ack(text=home.stats_text(figures, self._texts, alerts, self._settings.center.tz))
         else:
             await ack(text=self._texts.get("command.usage"))
 

@@ -14,6 +14,7 @@ from bot.slack.mrkdwn import escape, escape_cut
 from flows.dashboard import Dashboard, Stats
 from flows.texts import Texts
 from storage.cases import Case
+from storage.ops_alerts import OpsAlert
 
 
 def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
@@ -97,13 +98,25 @@ def case_detail(case: Case, settings: Settings, texts: Texts) -> list[dict[str, 
     return [b for b in blocks if b["type"] != "actions"]  # buttons live on the card in its channel
 
 
-def stats_text(stats: Stats, texts: Texts) -> str:
+def stats_text(stats: Stats, texts: Texts, alerts: list[OpsAlert], tz: tzinfo) -> str:
     median = (
         texts.get("command.no_median")
         if stats.median_first_answer is None
         else _duration(stats.median_first_answer)
     )
-    return texts.get("command.stats", open=stats.open_cases, closed=stats.closed_this_month, median=median)
+    text = texts.get("command.stats", open=stats.open_cases, closed=stats.closed_this_month, median=median)
+    if not alerts:
+        return text
+    lines = [
+        texts.get(
+            "ops.stats_line",
+            label=texts.get(f"ops.label_{alert.cause}"),
+            count=alert.count,
+            last=alert.last_at.astimezone(tz).strftime("%m/%d %H:%M"),
+        )
+        for alert in alerts
+    ]
+    return "\n".join([text, "", texts.get("ops.stats_title"), *lines])
 
 
 def _duration(span: timedelta) -> str:
