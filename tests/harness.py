@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bot.config import Settings, load_settings
+from bot.logs import setup_logging
 from bot.sandbox.line_webhook import post_webhook
 from bot.sandbox.loopback import post
 
@@ -119,3 +123,42 @@ async def start_serve(
         found = re.search(r"event=server.started address=(http://\S+)", line)
         if found:
             return process, found.group(1), lines
+
+
+class ServerLog:
+    """What the server logged during a test, formatted as `serve` writes it."""
+
+    def __init__(self, stream: io.StringIO, marker: str) -> None:
+        self._stream = stream
+        self._marker = marker
+
+    @property
+    def text(self) -> str:
+        return self._stream.getvalue()
+
+    def assert_clean(self) -> None:
+        """No traceback at all, no error line, and not a trace of the marker."""
+        text = self.text
+        assert self._marker not in text, text
+        assert "traceback=" not in text and "Traceback" not in text, text
+        assert "level=error" not in text, text
+
+
+@contextmanager
+def captured_log(marker: str, loud: Sequence[str] = ()) -> Iterator[ServerLog]:
+    """The log exactly as `serve` writes it (same format, same quiet third-party loggers); `loud`
+    turns named loggers up to INFO, as an operator chasing a problem would."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    stream = io.StringIO()
+    setup_logging("INFO", stream)
+    for name in loud:
+        logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        yield ServerLog(stream, marker)
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -10,7 +10,6 @@ U+FFFD, so it can never fail the commit it shares with other citizens' webhooks.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -21,6 +20,7 @@ from linebot.v3 import SignatureValidator
 
 from bot.ingest import Ingest
 from bot.logs import fields
+from bot.request_body import read_body
 from storage.inbox import IncomingEvent
 
 log = logging.getLogger("madoguchi.line.webhook")
@@ -39,21 +39,9 @@ class LineWebhook:
         self._body_timeout = body_timeout_seconds
 
     async def handle(self, request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > self._max_body_bytes:
-            return _refuse(413, "body too large")
-        try:
-            async with asyncio.timeout(self._body_timeout):
-                raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _refuse(413, "body too large")
-        except TimeoutError:
-            response = _refuse(408, "body not received in time")
-            response.force_close()  # the rest of the body may still trickle in: do not read it as a request
-            return response
-        except ConnectionResetError:
-            # The client went away mid-body: nothing arrived, nobody is left to answer.
-            log.info("line.webhook.client_gone")
-            return web.Response(status=400)
+        raw = await read_body(request, self._max_body_bytes, self._body_timeout, _refuse)
+        if isinstance(raw, web.Response):
+            return raw
         signature = request.headers.get("X-Line-Signature", "")
         try:
             text = raw.decode("utf-8")

@@ -11,7 +11,6 @@ verification is then switched off (it would only repeat ours and log bodies).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -29,6 +28,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.logs import fields
+from bot.request_body import read_body
 
 log = logging.getLogger("madoguchi.slack.http")
 
@@ -68,20 +68,9 @@ class SlackHttpGate:
 
     async def admit(self, request: web.Request) -> AsyncBoltRequest | web.Response:
         """The request for Bolt, or the answer that refuses it."""
-        if request.content_length is not None and request.content_length > self._max_body_bytes:
-            return _refuse(413, "body too large")
-        try:
-            async with asyncio.timeout(self._body_timeout):
-                raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _refuse(413, "body too large")
-        except TimeoutError:
-            response = _refuse(408, "body not received in time")
-            response.force_close()
-            return response
-        except ConnectionResetError:
-            log.info("slack.http.client_gone")
-            return web.Response(status=400)
+        raw = await read_body(request, self._max_body_bytes, self._body_timeout, _refuse)
+        if isinstance(raw, web.Response):
+            return raw
         reason = self.unverified(raw, request.headers.get("X-Slack-Request-Timestamp"),
                                  request.headers.get("X-Slack-Signature"))  # fmt: skip
         if reason is not None:

@@ -9,9 +9,7 @@ body). Signed payloads of an odd shape (a button value that is no case id, broke
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +19,6 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from bot.logs import setup_logging
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.fake_slack import FakeSlack
@@ -35,7 +32,7 @@ from bot.sandbox.slack_signing import (
     sign,
     view_submission,
 )
-from tests.harness import SLACK_SIGNING_SECRET, settings_for, wait_for
+from tests.harness import SLACK_SIGNING_SECRET, ServerLog, captured_log, settings_for, wait_for
 from tests.line.test_intake_e2e import USER, Citizen
 from tests.slack.test_desk_e2e import CATEGORIES, STAFF, Desk, card_posted, submit_intake
 
@@ -45,43 +42,15 @@ MARKER = "MARKER-個人情報-5c1e"
 READS = {"auth.test", "conversations.members", "users.info", "chat.postEphemeral"}
 
 
-class Log:
-    def __init__(self, stream: io.StringIO) -> None:
-        self._stream = stream
-
-    @property
-    def text(self) -> str:
-        return self._stream.getvalue()
-
-    def assert_clean(self) -> None:
-        text = self.text
-        assert MARKER not in text, text
-        assert "traceback=" not in text and "Traceback" not in text, text
-        assert "level=error" not in text, text
+@pytest.fixture
+def server_log() -> Iterator[ServerLog]:
+    """With the SDK loggers turned up to INFO: even then no request body may appear."""
+    with captured_log(MARKER, loud=("slack_bolt", "slack_sdk", "aiohttp")) as log:
+        yield log
 
 
 @pytest.fixture
-def server_log() -> Iterator[Log]:
-    """The log as `serve` writes it, with the SDK loggers turned up to INFO as an operator chasing a
-    problem would: even then no request body may appear."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    saved = {name: logging.getLogger(name).level for name in ("slack_bolt", "slack_sdk", "aiohttp")}
-    stream = io.StringIO()
-    setup_logging("INFO", stream)
-    for name in saved:
-        logging.getLogger(name).setLevel(logging.INFO)
-    try:
-        yield Log(stream)
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture
-async def desk(tmp_path: Path, server_log: Log) -> AsyncIterator[Desk]:
+async def desk(tmp_path: Path, server_log: ServerLog) -> AsyncIterator[Desk]:
     async with FakeLine(access_token="test-access-token") as line, FakeSlack() as slack:
         line.set_profile(USER, "山田 花子")
         slack.set_members("C_NPO", [STAFF])
@@ -144,7 +113,7 @@ GARBAGE: list[tuple[str, bytes, str]] = [
 
 @pytest.mark.parametrize(("name", "body", "content_type"), GARBAGE, ids=[g[0] for g in GARBAGE])
 async def test_unsigned_garbage_is_401_and_leaves_no_trace(
-    desk: Desk, server_log: Log, name: str, body: bytes, content_type: str
+    desk: Desk, server_log: ServerLog, name: str, body: bytes, content_type: str
 ) -> None:
     before = await snapshot(desk)
     assert await raw_post(desk, body, {"Content-Type": content_type}) == 401
@@ -156,7 +125,7 @@ async def test_unsigned_garbage_is_401_and_leaves_no_trace(
 
 @pytest.mark.parametrize(("name", "body", "content_type"), GARBAGE, ids=[g[0] for g in GARBAGE])
 async def test_signed_garbage_is_400_never_500(
-    desk: Desk, server_log: Log, name: str, body: bytes, content_type: str
+    desk: Desk, server_log: ServerLog, name: str, body: bytes, content_type: str
 ) -> None:
     before = await snapshot(desk)
     assert await raw_post(desk, body, signed(body, content_type)) == 400
@@ -164,7 +133,7 @@ async def test_signed_garbage_is_400_never_500(
     server_log.assert_clean()
 
 
-async def test_big_unsigned_bodies_cost_a_line_each_not_their_size(desk: Desk, server_log: Log) -> None:
+async def test_big_unsigned_bodies_cost_a_line_each_not_their_size(desk: Desk, server_log: ServerLog) -> None:
     before = await snapshot(desk)
     limit = desk.bot.settings.server.max_body_bytes
     filler = json.dumps({"type": "event_callback", "event": {"text": MARKER * (limit // 40)}})
@@ -181,7 +150,7 @@ async def test_big_unsigned_bodies_cost_a_line_each_not_their_size(desk: Desk, s
     assert len(server_log.text) < 20_000  # forty short lines, not megabytes of bodies
 
 
-async def test_stale_or_oddly_stamped_signed_requests_are_401(desk: Desk, server_log: Log) -> None:
+async def test_stale_or_oddly_stamped_signed_requests_are_401(desk: Desk, server_log: ServerLog) -> None:
     citizen = Citizen(desk.bot.base_url, desk.line)
     await submit_intake(citizen)
     case = await card_posted(desk)
@@ -197,7 +166,7 @@ async def test_stale_or_oddly_stamped_signed_requests_are_401(desk: Desk, server
     server_log.assert_clean()
 
 
-async def test_signed_payloads_of_an_odd_shape_change_nothing(desk: Desk, server_log: Log) -> None:
+async def test_signed_payloads_of_an_odd_shape_change_nothing(desk: Desk, server_log: ServerLog) -> None:
     citizen = Citizen(desk.bot.base_url, desk.line)
     await submit_intake(citizen)
     case = await card_posted(desk)
