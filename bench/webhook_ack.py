@@ -281,8 +281,11 @@ channel_access_token = "{TOKEN}"
 api_base_url = "{line_url}"
 data_api_base_url = "{line_url}"
 [slack]
+# HTTP mode, and the Web API on a closed loopback port: the benchmark reaches nothing off this machine.
+mode = "http"
 bot_token = "xoxb-bench"
-app_token = "xapp-bench"
+signing_secret = "bench-signing-secret"
+api_base_url = "http://127.0.0.1:9/api/"
 default_channel = "C_BENCH"
 """,
         encoding="utf-8",
