@@ -1,7 +1,8 @@
 """The center's opening hours: weekdays, Japanese public holidays and closed dates from configuration.
 
-Used to count "business minutes" (a case unclaimed for 60 business minutes) and to tell a citizen who
-writes at night when the center will read it.
+Used to count "business minutes" (a case unclaimed for 60 business minutes), to tell a citizen who
+writes at night when the center will read it, and to compute the day by which a consultation is answered
+(N business days: weekends, public holidays and the year-end break 12/29-1/3 are not counted).
 """
 
 from __future__ import annotations
@@ -23,12 +24,24 @@ class BusinessCalendar:
     hours: Mapping[int, tuple[time, time]]
     closed_dates: frozenset[date] = frozenset()
     public_holidays_closed: bool = True
+    # 年末年始: December 29 to January 3, every year.
+    year_end_closed: bool = False
+
+    def is_closed_day(self, day: date) -> bool:
+        """Closed all day: no opening hours that weekday, a public holiday, the year-end break or a
+        configured closed date."""
+        return (
+            day in self.closed_dates
+            or day in self._holidays(day.year)
+            or (self.year_end_closed and _year_end(day))
+            or day.weekday() not in self.hours
+        )
 
     def _holidays(self, year: int) -> frozenset[date]:
         return _japanese_holidays(year) if self.public_holidays_closed else frozenset()
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
-        if day in self.closed_dates or day in self._holidays(day.year) or day.weekday() not in self.hours:
+        if self.is_closed_day(day):
             return None
         opening, closing = self.hours[day.weekday()]
         return datetime.combine(day, opening, self.tz), datetime.combine(day, closing, self.tz)
@@ -62,6 +75,26 @@ class BusinessCalendar:
             remaining -= available
             cursor = window[1]
         raise ValueError("business minutes do not fit in 120 days: check [business_hours]")
+
+    def answer_due(self, received: datetime, business_days: int) -> datetime:
+        """When a consultation received at `received` must be answered: closing time of the
+        `business_days`-th business day after the day it is taken in. A consultation received out of
+        hours is taken in when the center next opens (Saturday counts as the next business day)."""
+        taken_in = self.next_opening(received).date()
+        day, counted = taken_in, 0
+        for _ in range(MAX_DAYS_AHEAD * 4):
+            if counted >= business_days:
+                window = self._window(day)
+                assert window is not None
+                return window[1]
+            day += timedelta(days=1)
+            if not self.is_closed_day(day):
+                counted += 1
+        raise ValueError("no business days in the next 240 days: check [business_hours]")
+
+
+def _year_end(day: date) -> bool:
+    return (day.month == 12 and day.day >= 29) or (day.month == 1 and day.day <= 3)
 
 
 @functools.cache

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flows.business_hours import BusinessCalendar, parse_hours
+from flows.dates import day_text, moment_text
+from flows.texts import Texts
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS_9_TO_5 = {day: (time(9), time(17)) for day in range(5)}
@@ -61,3 +63,38 @@ def test_parse_hours(text: str, parsed: tuple[time, time] | None) -> None:
 def test_bad_hours_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_hours(text)
+
+
+def test_the_year_end_break_is_closed_every_year() -> None:
+    calendar = BusinessCalendar(TOKYO, WEEKDAYS_9_TO_5, year_end_closed=True)
+    for day in (
+        date(2026, 12, 29),
+        date(2026, 12, 31),
+        date(2027, 1, 1),
+        date(2027, 1, 3),
+        date(2031, 12, 30),
+    ):
+        assert calendar.is_closed_day(day)
+    assert not calendar.is_closed_day(date(2026, 12, 28))  # a Monday
+    assert not calendar.is_closed_day(date(2027, 1, 4))  # a Monday
+    assert calendar.next_opening(jst(2026, 12, 28, 17, 30)) == jst(2027, 1, 4, 9, 0)
+
+
+def test_the_answer_date_skips_weekends_holidays_and_the_year_end(calendar: BusinessCalendar) -> None:
+    # Friday afternoon, open: Monday 23rd is 勤労感謝の日, so Tue, Wed, Thu.
+    assert calendar.answer_due(jst(2026, 11, 20, 16, 30), 3) == jst(2026, 11, 26, 17, 0)
+    # Saturday night: taken in on Tuesday 24th, then Wed, Thu, Fri.
+    assert calendar.answer_due(jst(2026, 11, 21, 20, 0), 3) == jst(2026, 11, 27, 17, 0)
+    # Tuesday before opening: taken in that day.
+    assert calendar.answer_due(jst(2026, 11, 24, 7, 0), 1) == jst(2026, 11, 25, 17, 0)
+    year_end = BusinessCalendar(TOKYO, WEEKDAYS_9_TO_5, year_end_closed=True)
+    # Friday 25 December: Mon 28th, then the break until 3 January, then Mon 4th and Tue 5th.
+    assert year_end.answer_due(jst(2026, 12, 25, 10, 0), 3) == jst(2027, 1, 5, 17, 0)
+
+
+def test_dates_carry_the_weekday() -> None:
+    texts = Texts.load()
+    assert day_text(texts, jst(2025, 12, 1, 9, 0), TOKYO) == "12月1日(月)"
+    assert (
+        moment_text(texts, datetime.fromisoformat("2025-12-01T00:05:00+00:00"), TOKYO) == "12月1日(月) 9:05"
+    )
