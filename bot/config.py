@@ -23,6 +23,7 @@ from flows.business_hours import BusinessCalendar, parse_hours
 from flows.intake import MAX_CATEGORIES
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PHONE = re.compile(r"0[0-9]+(-[0-9]+)*")
 
 
 class ConfigError(Exception):
@@ -38,6 +39,12 @@ class CenterSettings(_Section):
     timezone: str = "Asia/Tokyo"
     # Promised in the confirmation a citizen receives after a consultation.
     answer_within_business_days: int = Field(default=3, ge=1, le=30)
+    # Contact details shown in ヘルプ, the fallback answer, the out-of-hours notice, keyword answers and
+    # the rich menu's お問い合わせ tile; "" leaves a detail out.
+    phone: str = Field(default="", max_length=20)
+    address: str = Field(default="", max_length=200)
+    hours: str = Field(default="", max_length=200)
+    website: str = Field(default="", max_length=300)
 
     @field_validator("timezone")
     @classmethod
@@ -46,6 +53,23 @@ class CenterSettings(_Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Asia/Tokyo')") from None
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        digits = value.replace("-", "")
+        if value and not (
+            _PHONE.fullmatch(value) and digits.isascii() and digits.isdigit() and 10 <= len(digits) <= 11
+        ):
+            raise ValueError(f"expected digits and hyphens, 10 or 11 digits, e.g. 045-123-4567 (got {value!r})")
+        return value
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str) -> str:
+        if value and (not value.startswith("https://") or len(value) <= len("https://") or " " in value):
+            raise ValueError(f"expected an https:// address (got {value!r})")
         return value
 
     @property
@@ -150,6 +174,8 @@ class BusinessHoursSettings(_Section):
     saturday: str = ""
     sunday: str = ""
     public_holidays_closed: bool = True
+    # 年末年始 (December 29 to January 3) is closed every year.
+    year_end_closed: bool = True
     closed_dates: list[date] = Field(default_factory=list)
     # An unclaimed case is mentioned in its thread after this many business minutes...
     unclaimed_mention_minutes: int = Field(default=60, ge=1)
@@ -171,7 +197,9 @@ class BusinessHoursSettings(_Section):
             window = parse_hours(getattr(self, name))
             if window is not None:
                 hours[index] = window
-        return BusinessCalendar(tz, hours, frozenset(self.closed_dates), self.public_holidays_closed)
+        return BusinessCalendar(
+            tz, hours, frozenset(self.closed_dates), self.public_holidays_closed, self.year_end_closed
+        )
 
 
 class Category(_Section):
