@@ -154,6 +154,13 @@ class DeliverySettings(_Section):
     max_delay_seconds: float = Field(default=300.0, gt=0, le=86400)
 
 
+class PrivacySettings(_Section):
+    # Bodies of events that failed for good and of messages that were never delivered are kept this
+    # many days (for `inbox retry` / `outbox retry`), then cleared. Handled and delivered ones are
+    # cleared at once.
+    purge_undelivered_after_days: int = Field(default=14, ge=1, le=365)
+
+
 class ConversationSettings(_Section):
     # A citizen who stops mid-flow is nudged once, then the flow is suspended and kept as a draft.
     nudge_after_minutes: int = Field(default=30, ge=1)
@@ -285,6 +292,7 @@ class Settings(_Section):
     line: LineSettings
     slack: SlackSettings
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     business_hours: BusinessHoursSettings = Field(default_factory=BusinessHoursSettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)

@@ -28,6 +28,7 @@ from bot.line.webhook import LineWebhook
 from bot.logs import fields
 from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
+from bot.retention import RetentionSweeper
 from bot.scheduler import Scheduler
 from bot.server import build_app
 from bot.slack.desk import SlackDesk
@@ -42,6 +43,7 @@ log = logging.getLogger("madoguchi.runtime")
 
 IDLE_SWEEP_SECONDS = 60.0
 SOCKET_CHECK_SECONDS = 60.0
+RETENTION_SWEEP_SECONDS = 3600.0
 
 
 class Runtime:
@@ -58,6 +60,7 @@ class Runtime:
         self.slack: SlackDesk
         self.escalation: EscalationSweeper
         self.alerts: OpsAlerts
+        self.retention: RetentionSweeper
         self.socket: SocketMode | None = None
 
     async def __aenter__(self) -> Runtime:
@@ -124,6 +127,8 @@ class Runtime:
                 self.db, settings, texts, self.clock, self.slack, on_queued=self.outbox.wake
             )
             scheduler.every(IDLE_SWEEP_SECONDS, self.escalation.run, "escalation-sweep")
+            self.retention = RetentionSweeper(self.db, settings, self.clock)
+            scheduler.every(RETENTION_SWEEP_SECONDS, self.retention.run, "retention-sweep")
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)

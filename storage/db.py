@@ -45,6 +45,8 @@ class Database:
             await writer.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed (and acknowledged) event survives a power cut, not only a crash.
             await writer.execute("PRAGMA synchronous = FULL")
+            # Deleted and overwritten content is zeroed in the file, not left in free pages.
+            await writer.execute("PRAGMA secure_delete = ON")
             if migrate:
                 await apply_migrations(writer)
             reader = await _connect(f"{path.resolve().as_uri()}?mode=ro", busy_timeout_ms, uri=True)
@@ -103,6 +105,15 @@ class Database:
             return row is not None
         except Exception:
             return False
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it, so old page images (which may hold
+        cleared personal data) leave the WAL file too."""
+        await self._gate.acquire()
+        try:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._gate.release()
 
     async def migrate(self) -> list[int]:
         await self._gate.acquire()

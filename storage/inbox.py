@@ -75,8 +75,10 @@ class InboxRepository(Repository):
         return [from_row(InboxItem, r) for r in rows]
 
     async def mark_done(self, item_id: int, now: datetime) -> None:
+        """Handled: the body (the citizen's message) is cleared; id, times and status stay for dedupe."""
         await self._run(
-            "UPDATE inbox SET status = 'done', processed_at = ?, attempts = attempts + 1 WHERE id = ?",
+            "UPDATE inbox SET status = 'done', payload = '{}', processed_at = ?, attempts = attempts + 1"
+            " WHERE id = ?",
             (to_db(now), item_id),
         )
 
@@ -88,10 +90,20 @@ class InboxRepository(Repository):
         )
 
     async def requeue_failed(self) -> int:
-        """Put events that failed for good back in line (once their cause is fixed); returns how many."""
+        """Put events that failed for good back in line (once their cause is fixed); returns how many.
+
+        Events whose bodies were already purged have nothing left to handle and stay failed.
+        """
         return await self._run(
             "UPDATE inbox SET status = 'pending', attempts = 0, error = NULL, processed_at = NULL"
-            " WHERE status = 'failed'"
+            " WHERE status = 'failed' AND payload <> '{}'"
+        )
+
+    async def purge_failed(self, received_before: datetime) -> int:
+        """Clear the bodies of events that failed for good and were received before a moment."""
+        return await self._run(
+            "UPDATE inbox SET payload = '{}' WHERE status = 'failed' AND payload <> '{}' AND received_at < ?",
+            (to_db(received_before),),
         )
 
     async def count(self, status: InboxStatus) -> int:

@@ -110,9 +110,10 @@ class OutboxRepository(Repository):
 
     async def mark_sent(self, message_id: int, now: datetime, via: str) -> None:
         """Delivered; `via` says how (LINE: "reply" or "push"; Slack: the API method)."""
+        # The body (what the citizen or staff were told) is cleared once delivered; the row stays.
         await self._run(
             "UPDATE outbox SET status = 'sent', sent_at = ?, delivered_via = ?, attempts = attempts + 1,"
-            " last_error = NULL WHERE id = ? AND status = 'pending'",
+            " last_error = NULL, payload = '{}', reply_token = NULL WHERE id = ? AND status = 'pending'",
             (to_db(now), via, message_id),
         )
 
@@ -152,7 +153,8 @@ class OutboxRepository(Repository):
 
     async def cancel_pending(self, order_key: str, reason: str) -> int:
         return await self._run(
-            "UPDATE outbox SET status = 'cancelled', last_error = ? WHERE order_key = ? AND status = 'pending'",
+            "UPDATE outbox SET status = 'cancelled', last_error = ?, payload = '{}', reply_token = NULL"
+            " WHERE order_key = ? AND status = 'pending'",
             (reason, order_key),
         )
 
@@ -163,8 +165,16 @@ class OutboxRepository(Repository):
         """
         return await self._run(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, reply_token = NULL"
-            " WHERE status IN ('failed', 'dead')",
+            " WHERE status IN ('failed', 'dead') AND payload <> '{}'",
             (to_db(now),),
+        )
+
+    async def purge_undelivered(self, created_before: datetime) -> int:
+        """Clear the bodies of messages that failed or went dead and were written before a moment."""
+        return await self._run(
+            "UPDATE outbox SET payload = '{}', reply_token = NULL"
+            " WHERE status IN ('failed', 'dead') AND payload <> '{}' AND created_at < ?",
+            (to_db(created_before),),
         )
 
     async def count(self, status: OutboxStatus) -> int:

@@ -51,9 +51,10 @@ async def test_a_lone_surrogate_costs_nobody_else_their_answer(
     assert [status for status, _ in results] == [200] * 41
     await wait_for(lambda: all(line.sent_messages(u) for u in [*users, "U_SURROGATE"]), within=20)
     assert all(m.kind == "reply" for u in users for m in line.sent_messages(u))
-    # Stored in a safe form: the replacement character stands where the lone surrogate was.
+    # Stored in a safe form (U+FFFD where the lone surrogate was) and handled like any other message.
     [item] = await bot.db.read.inbox.for_key("line:U_SURROGATE")
-    assert "x \ufffd y" in item.payload
+    assert item.status == "done"
+    assert await bot.db.read.inbox.count("failed") == 0
     assert await healthy(bot)
     server_log.assert_clean()
 
