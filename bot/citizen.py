@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.line.render import render_batches
+from flows.contact import Contact
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
 from storage.cases import Case
@@ -36,7 +37,13 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         keep_draft_days=settings.conversation.keep_draft_days,
         calendar=settings.calendar,
         reopen_within_days=settings.consultation.reopen_within_days,
+        contact=contact_of(settings),
     )
+
+
+def contact_of(settings: Settings) -> Contact:
+    center = settings.center
+    return Contact(center.name, center.phone, center.address, center.hours, center.website)
 
 
 async def queue_reply(

@@ -62,7 +62,9 @@ class CenterSettings(_Section):
         if value and not (
             _PHONE.fullmatch(value) and digits.isascii() and digits.isdigit() and 10 <= len(digits) <= 11
         ):
-            raise ValueError(f"expected digits and hyphens, 10 or 11 digits, e.g. 045-123-4567 (got {value!r})")
+            raise ValueError(
+                f"expected digits and hyphens, 10 or 11 digits, e.g. 045-123-4567 (got {value!r})"
+            )
         return value
 
     @field_validator("website")

@@ -14,7 +14,10 @@ from typing import Literal
 
 from flows import intake, paging
 from flows.business_hours import BusinessCalendar
+from flows.contact import Contact
+from flows.dates import day_text, moment_text
 from flows.engine import CANCEL, CANCEL_WORDS, RESUME, Engine, State
+from flows.faq import Faq, default_faq
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import normalise
@@ -27,7 +30,18 @@ MENU_WORDS = frozenset({"menu", "メニュー", "めにゅー", "最初", "は�
 HELP_WORDS = frozenset({"help", "ヘルプ", "へるぷ", "使い方", "?"})
 CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい"})
 STATUS_WORDS = frozenset({"status", "相談状況"})
+CONTACT_WORDS = frozenset({"contact", "お問い合わせ", "問い合わせ", "連絡先"})
+# Answered "準備中" when typed, but advertised nowhere (menu, rich menu, greeting, help) until the
+# events feature exists: then add ("events", "menu.events") and ("registrations", "menu.registrations")
+# to MENU_ITEMS and the tiles in bot/line/richmenu.py.
 SOON_WORDS = frozenset({"events", "registrations", "イベント", "申込状況"})
+# The text menu, in order: (value, wording key). Only what works.
+MENU_ITEMS = (
+    ("consult", "menu.consult"),
+    ("status", "menu.status"),
+    ("contact", "menu.contact"),
+    ("help", "menu.help"),
+)
 RESTART = "flow:restart"
 FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
@@ -44,6 +58,8 @@ class DeskContext:
     keep_draft_days: int
     calendar: BusinessCalendar | None = None
     reopen_within_days: int = 0
+    contact: Contact = field(default_factory=Contact)
+    faq: Faq = field(default_factory=default_faq)
 
 
 @dataclass(frozen=True)
@@ -63,15 +79,16 @@ class Reply:
 
 def menu(texts: Texts) -> Text:
     return Text(
-        texts.get("menu.text"),
-        choices=(
-            Choice(texts.get("menu.consult"), "consult"),
-            Choice(texts.get("menu.status"), "status"),
-            Choice(texts.get("menu.events"), "events"),
-            Choice(texts.get("menu.registrations"), "registrations"),
-            Choice(texts.get("menu.help"), "help"),
-        ),
+        texts.get("menu.text"), choices=tuple(Choice(texts.get(key), value) for value, key in MENU_ITEMS)
     )
+
+
+def contact_text(ctx: DeskContext) -> str:
+    """お問い合わせ: the center's contact details."""
+    block = ctx.contact.block(ctx.texts)
+    if not block:
+        return ctx.texts.get("contact.none")
+    return ctx.texts.get("contact.title", center=ctx.center_name) + "\n" + block
 
 
 async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
@@ -123,7 +140,9 @@ async def _detour(word: str, user: User, tx: Repositories, ctx: DeskContext) -> 
     if word in MENU_WORDS:
         return []
     if word in HELP_WORDS:
-        return [Text(texts.get("help.text"))]
+        return [Text(ctx.contact.with_block(texts.get("help.text"), texts))]
+    if word in CONTACT_WORDS:
+        return [Text(contact_text(ctx))]
     if word in STATUS_WORDS:
         return [await _status(user, tx, ctx)]
     if word in SOON_WORDS:
@@ -142,7 +161,22 @@ async def _start_intake(user: User, tx: Repositories, ctx: DeskContext) -> Reply
     result = _engine(ctx).start()
     assert result.state is not None
     await _save(user, result.state, tx, ctx, started_at=ctx.now)
-    return Reply(result.messages)
+    # Out of hours, the citizen learns before typing anything when the center will read it.
+    notice = _out_of_hours(ctx)
+    return Reply([*notice, *result.messages])
+
+
+def _out_of_hours(ctx: DeskContext) -> list[Outgoing]:
+    """The out-of-hours notice (when the center next opens, and its phone), or nothing while open."""
+    if ctx.calendar is None or ctx.calendar.is_open(ctx.now):
+        return []
+    texts = ctx.texts
+    when = moment_text(texts, ctx.calendar.next_opening(ctx.now), ctx.timezone)
+    text = texts.get("out_of_hours.notice", when=when)
+    if ctx.contact.phone:
+        text += texts.get("out_of_hours.urgent")
+        text = ctx.contact.with_block(text, texts, only=("phone", "hours"))
+    return [Text(text)]
 
 
 async def _resume_draft(conversation: Conversation, tx: Repositories, ctx: DeskContext) -> Reply:
@@ -173,18 +207,29 @@ async def _in_intake(
         await tx.conversations.delete(user.id)
         local_year = ctx.now.astimezone(ctx.timezone).year
         case = await intake.create_case(state.answers, user.id, tx, ctx.now, local_year)
-        received = ctx.texts.get("intake.received", number=case.number, days=ctx.answer_days)
-        messages: list[Outgoing] = [Text(received)]
-        if ctx.calendar is not None and not ctx.calendar.is_open(ctx.now):
-            opening = ctx.calendar.next_opening(ctx.now).astimezone(ctx.timezone)
-            when = f"{opening.month}月{opening.day}日 {opening.hour}:{opening.minute:02d}"
-            messages.append(Text(ctx.texts.get("out_of_hours.notice", when=when)))
+        messages: list[Outgoing] = [Text(await _promise(case, tx, ctx)), *_out_of_hours(ctx)]
         return Reply(messages, [StaffEvent("case_created", case.id)])
     assert result.state is not None
     if user.privacy_agreed_at is None and result.state.answers.get("privacy") == "yes":
         await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now)
     await _save(user, result.state, tx, ctx, started_at=conversation.started_at)
     return Reply(result.messages)
+
+
+async def _promise(case: Case, tx: Repositories, ctx: DeskContext) -> str:
+    """The confirmation: the case number and, from the business calendar, the date of the answer,
+    which is stored with the case for staff (回答期限) and for the overdue check."""
+    texts = ctx.texts
+    if ctx.calendar is None:
+        return texts.get("intake.received", number=case.number, days=ctx.answer_days)
+    due = ctx.calendar.answer_due(ctx.now, ctx.answer_days)
+    await tx.cases.set_promise(case.id, due, not ctx.calendar.is_open(ctx.now))
+    return texts.get(
+        "intake.received_by",
+        number=case.number,
+        days=ctx.answer_days,
+        due=day_text(texts, due, ctx.timezone),
+    )
 
 
 async def _save(user: User, state: State, tx: Repositories, ctx: DeskContext, started_at: datetime) -> None:
@@ -221,6 +266,11 @@ async def _free_message(
     """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to the menu."""
     texts = ctx.texts
     open_cases = await tx.cases.for_user(user.id, include_closed=False)
+    if not open_cases and inbound.kind == "text":
+        # A short question (開館時間, 場所 …) gets its answer; with an open case it goes to staff instead.
+        answer = ctx.faq.answer(inbound.text, ctx.contact, texts)
+        if answer is not None:
+            return Reply([Text(answer)])
     if not open_cases and inbound.kind in ("text", "media"):
         reopened = await _reopen_recent(user, tx, ctx)
         if reopened is not None:
@@ -231,7 +281,7 @@ async def _free_message(
             return Reply([Text(texts.get(f"media.{inbound.kind}"))])
         if inbound.kind == "media":
             return Reply([Text(texts.get(f"media.{inbound.media}"))])
-        return Reply([Text(texts.get("fallback.text")), menu(texts)])
+        return Reply([Text(ctx.contact.with_block(texts.get("fallback.text"), texts)), menu(texts)])
     held = [_held(inbound)]
     # One conversation row per citizen: asking "which case?" would replace a suspended draft, so with
     # a draft kept the message goes with the newest open case.
@@ -344,8 +394,8 @@ async def file_held(conversation: Conversation, user: User, tx: Repositories, ct
 
 
 def _is_command(word: str) -> bool:
-    return word in MENU_WORDS | HELP_WORDS | STATUS_WORDS | CONSULT_WORDS | SOON_WORDS or word.startswith(
-        "flow:"
+    return word in MENU_WORDS | HELP_WORDS | STATUS_WORDS | CONSULT_WORDS | SOON_WORDS | CONTACT_WORDS or (
+        word.startswith("flow:")
     )
 
 

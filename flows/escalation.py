@@ -1,7 +1,9 @@
-"""Cases nobody has claimed: a mention in the thread after a while, an escalation later (each once).
+"""Cases nobody has claimed: a mention in the thread after a while, an escalation later (each once);
+and cases whose promised answer date passed with no answer sent to the citizen (once).
 
 Time is counted in business minutes, so a case received on Friday evening is not "late" on Monday
-morning, nor on a public holiday.
+morning, nor on a public holiday. The answer date was computed from the business calendar when the
+case was received (`cases.answer_due_at`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from storage.repositories import Repositories
 @dataclass(frozen=True)
 class Overdue:
     case: Case
-    level: Literal["mention", "escalate"]
+    level: Literal["mention", "escalate", "past_due"]
 
 
 async def overdue_cases(
@@ -39,4 +41,8 @@ async def overdue_cases(
         ):
             await tx.cases.mark_reminded(case.id, now)
             found.append(Overdue(case, "mention"))
+    # Claimed or not: what was promised to the citizen is what counts.
+    for case in await tx.cases.unanswered_past_due(now):
+        if await tx.cases.mark_overdue_notified(case.id, now):
+            found.append(Overdue(case, "past_due"))
     return found

@@ -51,6 +51,11 @@ class Case:
     closed_at: datetime | None
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
+    # The promise (migration 0008): when the citizen was told to expect an answer, whether the
+    # consultation came in out of hours, and when staff were told the date passed unanswered.
+    answer_due_at: datetime | None = None
+    received_out_of_hours: bool = False
+    overdue_notified_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,37 @@ class CaseRepository(Repository):
             "UPDATE cases SET escalated_at = ? WHERE id = ? AND escalated_at IS NULL", (to_db(now), case_id)
         )
         return changed == 1
+
+    async def set_promise(self, case_id: int, answer_due_at: datetime, received_out_of_hours: bool) -> None:
+        await self._run(
+            "UPDATE cases SET answer_due_at = ?, received_out_of_hours = ? WHERE id = ?",
+            (to_db(answer_due_at), int(received_out_of_hours), case_id),
+        )
+
+    async def unanswered_past_due(self, now: datetime) -> list[Case]:
+        """Open cases whose answer date has passed with no answer sent to the citizen, not yet reported."""
+        rows = await self._all(
+            "SELECT * FROM cases WHERE status != 'closed' AND first_response_at IS NULL"
+            " AND answer_due_at IS NOT NULL AND answer_due_at <= ? AND overdue_notified_at IS NULL ORDER BY id",
+            (to_db(now),),
+        )
+        return [from_row(Case, r) for r in rows]
+
+    async def mark_overdue_notified(self, case_id: int, now: datetime) -> bool:
+        changed = await self._run(
+            "UPDATE cases SET overdue_notified_at = ? WHERE id = ? AND overdue_notified_at IS NULL",
+            (to_db(now), case_id),
+        )
+        return changed == 1
+
+    async def earlier_numbers(self, case: Case) -> list[str]:
+        """The numbers of the same citizen's cases received before this one, oldest first."""
+        if case.user_id is None:
+            return []
+        rows = await self._all(
+            "SELECT number FROM cases WHERE user_id = ? AND id < ? ORDER BY id", (case.user_id, case.id)
+        )
+        return [str(r[0]) for r in rows]
 
     async def set_slack_message(self, case_id: int, channel: str, ts: str) -> None:
         await self._run(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import tzinfo
 from typing import Any
 
 from bot.slack.mrkdwn import escape, escape_cut
+from flows.dates import moment_text
 from flows.staff import MAX_REPLY
 from flows.texts import Texts
 from storage.cases import Case
@@ -19,8 +21,11 @@ def _cut(text: str, limit: int = SECTION_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> list[dict[str, Any]]:
-    """The card. Every value a citizen supplied is escaped (mrkdwn): it pings no one and links nowhere."""
+def case_blocks(
+    case: Case, category_label: str, texts: Texts, tz: tzinfo, earlier: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The card. Every value a citizen supplied is escaped (mrkdwn): it pings no one and links nowhere.
+    `earlier`: the numbers of the same citizen's earlier cases."""
     status = texts.get(f"staff.status_{case.status}")
     assignee = f"<@{case.assignee}>" if case.assignee else texts.get("staff.unassigned")
     who = escape(case.requester_type) + (f"（{escape(case.organisation)}）" if case.organisation else "")
@@ -29,7 +34,11 @@ def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> li
         "phone": f"電話 {escape(case.phone or '')}",
         "email": f"メール {escape(case.email or '')}",
     }.get(case.contact_method, escape(case.contact_method))
-    received = case.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    received = moment_text(texts, case.created_at, tz)
+    if case.received_out_of_hours:
+        received += texts.get("staff.card_out_of_hours")
+    due = moment_text(texts, case.answer_due_at, tz) if case.answer_due_at else texts.get("staff.card_none")
+    history = "、".join(earlier) if earlier else texts.get("staff.card_none")
     fields = [
         ("状態", status),
         ("担当", assignee),
@@ -38,6 +47,7 @@ def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> li
         ("お名前", escape_cut(case.person_name, FIELD_MAX)),
         ("連絡方法", contact),
         ("受付日時", received),
+        (texts.get("staff.card_due"), due),
         (
             "面談の希望日時",
             escape_cut(case.preferred_dates, FIELD_MAX) if case.preferred_dates else "（なし）",
@@ -52,6 +62,10 @@ def case_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> li
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": "*相談内容*\n" + escape_cut(case.body, SECTION_MAX)},
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": texts.get("staff.card_earlier", numbers=history)}],
         },
     ]
     buttons: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.citizen import queue_case_row, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
-from bot.delivery import Delivered, Final, Outcome
+from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.logs import fields
 from bot.slack import card, home, mrkdwn
 from bot.slack.http_gate import SlackHttpGate, on_error
@@ -291,7 +291,10 @@ class SlackDesk:
             elif refusal is not None:
                 await ack(text=refusal)
             else:
-                await ack(text=case.number, blocks=home.case_detail(case, self._settings, self._texts))
+                earlier = await read.cases.earlier_numbers(case)
+                await ack(
+                    text=case.number, blocks=home.case_detail(case, self._settings, self._texts, earlier)
+                )
         elif words[:1] == ["stats"]:
             now = self._clock()
             figures = await stats(read, now, self._settings.center.tz)
@@ -359,8 +362,7 @@ class SlackDesk:
         if isinstance(outcome, Delivered):
             line = self._texts.get("staff.sent")
         else:
-            reason = outcome.reason if isinstance(outcome, Final) else f"retries exhausted ({outcome.reason})"
-            line = self._texts.get("staff.not_sent", reason=mrkdwn.escape(reason))
+            line = not_sent_line(outcome, self._texts)
         async with self._db.transaction() as tx:
             case = await tx.cases.get(message.case_id)
             if case is not None:
@@ -406,6 +408,25 @@ class SlackDesk:
             await self._client.chat_postEphemeral(channel=channel, user=actor, text=text, thread_ts=thread_ts)
         except SlackApiError as exc:
             log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
+
+
+# What staff should do about a message that did not reach the citizen, by the outbox's reason.
+NOT_SENT_REASON_MAX = 80
+
+
+def not_sent_line(outcome: Final | Retry, texts: Texts) -> str:
+    """In Japanese, what happened and what to do; LINE's own reason, cut short, at the end for IT."""
+    if isinstance(outcome, Retry):
+        advice, reason = "staff.not_sent_retries", f"retries exhausted: {outcome.reason}"
+    elif outcome.reason == "unfollowed" or "blocked" in outcome.reason.lower():
+        advice, reason = "staff.not_sent_blocked", outcome.reason
+    elif outcome.reason.startswith("monthly_limit"):
+        advice, reason = "staff.not_sent_monthly", outcome.reason
+    else:
+        advice, reason = "staff.not_sent_refused", outcome.reason
+    if len(reason) > NOT_SENT_REASON_MAX:
+        reason = reason[: NOT_SENT_REASON_MAX - 1] + "…"
+    return texts.get("staff.not_sent", advice=texts.get(advice), reason=mrkdwn.escape(reason))
 
 
 def _metadata(view: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Mentions unclaimed cases in their thread, then posts them in the escalation channel."""
+"""Mentions unclaimed cases in their thread, then posts them in the escalation channel; a case whose
+answer date passed unanswered is mentioned in its thread and posted there too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
 from bot.slack.desk import SlackDesk
+from flows.dates import moment_text
 from flows.escalation import overdue_cases
 from flows.texts import Texts
 from storage import Database
@@ -45,17 +47,27 @@ class EscalationSweeper:
             )
             for overdue in found:
                 case = overdue.case
+                channel = case.slack_channel or self._settings.channel_for(case.category)
                 if overdue.level == "mention":
                     text = self._texts.get("escalation.mention", minutes=hours.unclaimed_mention_minutes)
                     await self._desk.queue_case_update(tx, case, [text], redraw=False)
-                elif escalation_channel:
-                    channel = case.slack_channel or self._settings.channel_for(case.category)
+                    continue
+                if overdue.level == "past_due":
+                    assert case.answer_due_at is not None
+                    due = moment_text(self._texts, case.answer_due_at, self._settings.center.tz)
+                    thread = self._texts.get("escalation.past_due_thread", due=due)
+                    await self._desk.queue_case_update(tx, case, [thread], redraw=False)
+                    text = self._texts.get(
+                        "escalation.past_due", number=case.number, channel=channel, due=due
+                    )
+                else:
                     text = self._texts.get(
                         "escalation.escalate",
                         number=case.number,
                         channel=channel,
                         minutes=hours.escalate_after_minutes,
                     )
+                if escalation_channel:
                     payload = {"event": "channel_note", "case_id": case.id, "text": text}
                     await tx.outbox.add(
                         "slack",

@@ -5,6 +5,7 @@ Names and titles go into mrkdwn escaped (bot/slack/mrkdwn.py), so they ping no o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta, tzinfo
 from typing import Any
 
@@ -93,8 +94,10 @@ def cases_text(
     return "\n".join(lines) if lines else texts.get("command.no_cases")
 
 
-def case_detail(case: Case, settings: Settings, texts: Texts) -> list[dict[str, Any]]:
-    blocks = case_blocks(case, settings.category_label(case.category), texts, settings.center.tz)
+def case_detail(
+    case: Case, settings: Settings, texts: Texts, earlier: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    blocks = case_blocks(case, settings.category_label(case.category), texts, settings.center.tz, earlier)
     return [b for b in blocks if b["type"] != "actions"]  # buttons live on the card in its channel
 
 

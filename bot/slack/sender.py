@@ -66,10 +66,11 @@ class SlackSender:
                 if case.slack_ts:
                     return Delivered("chat.postMessage")  # posted before; the ts was recorded
                 label = self._settings.category_label(case.category)
+                earlier = await self._db.read.cases.earlier_numbers(case)
                 response = await self._post(
                     channel=message.recipient,
                     text=card_text(case, label),
-                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz),
+                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
                 )
                 async with self._db.transaction() as tx:
                     await tx.cases.set_slack_message(case.id, str(response["channel"]), str(response["ts"]))
@@ -81,11 +82,12 @@ class SlackSender:
                 return Retry("the case card is not posted yet")
             if body["event"] == "card_update":
                 label = self._settings.category_label(case.category)
+                earlier = await self._db.read.cases.earlier_numbers(case)
                 await self._client.chat_update(
                     channel=case.slack_channel,
                     ts=case.slack_ts,
                     text=card_text(case, label),
-                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz),
+                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
                 )
                 return Delivered("chat.update")
             if body["event"] == "case_followup" and await self._upload_content(

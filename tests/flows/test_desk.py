@@ -35,8 +35,7 @@ MENU = Text(
     choices=(
         Choice(TEXTS.get("menu.consult"), "consult"),
         Choice(TEXTS.get("menu.status"), "status"),
-        Choice(TEXTS.get("menu.events"), "events"),
-        Choice(TEXTS.get("menu.registrations"), "registrations"),
+        Choice(TEXTS.get("menu.contact"), "contact"),
         Choice(TEXTS.get("menu.help"), "help"),
     ),
 )
@@ -161,11 +160,12 @@ def citizen(db: Database) -> Citizen:
 # -- follow, menu, help ----------------------------------------------------------------------
 
 
-async def test_follow_greets_with_the_center_name_and_shows_the_five_choice_menu(citizen: Citizen) -> None:
+async def test_follow_greets_with_the_center_name_and_shows_the_menu(citizen: Citizen) -> None:
     reply = await citizen.send(Inbound("follow"))
     assert reply == Reply([text("greeting.text", center=CENTER), MENU])
     assert CENTER in TEXTS.get("greeting.text", center=CENTER)
-    assert [c.value for c in MENU.choices] == ["consult", "status", "events", "registrations", "help"]
+    # Only what works: events and registrations come with the events feature.
+    assert [c.value for c in MENU.choices] == ["consult", "status", "contact", "help"]
     assert await citizen.conversation() is None
 
 
@@ -187,7 +187,7 @@ async def test_help_words_and_the_help_choice_explain_and_show_the_menu(
 
 
 @pytest.mark.parametrize("value", ["events", "registrations"])
-async def test_events_and_registrations_choices_are_announced_as_coming(citizen: Citizen, value: str) -> None:
+async def test_events_and_registrations_typed_are_announced_as_coming(citizen: Citizen, value: str) -> None:
     assert await citizen.tap(value) == Reply([text("coming_soon.text"), MENU])
 
 
@@ -274,7 +274,7 @@ async def test_a_complete_intake_stores_a_case_numbered_in_the_local_year(
     assert reply == Reply(
         [text("intake.received", number=number, days=3)], [StaffEvent("case_created", case.id)]
     )
-    assert "3営業日以内" in TEXTS.get("intake.received", number=number, days=3)
+    assert "土日祝日・年末年始を除く3日以内" in TEXTS.get("intake.received", number=number, days=3)
     assert case.number == number
     assert (case.category, case.requester_type, case.organisation) == ("npo", "個人", None)
     assert (case.person_name, case.contact_method, case.phone, case.email) == (

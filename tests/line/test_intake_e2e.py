@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,9 @@ async def test_a_complete_intake_stores_the_case_and_gives_its_number(bot: Runti
 
     [case] = await bot.db.read.cases.with_status("new")
     assert case.number.endswith("-0001") and case.number in received[0]["text"]
-    assert "3営業日以内" in received[0]["text"]
+    assert "土日祝日・年末年始を除く3日以内" in received[0]["text"]
+    # The date of the answer, with the weekday.
+    assert re.search(r"\d+月\d+日\([月火水木金土日]\)までに", received[0]["text"])
     assert (case.category, case.requester_type, case.organisation, case.person_name) == (
         "collaboration", "NPO法人", "みずべの会", "山田 花子")  # fmt: skip
     assert (case.contact_method, case.phone, case.email, case.preferred_dates) == (
