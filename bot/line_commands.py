@@ -52,7 +52,7 @@ async def line_quota(settings: Settings) -> int:
 async def line_richmenu(settings: Settings) -> int:
     try:
         async with LineApi(settings.line) as api:
-            menu_id = await richmenu.install(api)
+            menu_id = await richmenu.install(api, settings.center.phone)
     except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
         reason = error_message(exc) if isinstance(exc, ApiException) else type(exc).__name__
         print(f"error: LINE refused the rich menu: {reason}", file=sys.stderr)

@@ -1,13 +1,18 @@
-"""The rich menu (相談する / イベント / 申込状況 / ヘルプ): its layout, image, and installation as the default.
+"""The rich menu (相談する / 相談状況 / お問い合わせ / ヘルプ): its layout, image, and installation as the default.
 
-Each area sends a postback whose data is the same value the text menu's choices carry, so the flows
-handle a tap on the rich menu exactly like a tap on a quick reply.
+Only what works is on it. The tiles are declared once, in TILES, in the order of the image
+(bot/assets/richmenu.png, drawn by bot/assets/make_richmenu.sh from the same labels). Each tile sends a
+postback whose data is the same value the text menu's choices carry, so the flows handle a tap on the
+rich menu exactly like a tap on a quick reply; お問い合わせ calls the center (a tel: link to [center]
+phone), or shows the contact details when no phone is configured.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from linebot.v3.messaging import RichMenuRequest
 
@@ -18,11 +23,35 @@ log = logging.getLogger("madoguchi.line.richmenu")
 
 NAME = "madoguchi-main"
 WIDTH, HEIGHT = 2500, 843
-AREAS = [("consult", "相談する"), ("events", "イベント"), ("registrations", "申込状況"), ("help", "ヘルプ")]
 
 
-def definition() -> RichMenuRequest:
-    tile = WIDTH // len(AREAS)
+@dataclass(frozen=True)
+class Tile:
+    value: str  # the postback data: the text menu's choice value (flows/desk.py MENU_ITEMS)
+    label: str  # shown on the image (with `caption` under it) and sent as the citizen's message
+    caption: str
+    colour: str
+    call: bool = False  # a tel: link to [center] phone when one is configured
+
+
+# In image order, left to right. イベント ("events", セミナー・サロン) and 申込状況 ("registrations",
+# お申込みの確認) come back with the events feature: add their tiles here and in make_richmenu.sh.
+TILES = (
+    Tile("consult", "相談する", "ご相談の受付", "#1f6f8b"),
+    Tile("status", "相談状況", "ご相談の確認", "#2a9d8f"),
+    Tile("contact", "お問い合わせ", "お電話はこちら", "#e9a23b", call=True),
+    Tile("help", "ヘルプ", "使い方", "#6c757d"),
+)
+
+
+def _action(tile: Tile, phone: str) -> dict[str, Any]:
+    if tile.call and phone:
+        return {"type": "uri", "label": tile.label, "uri": "tel:" + phone.replace("-", "")}
+    return {"type": "postback", "label": tile.label, "data": tile.value, "displayText": tile.label}
+
+
+def definition(phone: str = "") -> RichMenuRequest:
+    width = WIDTH // len(TILES)
     return RichMenuRequest.from_dict(
         {
             "size": {"width": WIDTH, "height": HEIGHT},
@@ -31,10 +60,10 @@ def definition() -> RichMenuRequest:
             "chatBarText": "メニュー",
             "areas": [
                 {
-                    "bounds": {"x": index * tile, "y": 0, "width": tile, "height": HEIGHT},
-                    "action": {"type": "postback", "label": label, "data": value, "displayText": label},
+                    "bounds": {"x": index * width, "y": 0, "width": width, "height": HEIGHT},
+                    "action": _action(tile, phone),
                 }
-                for index, (value, label) in enumerate(AREAS)
+                for index, tile in enumerate(TILES)
             ],
         }
     )
@@ -44,9 +73,9 @@ def image() -> bytes:
     return resources.files("bot").joinpath("assets", "richmenu.png").read_bytes()
 
 
-async def install(api: LineApi) -> str:
+async def install(api: LineApi, phone: str = "") -> str:
     """Create the menu, upload its image, make it everyone's default, and remove our older copies."""
-    created = await api.messaging.create_rich_menu(definition())
+    created = await api.messaging.create_rich_menu(definition(phone))
     menu_id = str(created.rich_menu_id)
     await api.blob.set_rich_menu_image(menu_id, image(), _headers={"Content-Type": "image/png"})
     await api.messaging.set_default_rich_menu(menu_id)
