@@ -1,4 +1,4 @@
-# Two entry points for a newcomer: `make run` and `make test`. Each creates .venv on first use.
+# Two entry points for a newcomer: `make run` (the demo page) and `make test`. Each creates .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,15 +11,11 @@ $(BIN)/madoguchi: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# Runs the bot on the example configuration. The secrets below are development placeholders,
-# used only when the variables are not already set.
+# The whole center on this machine: the bot with fake LINE and Slack and one web page (no secrets).
+# PORT=8081 make run picks another port.
+PORT ?= 8080
 run: $(BIN)/madoguchi
-	LINE_CHANNEL_SECRET=$${LINE_CHANNEL_SECRET:-dev-line-channel-secret} \
-	LINE_CHANNEL_ACCESS_TOKEN=$${LINE_CHANNEL_ACCESS_TOKEN:-dev-line-access-token} \
-	SLACK_BOT_TOKEN=$${SLACK_BOT_TOKEN:-xoxb-dev} \
-	SLACK_APP_TOKEN=$${SLACK_APP_TOKEN:-xapp-dev} \
-	SLACK_SIGNING_SECRET=$${SLACK_SIGNING_SECRET:-dev-signing-secret} \
-	$(BIN)/madoguchi serve --config config.example.toml
+	$(BIN)/madoguchi demo --port $(PORT)
 
 test: $(BIN)/madoguchi
 	$(BIN)/python -m pytest -q

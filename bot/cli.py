@@ -29,6 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="run the bot: webhook server, workers and scheduler")
     run.add_argument("--config", required=True, metavar="PATH")
 
+    demo = commands.add_parser(
+        "demo", help="the whole center on this machine: fake LINE and Slack, one web page"
+    )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="port of the page (default 8080; 0 = any free port)"
+    )
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="loopback only: 127.0.0.1 (default), localhost or ::1"
+    )
+
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("path", metavar="PATH")
 
@@ -63,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(settings.wards)} ward centers)"
             )
             return 0
+        if args.command == "demo":
+            return _demo(args.host, args.port)
         settings = load_settings(args.config)
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
@@ -80,6 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _demo(host: str, port: int) -> int:
+    from bot.demo.server import LoopbackOnly, check_host, run_demo
+
+    try:
+        check_host(host)
+        asyncio.run(run_demo(host, port))
+    except LoopbackOnly as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"error: cannot serve the demo on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _migrate(settings: Settings) -> int:
