@@ -8,10 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
+from bot.case_export import OutputError, export_cases, export_stats
 from bot.config import ConfigError, Settings, load_settings
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
-from bot.queue_commands import inbox_retry, outbox_retry
+from bot.queue_commands import DEFAULT_HOURS, inbox_retry, outbox_retry
 from bot.service import serve
 from storage import Database
 
@@ -53,13 +54,35 @@ def _parser() -> argparse.ArgumentParser:
     richmenu = line.add_parser("richmenu", help="install the rich menu as every user's default")
     richmenu.add_argument("--config", required=True, metavar="PATH")
 
+    cases = commands.add_parser("cases", help="consultations: exports").add_subparsers(
+        dest="cases_command", required=True, metavar="TASK"
+    )
+    export = cases.add_parser("export", help="every case as CSV (personal data: handle with care)")
+    stats = cases.add_parser("stats", help="counts by month and category as CSV (no personal data)")
+    for task in (export, stats):
+        task.add_argument("--config", required=True, metavar="PATH")
+        task.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
     for queue, what in (("inbox", "events that failed for good"), ("outbox", "failed and dead messages")):
         tasks = commands.add_parser(queue, help=f"the {queue} queue").add_subparsers(
             dest=f"{queue}_command", required=True, metavar="TASK"
         )
         retry = tasks.add_parser("retry", help=f"put {what} back in line, once the cause is fixed")
         retry.add_argument("--config", required=True, metavar="PATH")
+        retry.add_argument(
+            "--hours", type=_positive, default=DEFAULT_HOURS, help="only what failed within this many hours"
+        )
     return parser
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of hours, not {value!r}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,14 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(serve(settings))
             return 0
+        if args.command == "cases":
+            export = export_cases if args.cases_command == "export" else export_stats
+            return asyncio.run(export(settings, args.output))
         if args.command == "inbox":
-            return asyncio.run(inbox_retry(settings))
+            return asyncio.run(inbox_retry(settings, args.hours))
         if args.command == "outbox":
-            return asyncio.run(outbox_retry(settings))
+            return asyncio.run(outbox_retry(settings, args.hours))
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))
-    except ConfigError as exc:
+    except (ConfigError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command}")

@@ -6,15 +6,22 @@ Senders (one per channel) turn platform answers into an Outcome; the outbox work
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from storage import Repositories
 from storage.outbox import OutboxMessage
 
 
 @dataclass(frozen=True)
 class Delivered:
+    """`record`, when given, stores what the platform answered (a posted card's ts) in the same
+    transaction that marks the row sent: if storage fails, both are kept and recorded later, and the
+    message is not sent again."""
+
     via: str
+    record: Callable[[Repositories], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -75,6 +76,7 @@ class InboxWorker:
         """Stop taking events; finish the one each key is handling. The rest stay pending for next start."""
         self._stopping = True
         self._stopped.set()
+        self._wake.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,18 +85,22 @@ class InboxWorker:
             await asyncio.gather(*self._runners, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        rescanned = time.monotonic()
+        # Not `while True`: Python 3.11's wait_for can swallow the stop's cancellation when a wake
+        # lands at the same moment, so the loop also ends on the flag.
+        while not self._stopping:
             self._wake.clear()
+            if time.monotonic() - rescanned >= POLL_SECONDS:
+                # Every few seconds, busy or not, look at every pending row again: rows put back by
+                # `inbox retry` or left behind by a runner that died sit below the cursor.
+                self._cursor = 0
+                rescanned = time.monotonic()
             try:
                 await self._fetch()
             except Exception as exc:
                 log.error("inbox.fetch_failed", extra=fields(error=type(exc).__name__))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                # Idle: look at every pending row again, to find rows put back by `inbox retry`
-                # or left behind by a runner that died.
-                self._cursor = 0
 
     async def _fetch(self) -> None:
         while True:
@@ -143,8 +149,10 @@ class InboxWorker:
                         raise LookupError(f"no handler for source {item.source!r}")
                     prepared = await handler.prepare(item)
                     async with self._db.transaction() as tx:
-                        await handler.apply(item, prepared, tx)
-                        await tx.inbox.mark_done(item.id, self._clock())
+                        # A rescan can list a row whose handling was committed meanwhile: the writer
+                        # has the last word on whether it is still to be done.
+                        if await tx.inbox.mark_done(item.id, self._clock()):
+                            await handler.apply(item, prepared, tx)
                     break
                 except sqlite3.OperationalError as exc:
                     storage_failures += 1

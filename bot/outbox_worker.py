@@ -69,6 +69,7 @@ class OutboxWorker:
         # By order key: the key's later rows wait until its outcome is recorded.
         self._unrecorded: dict[str, _Unrecorded] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,6 +83,8 @@ class OutboxWorker:
         One still stuck after the grace period is cancelled: its row stays pending and goes out after
         the restart with its same retry key.
         """
+        self._stopping = True
+        self._wake.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,7 +103,9 @@ class OutboxWorker:
             log.warning("outbox.stopped_with_outcomes_unrecorded", extra=fields(count=len(self._unrecorded)))
 
     async def _run(self) -> None:
-        while True:
+        # Not `while True`: Python 3.11's wait_for can swallow the stop's cancellation when a wake
+        # lands at the same moment, so the loop also ends on the flag.
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._dispatch_due()
@@ -192,6 +197,8 @@ class OutboxWorker:
         final = True
         async with self._db.transaction() as tx:
             if isinstance(outcome, Delivered):
+                if outcome.record is not None:
+                    await outcome.record(tx)
                 await tx.outbox.mark_sent(message.id, now, outcome.via)
             elif isinstance(outcome, Final) and outcome.cancelled:
                 await tx.outbox.cancel_pending(message.order_key, outcome.reason)

@@ -1,32 +1,39 @@
 """`madoguchi inbox retry` and `madoguchi outbox retry`: put failed work back in line once its cause is fixed.
 
-Safe while `serve` runs: the workers pick the rows up on their next look (within seconds).
+Only what failed within the last `--hours` (24 by default) is put back: older answers and events would
+arrive out of their time (and LINE keeps a retry key for 24 hours only). Safe while `serve` runs: the
+workers pick the rows up within seconds.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from bot.clock import utc_now
 from bot.config import Settings
 from storage import Database
 
+DEFAULT_HOURS = 24
 
-async def inbox_retry(settings: Settings) -> int:
+
+async def inbox_retry(settings: Settings, hours: float = DEFAULT_HOURS) -> int:
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
         async with db.transaction() as tx:
-            count = await tx.inbox.requeue_failed()
+            count = await tx.inbox.requeue_failed(utc_now() - timedelta(hours=hours))
     finally:
         await db.close()
-    print(f"{count} failed event(s) put back in line")
+    print(f"{count} failed event(s) of the last {hours:g} hours put back in line")
     return 0
 
 
-async def outbox_retry(settings: Settings) -> int:
+async def outbox_retry(settings: Settings, hours: float = DEFAULT_HOURS) -> int:
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
+        now = utc_now()
         async with db.transaction() as tx:
-            count = await tx.outbox.requeue_undelivered(utc_now())
+            count = await tx.outbox.requeue_undelivered(now, now - timedelta(hours=hours))
     finally:
         await db.close()
-    print(f"{count} undelivered message(s) put back in line")
+    print(f"{count} undelivered message(s) of the last {hours:g} hours put back in line")
     return 0

@@ -74,13 +74,17 @@ class InboxRepository(Repository):
         )
         return [from_row(InboxItem, r) for r in rows]
 
-    async def mark_done(self, item_id: int, now: datetime) -> None:
-        """Handled: the body (the citizen's message) is cleared; id, times and status stay for dedupe."""
-        await self._run(
+    async def mark_done(self, item_id: int, now: datetime) -> bool:
+        """Handled: the body (the citizen's message) is cleared; id, times and status stay for dedupe.
+
+        False when the event was no longer pending (handled already): the caller must not handle it.
+        """
+        changed = await self._run(
             "UPDATE inbox SET status = 'done', payload = '{}', processed_at = ?, attempts = attempts + 1"
-            " WHERE id = ?",
+            " WHERE id = ? AND status = 'pending'",
             (to_db(now), item_id),
         )
+        return changed == 1
 
     async def mark_failed(self, item_id: int, error: str, now: datetime) -> None:
         await self._run(
@@ -89,14 +93,13 @@ class InboxRepository(Repository):
             (error, to_db(now), item_id),
         )
 
-    async def requeue_failed(self) -> int:
-        """Put events that failed for good back in line (once their cause is fixed); returns how many.
-
-        Events whose bodies were already purged have nothing left to handle and stay failed.
-        """
+    async def requeue_failed(self, received_since: datetime) -> int:
+        """Put events received since a moment that failed for good back in line (once their cause is
+        fixed); returns how many. Events whose bodies were already purged stay failed."""
         return await self._run(
             "UPDATE inbox SET status = 'pending', attempts = 0, error = NULL, processed_at = NULL"
-            " WHERE status = 'failed' AND payload <> '{}'"
+            " WHERE status = 'failed' AND payload <> '{}' AND received_at >= ?",
+            (to_db(received_since),),
         )
 
     async def purge_failed(self, received_before: datetime) -> int:

@@ -158,15 +158,15 @@ class OutboxRepository(Repository):
             (reason, order_key),
         )
 
-    async def requeue_undelivered(self, now: datetime) -> int:
-        """Put failed and dead messages back in line, due now; returns how many.
+    async def requeue_undelivered(self, now: datetime, created_since: datetime) -> int:
+        """Put failed and dead messages written since a moment back in line, due now; returns how many.
 
         Their reply tokens are long stale, so they go out as pushes, with their same retry keys.
         """
         return await self._run(
             "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, reply_token = NULL"
-            " WHERE status IN ('failed', 'dead') AND payload <> '{}'",
-            (to_db(now),),
+            " WHERE status IN ('failed', 'dead') AND payload <> '{}' AND created_at >= ?",
+            (to_db(now), to_db(created_since)),
         )
 
     async def purge_undelivered(self, created_before: datetime) -> int:

@@ -74,7 +74,8 @@ async def test_undelivered_texts_are_purged_after_the_period_and_leave_the_file(
         assert f"{MARKER}-old".encode() not in file_bytes(path)  # not in free pages, not in the WAL
         assert await db.read.inbox.count("failed") == 2  # the rows stay, for dedupe and the record
         async with db.transaction() as tx:
-            assert await tx.inbox.requeue_failed() == 1  # only the one that still has its body
-            assert await tx.outbox.requeue_undelivered(NOW) == 1
+            # Only the ones that still have their bodies can be put back.
+            assert await tx.inbox.requeue_failed(NOW - timedelta(days=30)) == 1
+            assert await tx.outbox.requeue_undelivered(NOW, NOW - timedelta(days=30)) == 1
     finally:
         await db.close()

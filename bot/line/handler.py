@@ -75,8 +75,9 @@ class LineEventHandler:
         raw = json.loads(item.payload)
         try:
             event = Event.from_dict(raw)
-        except (ValueError, TypeError):
-            # The SDK's error message quotes the whole event (message text included): never log it.
+        except Exception:
+            # ValueError, TypeError, KeyError (a missing type)...: whatever the SDK refuses is skipped.
+            # Its error message quotes the whole event (message text included): never log it.
             return Prepared(None, ignored=_types_of(raw))
         if getattr(event.source, "type", None) != "user" or not isinstance(
             event, FollowEvent | MessageEvent | PostbackEvent

@@ -50,9 +50,7 @@ class LineSender:
             return Final("unfollowed", cancelled=True)
         messages = message.body["messages"]
         expires = message.reply_token_expires_at
-        tried_reply = False
         if message.reply_token and expires is not None and self._clock() < expires:
-            tried_reply = True
             async with self._db.transaction() as tx:
                 await tx.outbox.mark_reply_attempt(message.id, self._clock())
             try:
@@ -60,24 +58,34 @@ class LineSender:
                 return Delivered("reply")
             except ApiException as exc:
                 if not (exc.status == 400 and "reply token" in error_message(exc).lower()):
-                    return _after_reply(classify(exc))
+                    return self._reply_failed(classify(exc), expires)
                 if self._spent_by_us(message, expires):
                     log.info("line.reply_inferred", extra=fields(id=message.id))
                     return Delivered("reply")
-                # The token went stale (or its fate is unknown past the window): push the same messages,
-                # and remember that, so a restart in mid-push does not read the refusal as our reply.
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                return self._reply_failed(Retry(f"reply: {type(exc).__name__}"), expires)
+            # The token went stale (or its fate is unknown past the window): push the same messages,
+            # and remember that first, so a restart in mid-push does not read the refusal as our reply.
+            try:
                 async with self._db.transaction() as tx:
                     await tx.outbox.drop_reply_token(message.id)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                # Unknown whether it arrived: try the token again (a refusal will tell) while it is
-                # surely valid, else push.
-                return Retry(f"reply: {type(exc).__name__}", drop_reply_token=not self._surely_valid(expires))
+            except Exception as exc:
+                # Not remembered: do not push now; the outbox records the drop with its outcome.
+                return Retry(
+                    f"recording the refused token failed: {type(exc).__name__}", drop_reply_token=True
+                )
         try:
             await self._api.push(message.recipient, messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
-            outcome = classify(exc)
-            return _after_reply(outcome) if tried_reply else outcome
+            return classify(exc)
         return Delivered("push")
+
+    def _reply_failed(self, outcome: Outcome, expires: datetime) -> Outcome:
+        """A reply whose fate is unknown (5xx, 429, timeout, dropped connection) is tried again with its
+        token while the token is surely valid (a refusal then tells that it arrived), else pushed."""
+        if isinstance(outcome, Retry):
+            return Retry(outcome.reason, outcome.after, drop_reply_token=not self._surely_valid(expires))
+        return outcome
 
     def _surely_valid(self, expires: datetime) -> bool:
         return self._clock() < expires - REPLY_TOKEN_LIFETIME + REPLY_SURELY_VALID
@@ -85,10 +93,3 @@ class LineSender:
     def _spent_by_us(self, message: OutboxMessage, expires: datetime) -> bool:
         """An attempt of ours was recorded before this one, and the token cannot have expired yet."""
         return message.reply_attempted_at is not None and self._surely_valid(expires)
-
-
-def _after_reply(outcome: Outcome) -> Outcome:
-    """Once a reply was tried, later attempts push: a token is single use and may be spent."""
-    if isinstance(outcome, Retry):
-        return Retry(outcome.reason, outcome.after, drop_reply_token=True)
-    return outcome

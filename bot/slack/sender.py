@@ -23,7 +23,7 @@ from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack.card import card_text, case_blocks
 from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
-from storage import Database
+from storage import Database, Repositories
 from storage.outbox import OutboxMessage
 
 # A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
@@ -72,9 +72,12 @@ class SlackSender:
                     text=card_text(case, label),
                     blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
                 )
-                async with self._db.transaction() as tx:
-                    await tx.cases.set_slack_message(case.id, str(response["channel"]), str(response["ts"]))
-                return Delivered("chat.postMessage")
+                channel, ts = str(response["channel"]), str(response["ts"])
+
+                async def record(tx: Repositories) -> None:
+                    await tx.cases.set_slack_message(case.id, channel, ts)
+
+                return Delivered("chat.postMessage", record=record)
             if body["event"] == "channel_note":
                 await self._post(channel=message.recipient, text=str(body["text"]))
                 return Delivered("chat.postMessage")

@@ -8,13 +8,16 @@ the table mends the database while the bot keeps running.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.clock import utc_now
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
@@ -149,26 +152,30 @@ async def madoguchi(*args: str) -> str:
 
 
 async def test_retry_commands_put_failed_work_back_in_line(tmp_path: Path, line: FakeLine) -> None:
+    """Only what failed within the last 24 hours: an older answer would arrive out of its time."""
     config = write_config(tmp_path, line.base_url)
     db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    now = utc_now()  # the command counts back from the real time
     try:
-        async with db.transaction() as tx:
-            message = await tx.outbox.add(
-                "line", "U_HANAKO", {"messages": [{"type": "text", "text": "x"}]}, NOW
-            )
-            await tx.outbox.finish(message.id, "dead", "gave up after 8 attempts: HTTP 500")
-        event = text_event("U_HANAKO", "ヘルプ")
-        async with db.transaction() as tx:
-            await tx.inbox.add([IncomingEvent("line", "ev-1", "line:U_HANAKO", json.dumps(event))], NOW)
-            [item] = await tx.inbox.pending()
-            await tx.inbox.mark_failed(item.id, "ValueError", NOW)
+        for when, tag in ((now - timedelta(days=3), "old"), (now - timedelta(minutes=5), "new")):
+            async with db.transaction() as tx:
+                message = await tx.outbox.add(
+                    "line", "U_HANAKO", {"messages": [{"type": "text", "text": tag}]}, when
+                )
+                await tx.outbox.finish(message.id, "dead", "gave up after 8 attempts: HTTP 500")
+                event = text_event("U_HANAKO", "ヘルプ")
+                await tx.inbox.add(
+                    [IncomingEvent("line", f"ev-{tag}", "line:U_HANAKO", json.dumps(event))], when
+                )
+                [item] = await tx.inbox.pending()
+                await tx.inbox.mark_failed(item.id, "ValueError", when)
     finally:
         await db.close()
 
     printed = await madoguchi("inbox", "retry", "--config", str(config))
     printed += await madoguchi("outbox", "retry", "--config", str(config))
-    assert "1 failed event(s) put back in line" in printed
-    assert "1 undelivered message(s) put back in line" in printed
+    assert "1 failed event(s) of the last 24 hours put back in line" in printed
+    assert "1 undelivered message(s) of the last 24 hours put back in line" in printed
 
     async with Runtime(settings_for(tmp_path, line.base_url)) as bot:
 
@@ -176,8 +183,58 @@ async def test_retry_commands_put_failed_work_back_in_line(tmp_path: Path, line:
             return (
                 await bot.db.read.inbox.count("done") == 1
                 and await bot.db.read.outbox.count("pending") == 0
-                and await bot.db.read.outbox.count("dead") == 0
+                and await bot.db.read.outbox.count("dead") == 1  # the old one stays dead
             )
 
         await wait_for(all_done, within=10)
-    assert "x" in line.sent_texts("U_HANAKO")
+    assert "new" in line.sent_texts("U_HANAKO") and "old" not in line.sent_texts("U_HANAKO")
+
+
+async def test_a_stale_listing_of_a_handled_event_is_not_handled_again(bot: Runtime, line: FakeLine) -> None:
+    """A rescan's snapshot can list an event whose handling commits just after: it must be a no-op."""
+    event = text_event("U_HANAKO", "ヘルプ", reply_token=line.issue_reply_token("U_HANAKO"))
+    assert (await post_events(bot.base_url, [event]))[0] == 200
+
+    async def handled() -> bool:
+        return await bot.db.read.inbox.count("done") == 1 and await bot.db.read.outbox.count("pending") == 0
+
+    await wait_for(handled)
+    sent = len(line.sent_messages("U_HANAKO"))
+    assert sent > 0
+    [item] = await bot.db.read.inbox.for_key("line:U_HANAKO")
+    # The row as a snapshot taken just before the handling committed would show it.
+    stale = dataclasses.replace(item, status="pending", payload=json.dumps(event, ensure_ascii=False))
+    await bot.inbox._handle(stale)  # what a runner does with a row from such a rescan
+    bot.outbox.wake()
+    await asyncio.sleep(0.2)
+    assert len(line.sent_messages("U_HANAKO")) == sent
+    assert len(await bot.db.read.outbox.in_order("line:U_HANAKO")) == 1
+
+
+async def test_a_requeued_event_is_handled_while_others_keep_writing(bot: Runtime, line: FakeLine) -> None:
+    """`inbox retry` while the bot is busy: the put-back row is found by the periodic rescan."""
+    event = text_event("U_OLD", "ヘルプ")
+    async with bot.db.transaction() as tx:
+        await tx.inbox.add([IncomingEvent("line", "ev-old", "line:U_OLD", json.dumps(event))], NOW)
+        [item] = await tx.inbox.for_key("line:U_OLD")
+        await tx.inbox.mark_failed(item.id, "ValueError", NOW)
+    # The worker moves past it: its cursor is now beyond the failed row's id.
+    assert (await post_events(bot.base_url, [text_event("U_BUSY", "はじめ")]))[0] == 200
+
+    async def moved_on() -> bool:
+        return await bot.db.read.inbox.count("done") == 1
+
+    await wait_for(moved_on)
+    async with bot.db.transaction() as tx:
+        assert await tx.inbox.requeue_failed(NOW - timedelta(days=1)) == 1
+
+    async def old_one_handled() -> bool:
+        [row] = await bot.db.read.inbox.for_key("line:U_OLD")
+        return row.status == "done"
+
+    for n in range(40):  # a citizen writes every 0.25 s: the worker is never idle for a poll period
+        assert (await post_events(bot.base_url, [text_event("U_BUSY", f"{n}")]))[0] == 200
+        if await old_one_handled():
+            break
+        await asyncio.sleep(0.25)
+    assert await old_one_handled()

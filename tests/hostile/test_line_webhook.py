@@ -114,8 +114,14 @@ def _event_with(**changes: object) -> dict[str, object]:
         *parents, leaf = path.split("__")
         for parent in parents:
             target = target[parent]  # type: ignore[assignment]
-        target[leaf] = value
+        if value is MISSING:
+            del target[leaf]
+        else:
+            target[leaf] = value
     return event
+
+
+MISSING = object()
 
 
 @pytest.mark.parametrize(
@@ -126,6 +132,8 @@ def _event_with(**changes: object) -> dict[str, object]:
         pytest.param(_event_with(source__type="alien"), id="unknown-source-type"),
         pytest.param(_event_with(message__type=MARKER), id="marker-as-type"),
         pytest.param(_event_with(timestamp="yesterday"), id="bad-timestamp"),
+        pytest.param(_event_with(message__type=MISSING), id="message-without-type"),
+        pytest.param(_event_with(type=MISSING), id="event-without-type"),
     ],
 )
 async def test_events_the_sdk_does_not_know_are_skipped_quietly(

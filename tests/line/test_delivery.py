@@ -14,7 +14,7 @@ import pytest
 
 from bot.delivery import RetryPolicy
 from bot.runtime import Runtime
-from bot.sandbox.fake_line import FakeLine, RecordedRequest
+from bot.sandbox.fake_line import FailMode, FakeLine, RecordedRequest
 from bot.sandbox.line_webhook import follow_event, text_event, unfollow_event
 from storage.outbox import OutboxMessage
 from tests.harness import post_events, settings_for, wait_for
@@ -27,7 +27,7 @@ async def outbox_rows(bot: Runtime, user: str = "U_HANAKO") -> list[OutboxMessag
 
 
 def pushed(request: RecordedRequest) -> list[dict[str, object]]:
-    """The messages a recorded push carried."""
+    """The messages a recorded push (or reply) carried."""
     assert isinstance(request.json, dict)
     return list(request.json["messages"])
 
@@ -206,3 +206,19 @@ async def test_follow_after_unfollow_greets_again(bot: Runtime, line: FakeLine) 
     await wait_for(lambda: len(line.sent_messages("U_HANAKO")) == 2)
     user = await bot.db.read.users.by_line_id("U_HANAKO")
     assert user is not None and user.following
+
+
+@pytest.mark.parametrize("failure", [500, 429, "lost_response"])
+async def test_a_reply_cut_short_is_tried_again_with_its_token(
+    bot: Runtime, line: FakeLine, failure: FailMode
+) -> None:
+    """A 5xx, a 429 or a lost answer leaves the reply's fate unknown: the token is used again (a refusal
+    would tell that the first one arrived) instead of pushing the answer a second time."""
+    line.fail_next(failure, path="/v2/bot/message/reply")
+    token = line.issue_reply_token("U_HANAKO")
+    await post_events(bot.base_url, [text_event("U_HANAKO", "ヘルプ", reply_token=token)])
+    [row] = await settled(bot)
+    replies = line.find_requests(path="/v2/bot/message/reply")
+    assert len(replies) == 2 and line.find_requests(path=PUSH) == []
+    assert row.status == "sent" and row.delivered_via == "reply"
+    assert len(line.sent_messages("U_HANAKO")) == len(pushed(replies[0]))

@@ -1,0 +1,123 @@
+"""`madoguchi cases export` and `madoguchi cases stats`: CSV for the center's own records and reports.
+
+Both are UTF-8 with a byte-order mark and CRLF line ends, so a spreadsheet (Excel included) opens them
+with the Japanese intact. The export holds personal data and is recorded in the audit log; the
+statistics hold counts only. Column headers are in flows/texts/ja.toml (`[export]`); the columns are
+documented in docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bot.clock import utc_now
+from bot.config import Settings
+from flows.texts import Texts
+from storage import Database
+from storage.cases import Case
+
+ENCODING = "utf-8-sig"  # the BOM tells spreadsheets the file is UTF-8
+
+Column = tuple[str, Callable[[Case], object]]
+
+
+class OutputError(Exception):
+    """The output file cannot be written (a bad path, no permission, a full disk)."""
+
+
+def _columns(settings: Settings, texts: Texts) -> list[Column]:
+    tz = settings.center.tz
+
+    def when(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    return [
+        ("number", lambda c: c.number),
+        ("created_at", lambda c: when(c.created_at)),
+        ("category", lambda c: settings.category_label(c.category)),
+        ("requester_type", lambda c: c.requester_type),
+        ("organisation", lambda c: c.organisation or ""),
+        ("person_name", lambda c: c.person_name),
+        ("contact_method", lambda c: c.contact_method),
+        ("phone", lambda c: c.phone or ""),
+        ("email", lambda c: c.email or ""),
+        ("body", lambda c: c.body),
+        ("preferred_dates", lambda c: c.preferred_dates or ""),
+        ("status", lambda c: texts.get(f"staff.status_{c.status}")),
+        ("assignee", lambda c: c.assignee or ""),
+        ("first_response_at", lambda c: when(c.first_response_at)),
+        ("answer_due_at", lambda c: when(c.answer_due_at)),
+        ("received_out_of_hours", lambda c: "○" if c.received_out_of_hours else ""),
+        ("closed_at", lambda c: when(c.closed_at)),
+    ]
+
+
+def _write(rows: list[list[object]], output: str | None) -> None:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    data = buffer.getvalue().encode(ENCODING)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        try:
+            Path(output).write_bytes(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc
+
+
+async def export_cases(settings: Settings, output: str | None) -> int:
+    texts = Texts.load()
+    columns = _columns(settings, texts)
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    try:
+        cases = sorted(await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id)
+        rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]
+        rows += [[value(case) for _, value in columns] for case in cases]
+        _write(rows, output)
+        async with db.transaction() as tx:
+            # Who read the personal data, and how much; never what.
+            await tx.audit.record(
+                f"cli:{getpass.getuser()}", "cases.exported", "cases", "all", utc_now(), {"count": len(cases)}
+            )
+    finally:
+        await db.close()
+    print(f"{len(cases)} case(s) exported", file=sys.stderr)
+    return 0
+
+
+async def export_stats(settings: Settings, output: str | None) -> int:
+    """Counts by month of receipt (center's timezone) and category: received, answered, closed."""
+    texts = Texts.load()
+    tz = settings.center.tz
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    try:
+        cases = await db.read.cases.with_status("new", "in_progress", "closed")
+    finally:
+        await db.close()
+    received: Counter[tuple[str, str]] = Counter()
+    answered: Counter[tuple[str, str]] = Counter()
+    on_time: Counter[tuple[str, str]] = Counter()
+    closed: Counter[tuple[str, str]] = Counter()
+    for case in cases:
+        key = (case.created_at.astimezone(tz).strftime("%Y-%m"), settings.category_label(case.category))
+        received[key] += 1
+        answered[key] += case.first_response_at is not None
+        on_time[key] += (
+            case.first_response_at is not None
+            and case.answer_due_at is not None
+            and case.first_response_at <= case.answer_due_at
+        )
+        closed[key] += case.status == "closed"
+    header = ["month", "category", "received", "answered", "answered_on_time", "closed"]
+    rows: list[list[object]] = [[texts.get(f"export.stats_{key}") for key in header]]
+    rows += [[*key, received[key], answered[key], on_time[key], closed[key]] for key in sorted(received)]
+    _write(rows, output)
+    return 0

@@ -1,0 +1,109 @@
+"""`madoguchi cases export` / `cases stats`: CSV that a spreadsheet opens, with the documented columns."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from bot.sandbox.fake_line import FakeLine
+from storage import Database
+from storage.cases import NewCase
+from tests.conftest import NOW
+from tests.harness import ROOT, write_config
+
+COLUMNS = [
+    "受付番号", "受付日時", "相談分野", "相談者の種別", "団体名", "氏名", "連絡方法", "電話番号",
+    "メールアドレス", "相談内容", "希望日時", "状態", "担当者", "初回返信日時", "回答期限", "時間外受付",
+    "対応完了日時",
+]  # fmt: skip
+
+
+async def madoguchi(*args: str) -> tuple[int, bytes, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out, err.decode()
+
+
+async def two_cases(path: Path) -> None:
+    db = await Database.open(path)
+    try:
+        async with db.transaction() as tx:
+            first = await tx.cases.create(
+                NewCase(None, "general", "個人", "山田 花子", "phone", "相談です,\n改行と\"引用\"", phone="090-1234-5678"),
+                NOW - timedelta(days=40), 2026,
+            )  # fmt: skip
+            await tx.cases.set_first_response(first.id, NOW - timedelta(days=39))
+            await tx.cases.set_status(first.id, "closed", NOW - timedelta(days=38))
+            await tx.cases.create(
+                NewCase(None, "npo", "NPO法人", "佐藤 一郎", "line", "設立の相談"), NOW, 2026
+            )
+    finally:
+        await db.close()
+
+
+async def test_export_opens_in_a_spreadsheet_with_the_documented_columns(
+    tmp_path: Path, line: FakeLine
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    await two_cases(tmp_path / "madoguchi.sqlite3")
+    output = tmp_path / "cases.csv"
+    status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(output))
+    assert status == 0 and "2 case(s) exported" in err
+    data = output.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data  # BOM and CRLF: Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0] == COLUMNS
+    first = dict(zip(COLUMNS, rows[1], strict=True))
+    assert (first["受付番号"], first["氏名"], first["電話番号"]) == (
+        "2026-0001",
+        "山田 花子",
+        "090-1234-5678",
+    )
+    assert first["相談内容"] == '相談です,\n改行と"引用"'  # quoted, not split
+    assert first["状態"] == "対応完了" and first["受付日時"] == "2026-10-21 10:00"  # Asia/Tokyo
+    assert len(rows) == 3
+
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        [entry] = await db.read.audit.for_subject("cases", "all")
+    finally:
+        await db.close()
+    assert entry.action == "cases.exported" and entry.detail == {"count": 2}
+
+
+async def test_stats_are_counts_only(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    await two_cases(tmp_path / "madoguchi.sqlite3")
+    status, out, _ = await madoguchi("cases", "stats", "--config", str(config))
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out.decode("utf-8-sig"), newline="")))
+    assert rows[0] == [
+        "受付月",
+        "相談分野",
+        "受付件数",
+        "返信済み件数",
+        "期限内に返信した件数",
+        "対応完了件数",
+    ]
+    assert rows[1:] == [
+        ["2026-10", "総合相談", "1", "1", "0", "1"],
+        ["2026-11", "NPOの設立・運営", "1", "0", "0", "0"],
+    ]
+    assert "山田" not in out.decode("utf-8-sig")
+
+
+async def test_an_unwritable_output_is_a_clear_error(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    status, _, err = await madoguchi(
+        "cases", "export", "--config", str(config), "--output", str(tmp_path / "missing" / "x.csv")
+    )
+    assert status == 2
+    assert err.startswith("error: cannot write") and "Traceback" not in err
