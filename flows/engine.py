@@ -2,8 +2,12 @@
 
 A `Flow` is a list of `Step`s. The engine is pure: it takes the stored state and one inbound event
 and returns the new state and what to say, so it can be tested without a network, a database or a
-clock of its own. Every flow gets the same controls: back one step, cancel at any point, a summary
-where any single answer can be edited, and skip on optional steps.
+clock of its own. Every flow gets the same controls: back one step, cancel at any point (asked to
+confirm once something would be lost), a summary where any single answer can be edited, and skip on
+optional steps.
+
+Every question with options lists them, numbered, in its text and takes them typed as well as
+tapped (flows.matching): quick replies vanish once the citizen types, and LINE for PC shows none.
 """
 
 from __future__ import annotations
@@ -12,25 +16,41 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from flows import paging, validators
+from flows import matching, paging, validators
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import Invalid
 
-InputKind = Literal["choice", "yes_no", "text", "multi_text", "phone", "email", "preference"]
+InputKind = Literal["choice", "yes_no", "text", "multi_text", "phone", "email", "preference", "kana"]
 Answers = Mapping[str, Any]
 
 BACK, CANCEL, SKIP, DONE = "flow:back", "flow:cancel", "flow:skip", "flow:done"
 CONFIRM, EDIT, RESUME = "flow:confirm", "flow:edit", "flow:resume"
 EDIT_PREFIX = "flow:edit:"
 SUMMARY, EDIT_PICK = "_summary", "_edit"
+# Answers to the questions the engine asks by itself: "really cancel?" and, for a text already
+# given, "write it again or add to it?".
+CANCEL_YES, CANCEL_NO = "flow:cancel:yes", "flow:cancel:no"
+REWRITE, APPEND = "flow:rewrite", "flow:append"
+# `State.pending`: one of those questions is waiting for its answer.
+PENDING_CANCEL, PENDING_REWRITE = "cancel", "rewrite"
 
-CANCEL_WORDS = frozenset({"キャンセル", "やめる", "やめます", "中止", "取り消し", "cancel"})
-BACK_WORDS = frozenset({"戻る", "もどる", "前へ", "back"})
-SKIP_WORDS = frozenset({"スキップ", "なし", "特になし", "skip"})
-DONE_WORDS = frozenset({"入力完了", "以上", "以上です", "完了"})
-YES_WORDS = frozenset({"はい", "yes", "同意する", "同意します", "ok"})
-NO_WORDS = frozenset({"いいえ", "no", "同意しない", "同意しません"})
+# Controls typed as words (compared after NFKC, lower case, outer spaces stripped).
+CANCEL_WORDS = frozenset(
+    {"キャンセル", "きゃんせる", "やめる", "やめます", "中止", "取り消し", "取消", "cancel"}
+)
+BACK_WORDS = frozenset({"戻る", "もどる", "前へ", "前に戻る", "ひとつ前", "一つ前", "back"})
+SKIP_WORDS = frozenset({"スキップ", "すきっぷ", "なし", "特になし", "ありません", "skip"})
+DONE_WORDS = frozenset({"入力完了", "にゅうりょくかんりょう", "以上", "以上です", "完了", "おわり", "終わり"})
+# Variants of the options the engine offers, declared with them (see flows.matching).
+YES_WORDS = ("はい", "yes", "ok", "おけ", "了解", "りょうかい", "わかりました", "お願いします")
+NO_WORDS = ("いいえ", "no", "いや", "だめ", "結構です")
+CONFIRM_WORDS = ("送信", "送る", "おくる", "はい", "ok", "お願いします", "これでいい", "大丈夫")
+EDIT_WORDS = ("修正", "しゅうせい", "直す", "なおす", "訂正", "変更", "直したい")
+CANCEL_YES_WORDS = ("はい", "yes", "ok", "取り消す", "取り消します", "とりけす", "やめる")
+CANCEL_NO_WORDS = ("いいえ", "no", "続ける", "続けます", "つづける", "戻る", "もどる", "やめない")
+REWRITE_WORDS = ("書き直す", "かきなおす", "書き直し", "新しく", "最初から", "入れ替える", "置き換える")
+APPEND_WORDS = ("追記", "ついき", "追加", "付け足す", "書き足す", "続き", "足す")
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,11 @@ class Step:
     gate: bool = False
     # Shown in the summary and offered for editing.
     editable: bool = True
+    # A variant of the question for these answers: `<flow>.<key>.prompt_<variant>` (an individual is
+    # asked お名前, an organisation's contact ご担当の方のお名前); None asks `.prompt`.
+    variant: Callable[[Answers], str | None] | None = None
+    # Answers that no longer hold when this one changes (a new name needs its ふりがな again).
+    resets: tuple[str, ...] = ()
 
     def applies(self, answers: Answers) -> bool:
         return self.when is None or self.when(answers)
@@ -75,6 +100,8 @@ class State:
     editing: bool = False
     # The page of a long list of choices the citizen is looking at (see flows.paging).
     page: int = 0
+    # A question of the engine's own waiting at this step: PENDING_CANCEL or PENDING_REWRITE.
+    pending: str = ""
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -83,6 +110,7 @@ class State:
             "buffer": list(self.buffer),
             "editing": self.editing,
             "page": self.page,
+            "pending": self.pending,
         }
 
     @classmethod
@@ -94,6 +122,7 @@ class State:
             buffer=tuple(data.get("buffer", ())),
             editing=bool(data.get("editing", False)),
             page=int(data.get("page", 0)),
+            pending=str(data.get("pending", "")),
         )
 
 
@@ -120,6 +149,10 @@ class Engine:
 
     def prompt(self, state: State) -> list[Outgoing]:
         """The question the citizen is at, asked again (after help, a nudge, or a restart)."""
+        if state.pending == PENDING_CANCEL:
+            return [self._cancel_question()]
+        if state.pending == PENDING_REWRITE:
+            return self._rewrite_question(state, with_text=True)
         if state.step == SUMMARY:
             return self._summary(state)
         if state.step == EDIT_PICK:
@@ -128,8 +161,12 @@ class Engine:
 
     def handle(self, state: State, inbound: Inbound) -> Result:
         word = _word(inbound)
+        if state.pending == PENDING_CANCEL:
+            return self._at_cancel_question(state, inbound, word)
         if word == CANCEL or word in CANCEL_WORDS:
-            return Result(None, [Text(self._t("flow.cancelled"))], "cancelled")
+            return self._cancel_asked(state)
+        if state.pending == PENDING_REWRITE:
+            return self._at_rewrite_question(state, inbound, word)
         turned = self._turn_page(state, word)
         if turned is not None:
             return turned
@@ -138,11 +175,11 @@ class Engine:
         if word == RESUME:
             return Result(state, self.prompt(state))
         if inbound.kind not in ("text", "choice"):
-            return Result(state, [Text(self._t("flow.text_please")), *self.prompt(state)])
+            return self._not_text(state, inbound)
         if state.step == SUMMARY:
-            return self._at_summary(state, word)
+            return self._at_summary(state, inbound)
         if state.step == EDIT_PICK:
-            return self._at_edit_pick(state, word)
+            return self._at_edit_pick(state, inbound)
         return self._answer(state, self.flow.step(state.step), inbound, word)
 
     # -- answering a step -------------------------------------------------------------
@@ -154,58 +191,89 @@ class Engine:
         try:
             if step.kind == "multi_text":
                 return self._multi_text(state, step, inbound, word)
-            value = self._parse(step, state, raw, word)
+            value = self._parse(step, inbound, raw)
         except Invalid as invalid:
-            return Result(state, [Text(self._t(invalid.key, max=step.max_length)), self._ask(step, state)])
+            said = self._t(invalid.key, max=step.max_length, **invalid.values)
+            return Result(state, [Text(said), self._ask(step, state)])
         if step.gate and value == "no":
             return Result(None, [Text(self._t(f"{self.flow.name}.{step.key}.declined"))], "declined")
         return self._advance(state, step, value)
 
-    def _parse(self, step: Step, state: State, raw: str, word: str) -> Any:
-        if step.kind == "choice":
-            paged = self._paged(step, state)
-            picked = paging.pick(word, step.choices, numbered=paged is not None and paged.paged)
-            if picked is None:
-                raise Invalid("invalid.choice")
-            return picked.value
-        if step.kind == "yes_no":
-            if word in ("yes", *YES_WORDS):
-                return "yes"
-            if word in ("no", *NO_WORDS):
-                return "no"
-            raise Invalid("invalid.choice")
+    def _parse(self, step: Step, inbound: Inbound, raw: str) -> Any:
+        if step.kind in ("choice", "yes_no"):
+            return _chosen(_pick(inbound, self._options(step))).value
         if step.kind == "phone":
             return validators.phone(raw)
         if step.kind == "email":
             return validators.email(raw)
+        if step.kind == "kana":
+            return validators.kana(raw, step.max_length)
         return validators.free_text(raw, step.max_length)
 
     def _multi_text(self, state: State, step: Step, inbound: Inbound, word: str) -> Result:
-        """Free text over several messages, finished with the 入力完了 button."""
+        """Free text over several messages, finished with 入力完了 (tapped or typed). A part that
+        would take the whole past the step's length is not taken; the parts before it are kept."""
         if word == DONE or word in DONE_WORDS:
             if not state.buffer:
-                return Result(state, [Text(self._t("invalid.empty")), self._ask(step, state)])
+                raise Invalid("invalid.body_empty")
             return self._advance(replace(state, buffer=()), step, "\n".join(state.buffer))
         if inbound.kind == "choice":
             raise Invalid("invalid.text")
-        piece = validators.free_text(inbound.text, step.max_length)
-        if sum(len(p) for p in state.buffer) + len(piece) > step.max_length:
-            raise Invalid("invalid.too_long")
+        piece = inbound.text.strip()
+        if not piece:
+            raise Invalid("invalid.empty")
+        kept = _length(state.buffer)
+        if kept + len(piece) > step.max_length:
+            key = "flow.text_over" if state.buffer else "flow.text_over_first"
+            counts = {
+                "length": len(piece),
+                "kept": kept,
+                "left": step.max_length - kept,
+                "max": step.max_length,
+            }
+            return Result(state, [Text(self._t(key, **counts), choices=self._text_controls(state, step))])
         state = replace(state, buffer=(*state.buffer, piece))
-        done = Choice(self._t("flow.done"), DONE)
-        return Result(
-            state, [Text(self._t("flow.more_text"), choices=(done, self._back_choice(), self._cancel()))]
-        )
+        kept = _length(state.buffer)
+        said = self._t("flow.more_text", kept=kept, left=step.max_length - kept, max=step.max_length)
+        return Result(state, [Text(said, choices=self._text_controls(state, step))])
+
+    def _text_controls(self, state: State, step: Step) -> tuple[Choice, ...]:
+        done = (Choice(self._t("flow.done"), DONE),) if state.buffer else ()
+        back = (self._back_choice(),) if state.history or state.editing else ()
+        return (*done, *back, self._cancel())
+
+    def _not_text(self, state: State, inbound: Inbound) -> Result:
+        """A sticker, image, file or location where an answer was asked for: say what is wanted
+        and ask again. Nothing sent here is kept; images are welcome once the consultation is in."""
+        asked = self.prompt(state)
+        step = None if state.step in (SUMMARY, EDIT_PICK) else self.flow.step(state.step)
+        if step is None or step.kind in ("choice", "yes_no"):
+            key = "invalid.choice"
+        elif inbound.kind == "media":
+            key = "flow.media_later"
+        else:
+            key = "flow.text_please"
+        return Result(state, [Text(self._t(key)), *asked])
 
     def _advance(self, state: State, step: Step, value: Any) -> Result:
         answers = {**state.answers, step.key: value}
+        if step.key in state.answers and state.answers[step.key] != value:
+            answers = {k: v for k, v in answers.items() if k not in step.resets}
         history = state.history if state.editing else (*state.history, step.key)
         following = self._next_step(answers, after=None if state.editing else step.key)
         if following is None:
             summary = State(step=SUMMARY, answers=self._applicable(answers), history=history)
             return Result(summary, self._summary(summary))
         moved = replace(state, step=following.key, answers=answers, history=history, page=0)
-        return Result(moved, [self._ask(following, moved)])
+        return self._arrive(moved, following)
+
+    def _arrive(self, state: State, step: Step) -> Result:
+        """Ask `step`; a text written over several messages that was already given is shown, with
+        the choice to write it again or add to it, instead of being asked for from nothing."""
+        if step.kind == "multi_text" and state.answers.get(step.key) and not state.buffer:
+            asking = replace(state, pending=PENDING_REWRITE)
+            return Result(asking, self._rewrite_question(asking, with_text=True))
+        return Result(state, [self._ask(step, state)])
 
     def _next_step(self, answers: Answers, after: str | None) -> Step | None:
         """The next step to ask: after `after`, or (when editing) the first unanswered one."""
@@ -226,33 +294,125 @@ class Engine:
         return {k: v for k, v in answers.items() if k in keys}
 
     def _back(self, state: State) -> Result:
+        """One step back. The parts of a text being written are kept (`buffer`) and shown again
+        when the citizen comes back to it; while editing, back is the summary, unchanged."""
         if state.step == EDIT_PICK or (state.editing and state.step != SUMMARY):
-            summary = replace(state, step=SUMMARY, editing=False, buffer=(), page=0)
+            summary = replace(state, step=SUMMARY, editing=False, buffer=(), page=0, pending="")
             return Result(summary, self._summary(summary))
         if not state.history:
             return Result(state, self.prompt(state))
         previous = state.history[-1]
-        moved = replace(state, step=previous, history=state.history[:-1], buffer=(), page=0)
-        return Result(moved, [self._ask(self.flow.step(previous), moved)])
+        moved = replace(state, step=previous, history=state.history[:-1], page=0, pending="")
+        return self._arrive(moved, self.flow.step(previous))
+
+    # -- "really cancel?" -------------------------------------------------------------------
+
+    def _cancel_asked(self, state: State) -> Result:
+        """キャンセル ends the flow at once only when nothing would be lost; else it asks first."""
+        gates = {s.key for s in self.flow.steps if s.gate}
+        if not state.buffer and all(k in gates for k in state.answers):
+            return Result(None, [Text(self._t("flow.cancelled"))], "cancelled")
+        asking = replace(state, pending=PENDING_CANCEL)
+        return Result(asking, [self._cancel_question()])
+
+    def _cancel_options(self) -> tuple[Choice, ...]:
+        return (
+            Choice(self._t("flow.cancel_yes"), CANCEL_YES, CANCEL_YES_WORDS),
+            Choice(self._t("flow.cancel_no"), CANCEL_NO, CANCEL_NO_WORDS),
+        )
+
+    def _cancel_question(self) -> Text:
+        options = self._cancel_options()
+        return Text(self._listed(self._t("flow.cancel_question"), options), choices=options)
+
+    def _at_cancel_question(self, state: State, inbound: Inbound, word: str) -> Result:
+        if word in (RESUME, BACK) or word in BACK_WORDS:
+            picked: Choice | None = self._cancel_options()[1]
+            found = matching.Match(picked)
+        else:
+            found = (
+                _pick(inbound, self._cancel_options())
+                if inbound.kind in ("text", "choice")
+                else matching.Match()
+            )
+        if found.choice is not None and found.choice.value == CANCEL_YES:
+            return Result(None, [Text(self._t("flow.cancelled"))], "cancelled")
+        if found.choice is not None:
+            resumed = replace(state, pending="")
+            kept = Text(self._t("flow.cancel_kept"))
+            if resumed.step in (SUMMARY, EDIT_PICK):
+                return Result(resumed, [kept, *self.prompt(resumed)])
+            again = self._arrive(resumed, self.flow.step(resumed.step))
+            return Result(again.state, [kept, *again.messages])
+        key = "invalid.ambiguous" if found.ambiguous else "invalid.choice"
+        return Result(state, [Text(self._t(key)), self._cancel_question()])
+
+    # -- a text already given: write it again or add to it ----------------------------------
+
+    def _rewrite_options(self) -> tuple[Choice, ...]:
+        return (
+            Choice(self._t("flow.rewrite"), REWRITE, REWRITE_WORDS),
+            Choice(self._t("flow.append"), APPEND, APPEND_WORDS),
+        )
+
+    def _rewrite_question(self, state: State, with_text: bool) -> list[Outgoing]:
+        options = self._rewrite_options()
+        controls = (self._back_choice(),) if state.history or state.editing else ()
+        question = Text(
+            self._listed(self._t("flow.rewrite_question"), options),
+            choices=(*options, *controls, self._cancel()),
+        )
+        if not with_text:
+            return [question]
+        current = str(state.answers.get(state.step, ""))
+        return [Text(self._t("flow.current_text", text=current)), question]
+
+    def _at_rewrite_question(self, state: State, inbound: Inbound, word: str) -> Result:
+        step = self.flow.step(state.step)
+        if word == BACK or word in BACK_WORDS:
+            return self._back(replace(state, pending=""))
+        if inbound.kind not in ("text", "choice"):
+            return Result(state, [Text(self._t("invalid.choice")), *self._rewrite_question(state, False)])
+        found = _pick(inbound, self._rewrite_options())
+        if found.choice is None:
+            key = "invalid.ambiguous" if found.ambiguous else "invalid.choice"
+            return Result(state, [Text(self._t(key)), *self._rewrite_question(state, False)])
+        if found.choice.value == REWRITE:
+            writing = replace(state, pending="", buffer=())
+            return Result(writing, [self._ask(step, writing)])
+        appending = replace(state, pending="", buffer=(str(state.answers[step.key]),))
+        return Result(appending, [self._ask(step, appending)])
 
     # -- summary and edit -----------------------------------------------------------------
 
-    def _at_summary(self, state: State, word: str) -> Result:
-        if word == CONFIRM or word in ("送信する", "送信", "はい"):
+    def _summary_options(self) -> tuple[Choice, ...]:
+        return (
+            Choice(self._t("flow.confirm"), CONFIRM, CONFIRM_WORDS),
+            Choice(self._t("flow.edit"), EDIT, EDIT_WORDS),
+            self._cancel(),
+        )
+
+    def _at_summary(self, state: State, inbound: Inbound) -> Result:
+        found = _pick(inbound, self._summary_options())
+        if found.choice is not None and found.choice.value == CONFIRM:
             return Result(state, [], "confirmed")
-        if word == EDIT or word in ("修正する", "修正"):
+        if found.choice is not None and found.choice.value == EDIT:
             picking = replace(state, step=EDIT_PICK, page=0)
             return Result(picking, self._edit_pick(picking))
-        return Result(state, [Text(self._t("invalid.choice")), *self._summary(state)])
+        if found.choice is not None:
+            return self._cancel_asked(state)
+        key = "invalid.ambiguous" if found.ambiguous else "invalid.choice"
+        return Result(state, [Text(self._t(key)), *self._summary(state)])
 
-    def _at_edit_pick(self, state: State, word: str) -> Result:
+    def _at_edit_pick(self, state: State, inbound: Inbound) -> Result:
         paged = self._edit_paged(state)
-        picked = paging.pick(word, paged.options, numbered=paged.paged)
-        if picked is not None:
-            step = self.flow.step(picked.value.removeprefix(EDIT_PREFIX))
+        found = _pick(inbound, paged.options)
+        if found.choice is not None:
+            step = self.flow.step(found.choice.value.removeprefix(EDIT_PREFIX))
             editing = replace(state, step=step.key, editing=True, buffer=(), page=0)
-            return Result(editing, [self._ask(step, editing)])
-        return Result(state, [Text(self._t("invalid.choice")), *self._edit_pick(state)])
+            return self._arrive(editing, step)
+        key = "invalid.ambiguous" if found.ambiguous else "invalid.choice"
+        return Result(state, [Text(self._t(key)), *self._edit_pick(state)])
 
     def _editable(self, answers: Answers) -> list[Step]:
         return [s for s in self.flow.steps if s.editable and s.applies(answers)]
@@ -263,12 +423,9 @@ class Engine:
             lines.append(
                 f"■{self._t(f'{self.flow.name}.{step.key}.label')}\n{self.display(step, state.answers)}"
             )
-        choices = (
-            Choice(self._t("flow.confirm"), CONFIRM),
-            Choice(self._t("flow.edit"), EDIT),
-            self._cancel(),
-        )
-        return [Text("\n".join(lines)), Text(self._t("flow.confirm_question"), choices=choices)]
+        options = self._summary_options()
+        question = self._listed(self._t("flow.confirm_question"), options)
+        return [Text("\n".join(lines)), Text(question, choices=options)]
 
     def _edit_paged(self, state: State) -> paging.Paged:
         options = tuple(
@@ -279,13 +436,18 @@ class Engine:
 
     def _edit_pick(self, state: State) -> list[Outgoing]:
         paged = self._edit_paged(state)
-        return [Text(self._with_listing(self._t("flow.edit_which"), paged), choices=paged.choices)]
+        return [Text(self._listed(self._t("flow.edit_which"), paged.options), choices=paged.choices)]
 
-    # -- long lists of choices ------------------------------------------------------------
+    # -- questions with options -------------------------------------------------------------
+
+    def _options(self, step: Step) -> tuple[Choice, ...]:
+        if step.kind == "yes_no" and not step.choices:
+            return (Choice(self._t("flow.yes"), "yes", YES_WORDS), Choice(self._t("flow.no"), "no", NO_WORDS))
+        return step.choices
 
     def _paged(self, step: Step, state: State) -> paging.Paged | None:
-        """The page of a choice step's options being shown; None for other kinds of step."""
-        if step.kind != "choice":
+        """The page of a step's options being shown; None for a step without options."""
+        if step.kind not in ("choice", "yes_no"):
             return None
         controls: list[Choice] = []
         if step.optional:
@@ -294,7 +456,7 @@ class Engine:
             controls.append(self._back_choice())
         if not step.gate:
             controls.append(self._cancel())
-        return paging.paginate(step.choices, controls, state.page, self.texts)
+        return paging.paginate(self._options(step), controls, state.page, self.texts)
 
     def _turn_page(self, state: State, word: str) -> Result | None:
         """Another page of the current question's options, when the word asks for one."""
@@ -312,8 +474,9 @@ class Engine:
         moved = replace(state, page=page)
         return Result(moved, self.prompt(moved))
 
-    def _with_listing(self, prompt: str, paged: paging.Paged) -> str:
-        return f"{prompt}\n{paging.listing(paged.options, self.texts)}" if paged.paged else prompt
+    def _listed(self, prompt: str, options: tuple[Choice, ...]) -> str:
+        """A question with its options numbered under it, to be answered by typing."""
+        return f"{prompt}\n{paging.listing(options, self.texts)}"
 
     def display(self, step: Step, answers: Answers) -> str:
         """An answer as the citizen and staff read it (a choice's label, not its value)."""
@@ -327,16 +490,23 @@ class Engine:
 
     # -- asking -----------------------------------------------------------------------
 
+    def _prompt_key(self, step: Step, answers: Answers) -> str:
+        variant = step.variant(answers) if step.variant is not None else None
+        return f"{self.flow.name}.{step.key}.prompt" + (f"_{variant}" if variant else "")
+
     def _ask(self, step: Step, state: State) -> Text:
-        prompt = self._t(f"{self.flow.name}.{step.key}.prompt", max=step.max_length)
+        prompt = self._t(self._prompt_key(step, state.answers), max=step.max_length)
         paged = self._paged(step, state)
         if paged is not None:
-            return Text(self._with_listing(prompt, paged), choices=paged.choices)
+            return Text(self._listed(prompt, paged.options), choices=paged.choices)
+        if step.kind == "multi_text":
+            if state.buffer:
+                kept = _length(state.buffer)
+                prompt = self._t(
+                    "flow.text_kept", kept=kept, left=step.max_length - kept, max=step.max_length
+                )
+            return Text(prompt, choices=self._text_controls(state, step))
         choices: list[Choice] = []
-        if step.kind == "yes_no":
-            choices += step.choices or (Choice(self._t("flow.yes"), "yes"), Choice(self._t("flow.no"), "no"))
-        elif step.kind == "multi_text" and state.buffer:
-            choices.append(Choice(self._t("flow.done"), DONE))
         if step.optional:
             choices.append(Choice(self._t("flow.skip"), SKIP))
         if state.history or state.editing:
@@ -358,3 +528,22 @@ class Engine:
 def _word(inbound: Inbound) -> str:
     text = inbound.value if inbound.kind == "choice" else inbound.text
     return validators.normalise(text).lower()
+
+
+def _length(parts: tuple[str, ...]) -> int:
+    """Characters of a text written over several messages, as the citizen counts them."""
+    return sum(len(p) for p in parts)
+
+
+def _pick(inbound: Inbound, options: tuple[Choice, ...]) -> matching.Match:
+    """The option a tapped button or a typed answer names. A button names its value exactly (an
+    old button of another question names nothing); typing is matched as flows.matching says."""
+    if inbound.kind == "choice":
+        return matching.Match(next((c for c in options if c.value == inbound.value), None))
+    return matching.match(inbound.text, options)
+
+
+def _chosen(found: matching.Match) -> Choice:
+    if found.choice is None:
+        raise Invalid("invalid.ambiguous" if found.ambiguous else "invalid.choice")
+    return found.choice

@@ -29,10 +29,14 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Choice:
-    """A button or quick reply: `label` is shown, `value` comes back as an Inbound choice."""
+    """A button or quick reply: `label` is shown, `value` comes back as an Inbound choice.
+
+    `words` are other ways a citizen may type the option (でんわ, TEL for 電話で): matching aids
+    declared next to the option (see flows.matching), never shown, so not part of equality."""
 
     label: str
     value: str
+    words: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

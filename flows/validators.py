@@ -12,18 +12,68 @@ import unicodedata
 _PHONE = re.compile(r"^0\d{9,10}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
 _DASHES = "‐‑‒–—―−ー－"
+# Ignored when matching a typed answer to an option: spaces, separators and brackets (自治会・町内会
+# typed as 自治会町内会), and punctuation at the end (「電話。」).
+_FOLD_DROP = re.compile(r"[\s・･/／,、()（）「」『』【】\[\]]+")
+_FOLD_TRAIL = ".。!！?？~〜"
+# Kana for ふりがな: hiragana (after katakana is turned into hiragana), the long vowel mark, the
+# iteration marks, a middle dot (foreign names) and single spaces between the parts of a name.
+_KANA = re.compile(r"[ぁ-ゖゝゞー・]+(?: [ぁ-ゖゝゞー・]+)*")
 
 
 class Invalid(ValueError):
     """The answer does not fit; `key` names the re-ask text in the wording file."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, **values: int) -> None:
         super().__init__(key)
         self.key = key
+        # Filled into the re-ask text (the length typed, for "too long").
+        self.values = values
 
 
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
+
+
+def fold(text: str) -> str:
+    """A typed answer as it is compared with options: NFKC (full-width letters and digits,
+    half-width kana), case folded, katakana as hiragana (メール = めーる), without spaces and
+    separators. Only for comparing; what is stored is what the citizen typed or the option's value."""
+    folded = _FOLD_DROP.sub("", unicodedata.normalize("NFKC", text).casefold())
+    return to_hiragana(folded).strip(_FOLD_TRAIL)
+
+
+def to_hiragana(text: str) -> str:
+    """Katakana as hiragana (ヴ as ゔ); everything else unchanged. Half-width katakana must have
+    been made full-width (NFKC) first."""
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+
+
+def kana(text: str, max_length: int) -> str:
+    """ふりがな: hiragana, katakana (full- or half-width, stored as hiragana), the long vowel mark
+    and spaces; spaces of any width become one half-width space between parts."""
+    cleaned = " ".join(to_hiragana(unicodedata.normalize("NFKC", text)).split())
+    if not cleaned:
+        raise Invalid("invalid.empty")
+    if len(cleaned) > max_length:
+        raise Invalid("invalid.too_long", length=len(cleaned))
+    if not _KANA.fullmatch(cleaned):
+        raise Invalid("invalid.kana")
+    return cleaned
+
+
+def is_kana(text: str) -> bool:
+    """Whether a name is written in kana only (then it is its own ふりがな)."""
+    try:
+        kana(text, len(text) + 1)
+    except Invalid:
+        return False
+    return True
+
+
+def has_kanji(text: str) -> bool:
+    """Whether the text has a CJK ideograph: a name staff may not know how to read."""
+    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or c == "々" for c in text)
 
 
 def phone(text: str) -> str:
@@ -51,5 +101,5 @@ def free_text(text: str, max_length: int) -> str:
     if not cleaned:
         raise Invalid("invalid.empty")
     if len(cleaned) > max_length:
-        raise Invalid("invalid.too_long")
+        raise Invalid("invalid.too_long", length=len(cleaned))
     return cleaned

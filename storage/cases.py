@@ -25,6 +25,8 @@ class NewCase:
     phone: str | None = None
     email: str | None = None
     preferred_dates: str | None = None
+    # How the person's name is read (ふりがな, hiragana), so staff can call back (migration 0007).
+    furigana: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class Case:
     closed_at: datetime | None
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
+    # ふりがな of person_name, hiragana (migration 0007); None for cases from before it, or a name
+    # in letters.
+    furigana: str | None = None
     # The promise (migration 0008): when the citizen was told to expect an answer, whether the
     # consultation came in out of hours, and when staff were told the date passed unanswered.
     answer_due_at: datetime | None = None

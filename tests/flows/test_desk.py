@@ -39,20 +39,29 @@ MENU = Text(
         Choice(TEXTS.get("menu.help"), "help"),
     ),
 )
+
+
+def listed(prompt: str, *labels: str) -> str:
+    """A question with its options numbered under it (every choice can be typed: LINE for PC)."""
+    lines = [TEXTS.get("flow.list_item", number=n, label=label) for n, label in enumerate(labels, 1)]
+    return "\n".join([prompt, *lines, TEXTS.get("flow.list_hint")])
+
+
 PRIVACY = Text(
-    TEXTS.get("intake.privacy.prompt"),
+    listed(TEXTS.get("intake.privacy.prompt"), "同意する", "同意しない"),
     choices=(
         Choice(TEXTS.get("intake.privacy.agree"), "yes"),
         Choice(TEXTS.get("intake.privacy.decline"), "no"),
     ),
 )
 CATEGORY = Text(
-    TEXTS.get("intake.category.prompt"),
+    listed(TEXTS.get("intake.category.prompt"), *(label for _, label in CATEGORIES)),
     choices=(*(Choice(label, cid) for cid, label in CATEGORIES), BACK, CANCEL),
 )
 NAME = Text(TEXTS.get("intake.name.prompt"), choices=(BACK, CANCEL))
+FURIGANA = Text(TEXTS.get("intake.furigana.prompt"), choices=(BACK, CANCEL))
 CONTACT = Text(
-    TEXTS.get("intake.contact_method.prompt"),
+    listed(TEXTS.get("intake.contact_method.prompt"), "LINEで", "電話で", "メールで"),
     choices=(
         *(Choice(TEXTS.get(f"intake.contact_method.{m}"), m) for m in ("line", "phone", "email")),
         BACK,
@@ -258,7 +267,8 @@ async def test_a_complete_intake_stores_a_case_numbered_in_the_local_year(
     assert (await citizen.tap("yes")).messages == [CATEGORY]
     await citizen.tap("npo")
     assert (await citizen.say("個人")).messages == [NAME]
-    assert (await citizen.say("山田 花子")).messages == [CONTACT]
+    assert (await citizen.say("山田 花子")).messages == [FURIGANA]
+    assert (await citizen.say("ヤマダ　ハナコ")).messages == [CONTACT]
     body = await citizen.tap("line")
     assert body.messages == [Text(TEXTS.get("intake.body.prompt", max=2000), choices=(BACK, CANCEL))]
     await citizen.say("NPOを立ち上げたいです。")
@@ -283,6 +293,7 @@ async def test_a_complete_intake_stores_a_case_numbered_in_the_local_year(
         None,
         None,
     )
+    assert case.furigana == "やまだ はなこ"  # typed in katakana with a full-width space
     assert case.body == "NPOを立ち上げたいです。\n定款の作り方を知りたいです。"
     assert (case.preferred_dates, case.status, case.created_at) == (None, "new", now)
     assert case.user_id == (await citizen.user()).id
@@ -293,6 +304,7 @@ async def test_a_second_consultation_gets_the_next_number_of_the_year(citizen: C
     await citizen.open_case()
     await at_name(citizen)
     await citizen.say("山田 花子")
+    await citizen.say("やまだ はなこ")
     await citizen.tap("line")
     await citizen.say("二件目の相談です。")
     await citizen.tap("flow:done")
@@ -312,7 +324,7 @@ async def test_help_mid_flow_answers_then_asks_the_same_question_again(citizen: 
     assert (after.flow, after.step, after.data, after.started_at) == ("intake", "name", before.data, NOW)
     assert after.updated_at == NOW + timedelta(minutes=3)  # asking for help is activity: no early nudge
     # ...and the flow goes on from there.
-    assert (await citizen.say("山田 花子")).messages == [CONTACT]
+    assert (await citizen.say("山田 花子")).messages == [FURIGANA]
 
 
 async def test_the_menu_word_mid_flow_resumes_instead_of_leaving(citizen: Citizen) -> None:
@@ -375,11 +387,11 @@ async def test_a_state_saved_mid_flow_is_found_again_after_a_restart(citizen: Ci
     try:
         citizen.wait(timedelta(minutes=5))
         reply = await citizen.send(Inbound("text", text="山田 花子"), db=restarted)
-        assert reply == Reply([CONTACT])
+        assert reply == Reply([FURIGANA])
         after = await restarted.read.conversations.get(before.user_id)
     finally:
         await restarted.close()
-    assert after is not None and after.step == "contact_method"
+    assert after is not None and after.step == "furigana"
     assert after.data["answers"] == {**before.data["answers"], "name": "山田 花子"}
     assert after.started_at == NOW
 

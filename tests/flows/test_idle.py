@@ -18,7 +18,7 @@ from storage.conversations import Conversation
 from tests.conftest import NOW
 from tests.flows.test_desk import (
     CANCEL,
-    CONTACT,
+    FURIGANA,
     MENU,
     NAME,
     PRIVACY,
@@ -141,7 +141,7 @@ async def test_resuming_a_draft_asks_the_saved_question_and_clears_the_draft(cit
         None,
         NOW,
     )
-    assert await citizen.say("山田 花子") == Reply([CONTACT])  # and the intake goes on
+    assert await citizen.say("山田 花子") == Reply([FURIGANA])  # and the intake goes on
 
 
 async def test_restarting_a_draft_begins_a_fresh_intake_at_privacy(citizen: Citizen) -> None:
@@ -191,11 +191,14 @@ async def test_resume_after_a_nudge_asks_the_current_question_again(citizen: Cit
     assert await sweep(citizen.db, citizen.now + timedelta(minutes=29)) == []
 
 
-async def test_cancel_after_a_nudge_ends_the_intake(citizen: Citizen) -> None:
+async def test_cancel_after_a_nudge_asks_first_then_ends_the_intake(citizen: Citizen) -> None:
     await at_name(citizen)
     await sweep(citizen.db, NOW + timedelta(minutes=31))
     citizen.now = NOW + timedelta(minutes=45)
-    assert await citizen.tap("flow:cancel") == Reply([text("flow.cancelled"), MENU])
+    asked = await citizen.tap("flow:cancel")  # answers were given: one tap loses nothing
+    assert asked.messages[-1].text.startswith(TEXTS.get("flow.cancel_question"))  # type: ignore[union-attr]
+    assert await citizen.conversation() is not None
+    assert await citizen.say("はい") == Reply([text("flow.cancelled"), MENU])
     assert await citizen.conversation() is None
 
 

@@ -123,10 +123,13 @@ def test_an_old_page_button_of_another_question_just_asks_again() -> None:
     assert stale.state == chosen.state and stale.messages == engine.prompt(chosen.state)
 
 
-def test_a_short_list_is_not_paged_or_numbered() -> None:
+def test_a_short_list_is_not_paged_but_still_numbered_and_answerable_by_number() -> None:
     engine = intake.engine(categories(6), TEXTS)
     state = at_category(engine)
     [asked] = engine.prompt(state)
-    assert isinstance(asked, Text) and asked.text == TEXTS.get("intake.category.prompt")
+    assert isinstance(asked, Text) and asked.text.startswith(
+        TEXTS.get("intake.category.prompt") + "\n1. 相談の種類1"
+    )
     assert NEXT not in [c.label for c in asked.choices]
-    assert engine.handle(state, Inbound("text", text="1")).messages[0] == Text(TEXTS.get("invalid.choice"))
+    chosen = engine.handle(state, Inbound("text", text="6"))
+    assert chosen.state is not None and chosen.state.answers["category"] == "cat6"

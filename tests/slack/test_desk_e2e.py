@@ -92,6 +92,7 @@ async def submit_intake(citizen: Citizen) -> None:
     await citizen.tap("npo")
     await citizen.tap("個人")
     await citizen.type("山田 花子")
+    await citizen.type("やまだ はなこ")
     await citizen.tap("line")
     await citizen.type("NPO法人の設立手続きについて教えてください。")
     await citizen.tap("flow:done")

@@ -29,9 +29,10 @@ async def hostile_intake(citizen: Citizen) -> None:
     await citizen.type("相談する")
     await citizen.tap("yes")
     await citizen.tap("npo")
-    await citizen.tap("NPO法人")
+    await citizen.tap("NPO法人・市民活動団体")
     await citizen.type(ORGANISATION)
     await citizen.type(NAME)
+    await citizen.type("こうげき")  # the name has kanji: its ふりがな is asked
     await citizen.tap("line")
     await citizen.type(BODY)
     await citizen.tap("flow:done")

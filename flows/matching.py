@@ -1,0 +1,73 @@
+"""Which option a typed answer names.
+
+Quick replies vanish once the citizen types and LINE for PC/Mac shows none, so every option can be
+typed: its number in the list (1, １, 1番), its label, its value, a variant declared next to it
+(`Choice.words`: でんわ, TEL, mail), or a natural part of any of these (NPO for NPO法人・市民活動団体,
+電話でお願いします for 電話で). Text is compared folded (`validators.fold`: NFKC, case folded,
+katakana as hiragana, no spaces or separators), so full- and half-width, upper and lower case,
+メール and めーる are the same.
+
+In this order, the first that names exactly one option wins: the number, a whole label, value or
+variant, then a part. A part that names several options is ambiguous: the question is asked again
+with the options, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flows.messages import Choice
+from flows.validators import fold
+
+_NUMBER = re.compile(r"(?:no\.?)?(\d{1,3})(?:番|ばん)?(?:です|でお願いします|をお願いします)?\.?")
+# A part shorter than this is too likely to occur by chance (い in はい and いいえ).
+_MIN_PART = 2
+
+
+@dataclass(frozen=True)
+class Match:
+    """The option named, or (when ambiguous) the options a part fits; both empty: none fits."""
+
+    choice: Choice | None = None
+    candidates: tuple[Choice, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.choice is None and len(self.candidates) > 1
+
+
+def number(text: str, count: int) -> int | None:
+    """The 1-based position a typed number names (1, １, 1番, １番です), when it is in the list."""
+    found = _NUMBER.fullmatch(fold(text))
+    if found is None:
+        return None
+    position = int(found.group(1))
+    return position if 1 <= position <= count else None
+
+
+def _names(choice: Choice) -> list[str]:
+    """The label and the declared variants, folded: what a part of an answer is looked for in."""
+    return [n for n in (fold(choice.label), *(fold(w) for w in choice.words)) if n]
+
+
+def match(text: str, options: Sequence[Choice]) -> Match:
+    key = fold(text)
+    if not key:
+        return Match()
+    position = number(text, len(options))
+    if position is not None:
+        return Match(options[position - 1])
+    whole = [c for c in options if key == fold(c.value) or key in _names(c)]
+    if whole:
+        return Match(whole[0])
+    parts = tuple(
+        c
+        for c in options
+        if any((len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key)
+               for name in _names(c))
+    )  # fmt: skip
+    if len(parts) == 1:
+        return Match(parts[0])
+    return Match(candidates=parts)

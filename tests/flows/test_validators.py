@@ -1,0 +1,63 @@
+"""Input checks of the flows (flows.validators): ふりがな and the folding used to compare typed answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.validators import Invalid, fold, free_text, has_kanji, kana
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("やまだ はなこ", "やまだ はなこ"),
+        ("ヤマダ ハナコ", "やまだ はなこ"),  # katakana: stored as hiragana
+        ("ﾔﾏﾀﾞ ﾊﾅｺ", "やまだ はなこ"),  # half-width katakana, with its voiced mark
+        ("やまだ　はなこ", "やまだ はなこ"),  # a full-width space
+        ("  やまだ   はなこ ", "やまだ はなこ"),
+        ("サトー", "さとー"),  # the long vowel mark
+        ("ヴィクトリア・ジョーンズ", "ゔぃくとりあ・じょーんず"),
+        ("ささき", "ささき"),
+    ],
+)
+def test_furigana_in_any_kana_is_stored_as_hiragana(typed: str, stored: str) -> None:
+    assert kana(typed, 60) == stored
+
+
+@pytest.mark.parametrize(
+    "typed", ["山田 花子", "yamada", "やまだ1", "やまだ（はなこ）", "やまだ、はなこ", "😀"]
+)
+def test_furigana_that_is_not_kana_is_refused(typed: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        kana(typed, 60)
+    assert refused.value.key == "invalid.kana"
+
+
+def test_furigana_empty_or_too_long() -> None:
+    with pytest.raises(Invalid) as empty:
+        kana("　", 60)
+    assert empty.value.key == "invalid.empty"
+    with pytest.raises(Invalid) as long:
+        kana("あ" * 61, 60)
+    assert (long.value.key, long.value.values) == ("invalid.too_long", {"length": 61})
+
+
+def test_too_long_text_says_its_length() -> None:
+    with pytest.raises(Invalid) as long:
+        free_text("あ" * 51, 50)
+    assert long.value.values == {"length": 51}
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [("ＮＰＯ法人", "npo法人"), ("メール", "めーる"), ("ﾒｰﾙ", "めーる"), ("自治会・町内会", "自治会町内会"),
+     (" TEL ", "tel"), ("電話。", "電話"), ("１番", "1番"), ("LINE で", "lineで")],
+)  # fmt: skip
+def test_fold(typed: str, folded: str) -> None:
+    assert fold(typed) == folded
+
+
+def test_has_kanji() -> None:
+    assert (
+        has_kanji("山田 花子") and has_kanji("佐々木") and not has_kanji("やまだ") and not has_kanji("John")
+    )
