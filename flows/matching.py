@@ -9,7 +9,8 @@ katakana as hiragana, no spaces or separators), so full- and half-width, upper a
 
 In this order, the first that names exactly one option wins: the number, a whole label, value or
 variant, then a part. A part that names several options is ambiguous: the question is asked again
-with the options, never guessed.
+with the options, never guessed. A text with a negation (しない, ません, やめ) names nothing by a part,
+unless the option's own words say no as well.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from flows.validators import fold
 _NUMBER = re.compile(r"(?:no\.?)?(\d{1,3})(?:番|ばん)?(?:です|でお願いします|をお願いします)?\.?")
 # A part shorter than this is too likely to occur by chance (い in はい and いいえ).
 _MIN_PART = 2
+# A text that says no (送信しないで, 電話はやめて) names no option by a part, unless the part says no too
+# (同意しないです names 同意しない): "not X" must never be read as X.
+_NEGATIONS = ("ない", "ません", "やめ", "だめ", "いや")
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,12 @@ def match(text: str, options: Sequence[Choice]) -> Match:
     whole = [c for c in options if key == fold(c.value) or key in _names(c)]
     if whole:
         return Match(whole[0])
+    negations = [n for n in _NEGATIONS if n in key]
     parts = tuple(
         c
         for c in options
-        if any((len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key)
+        if any(((len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key))
+               and all(n in name for n in negations)
                for name in _names(c))
     )  # fmt: skip
     if len(parts) == 1:

@@ -122,3 +122,19 @@ def test_every_choice_question_lists_its_options_numbered_short_lists_too() -> N
         for number, choice in enumerate(step.choices, 1):
             assert f"\n{number}. {choice.label}\n" in asked.text, step.key
         assert asked.text.endswith(TEXTS.get("flow.list_hint"))
+
+
+@pytest.mark.parametrize(
+    ("typed", "step", "value"),
+    [("電話はしないでください", "contact_method", None), ("メールはやめてください", "contact_method", None),
+     ("同意しないです", "privacy", "no"), ("同意します", "privacy", "yes")],
+)  # fmt: skip
+def test_not_x_is_never_read_as_x(typed: str, step: str, value: str | None) -> None:
+    assert picked(typed, step) == value
+
+
+def test_do_not_send_at_the_summary_does_not_send() -> None:
+    engine = Engine(FLOW, TEXTS)
+    state = State("_summary", answers={"privacy": "yes", "category": "npo"}, history=("privacy",))
+    result = engine.handle(state, Inbound("text", text="まだ送信しないでください"))
+    assert result.outcome == "continue" and result.state == state
