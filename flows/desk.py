@@ -343,8 +343,9 @@ async def _ask_which_case(
 def _picked_case(word: str, shown: list[Case], paged: paging.Paged) -> int | None:
     """The case id a tapped or typed answer names: the button, the number in the list, the label,
     or the case number (2026-0001)."""
-    if word.startswith(FOLLOWUP_PREFIX) and word[len(FOLLOWUP_PREFIX) :].isdigit():
-        return int(word[len(FOLLOWUP_PREFIX) :])
+    tapped = word[len(FOLLOWUP_PREFIX) :] if word.startswith(FOLLOWUP_PREFIX) else ""
+    if tapped.isascii() and tapped.isdigit():
+        return int(tapped)
     choice = paging.pick(word, paged.options, numbered=paged.paged)
     if choice is not None:
         return int(choice.value[len(FOLLOWUP_PREFIX) :])

@@ -85,7 +85,7 @@ def turn(word: str, paged: Paged) -> int | None:
     """The page a tapped or typed word asks for, or None when it does not ask for one."""
     if word.startswith(PAGE_PREFIX):
         number = word[len(PAGE_PREFIX) :]
-        return max(0, min(int(number), paged.pages - 1)) if number.isdigit() else None
+        return max(0, min(int(number), paged.pages - 1)) if number.isascii() and number.isdigit() else None
     if word in NEXT_WORDS and paged.page + 1 < paged.pages:
         return paged.page + 1
     if word in PREV_WORDS and paged.page > 0:
@@ -100,6 +100,6 @@ def pick(word: str, options: Sequence[Choice], numbered: bool) -> Choice | None:
             return choice
     if numbered:
         number = word.rstrip(".")
-        if number.isdigit() and 1 <= int(number) <= len(options):
+        if number.isascii() and number.isdigit() and 1 <= int(number) <= len(options):
             return options[int(number) - 1]
     return None

@@ -91,7 +91,9 @@ async def claim(tx: Repositories, case: Case, actor: str, now: datetime, texts: 
 
 
 async def unclaim(tx: Repositories, case: Case, actor: str, now: datetime, texts: Texts) -> StaffResult:
-    await tx.cases.set_assignee(case.id, None, now)
+    """Release the case; a second click (or a colleague's at the same moment) changes nothing."""
+    if case.assignee is None or not await tx.cases.unclaim(case.id, case.assignee, now):
+        return StaffResult(refused=texts.get("staff.not_claimed"))
     await _audit(tx, case, actor, "case.unclaimed", now, previous=case.assignee)
     return StaffResult(thread=[texts.get("staff.unclaimed", actor=actor)], card_changed=True)
 

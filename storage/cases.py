@@ -150,6 +150,14 @@ class CaseRepository(Repository):
         )
         return changed == 1
 
+    async def unclaim(self, case_id: int, assignee: str, now: datetime) -> bool:
+        """Release the case if `assignee` still has it: of two concurrent releases exactly one wins."""
+        changed = await self._run(
+            "UPDATE cases SET assignee = NULL, updated_at = ? WHERE id = ? AND assignee = ?",
+            (to_db(now), case_id, assignee),
+        )
+        return changed == 1
+
     async def set_first_response(self, case_id: int, now: datetime) -> None:
         """Record the first answer to the citizen; later answers leave it unchanged."""
         await self._run(

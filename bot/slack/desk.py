@@ -38,6 +38,9 @@ from storage.outbox import OutboxMessage
 
 log = logging.getLogger("madoguchi.slack")
 
+# Messages a person wrote: plain, "also send to #channel" (thread_broadcast), and with a file attached.
+PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+
 # The reaction that marks a thread message kept as an internal note (never sent to the citizen).
 NOTE_REACTION = "memo"
 
@@ -196,7 +199,7 @@ class SlackDesk:
 
     async def _thread_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         """In a case thread: `返信:` … goes to the citizen; anything else is an internal note."""
-        if event.get("bot_id") or event.get("subtype") or not event.get("user"):
+        if event.get("bot_id") or event.get("subtype") not in PERSON_SUBTYPES or not event.get("user"):
             return  # our own posts, other bots, edits and joins
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts"):

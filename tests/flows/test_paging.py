@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows import intake
+from flows import intake, paging
 from flows.engine import Engine, Result, State
-from flows.messages import MAX_CHOICES, Inbound, Text
+from flows.messages import MAX_CHOICES, Choice, Inbound, Text
 from flows.paging import page_slices
 from flows.texts import Texts
 
@@ -133,3 +133,13 @@ def test_a_short_list_is_not_paged_but_still_numbered_and_answerable_by_number()
     assert NEXT not in [c.label for c in asked.choices]
     chosen = engine.handle(state, Inbound("text", text="6"))
     assert chosen.state is not None and chosen.state.answers["category"] == "cat6"
+
+
+def test_digits_that_int_refuses_are_no_answer() -> None:
+    """NFKC leaves characters that pass str.isdigit() but that int() refuses (Ethiopic ፩): typed at a
+    paged question they must be no answer, not an exception that costs the citizen their reply."""
+    options = [Choice(f"{n}", f"v{n}") for n in range(1, 16)]
+    paged = paging.paginate(options, [], 0, Texts.load())
+    assert paging.pick("፩", options, numbered=True) is None
+    assert paging.turn("flow:page:፩", paged) is None
+    assert paging.pick("3", options, numbered=True) == options[2]

@@ -14,6 +14,7 @@ from tests.conftest import NOW
 from tests.slack.staff_desk import MODES, STAFF, STAFF_B, case_with_card, settled, staff_desk
 
 CLAIMED = "さんが担当になりました。"
+UNCLAIMED = "さんが担当を外れました。"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -80,3 +81,21 @@ async def test_the_claim_update_has_one_winner(db: Database) -> None:
     assert stored is not None and (stored.assignee, stored.status) == (STAFF, "in_progress")
     still_closed = await db.read.cases.get(closed.id)
     assert still_closed is not None and (still_closed.assignee, still_closed.status) == (None, "closed")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_concurrent_releases_post_once(tmp_path: Path, mode: str) -> None:
+    async with staff_desk(tmp_path, mode) as desk:
+        case = await case_with_card(desk)
+        assert (await desk.press(case, "case_claim", user=STAFF))[0] == 200
+        await settled(desk, case)
+        answers = await asyncio.gather(
+            *(desk.press(case, "case_unclaim", user=u) for u in [STAFF, STAFF_B] * 5)
+        )
+        assert [status for status, _ in answers] == [200] * 10
+        await settled(desk, case)
+        assert len([t for t in desk.thread(case) if UNCLAIMED in t]) == 1
+        assert (await desk.case()).assignee is None
+        audit = await desk.bot.db.read.audit.for_subject("case", case.id)
+        assert [e.action for e in audit] == ["case.claimed", "case.unclaimed"]
+        assert sum(e["text"] == "この相談には、いま担当者がいません。" for e in desk.slack.ephemerals) == 9

@@ -83,3 +83,24 @@ async def test_a_note_is_marked_as_not_sent(tmp_path: Path, mode: str) -> None:
         assert notes == ["前回の資料を確認しておきます", "返信 お世話になっております。", "電話で確認済み"]
         await settled(desk, case)
         assert len(desk.line.sent_messages(USER)) == sent
+
+
+@pytest.mark.parametrize("subtype", ["thread_broadcast", "file_share"])
+async def test_a_reply_also_sent_to_the_channel_or_with_a_file_still_reaches_the_citizen(
+    tmp_path: Path, subtype: str
+) -> None:
+    """Slack marks "also send to #channel" and attached files with a subtype; they are still a person's
+    message (edits, joins and bots are not)."""
+    async with staff_desk(tmp_path, MODES[0]) as desk:
+        case = await case_with_card(desk)
+        assert case.slack_ts is not None
+        sent = len(desk.line.sent_messages(USER))
+        event = message_event("C_NPO", STAFF, f"返信: {ANSWER}", thread_ts=case.slack_ts)
+        event["subtype"] = subtype
+        assert (await desk.post(event_callback(event)))[0] == 200
+        await wait_for(lambda: len(desk.line.sent_messages(USER)) == sent + 1)
+        edit = message_event("C_NPO", STAFF, f"返信: {ANSWER}", thread_ts=case.slack_ts)
+        edit["subtype"] = "message_changed"
+        assert (await desk.post(event_callback(edit)))[0] == 200
+        await settled(desk, case)
+        assert len(desk.line.sent_messages(USER)) == sent + 1
