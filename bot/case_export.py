@@ -45,6 +45,7 @@ def _columns(settings: Settings, texts: Texts) -> list[Column]:
         ("requester_type", lambda c: c.requester_type),
         ("organisation", lambda c: c.organisation or ""),
         ("person_name", lambda c: c.person_name),
+        ("furigana", lambda c: c.furigana or ""),
         ("contact_method", lambda c: c.contact_method),
         ("phone", lambda c: c.phone or ""),
         ("email", lambda c: c.email or ""),

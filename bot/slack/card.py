@@ -44,7 +44,7 @@ def case_blocks(
         ("担当", assignee),
         ("相談の種類", escape(category_label)),
         ("相談者", who),
-        ("お名前", escape_cut(case.person_name, FIELD_MAX)),
+        ("お名前", _name(case)),
         ("連絡方法", contact),
         ("受付日時", received),
         (texts.get("staff.card_due"), due),
@@ -166,3 +166,9 @@ def close_view(case: Case, texts: Texts) -> dict[str, Any]:
     return _modal(
         "case_close_submit", texts.get("staff.close_modal_title"), blocks, {"case_id": case.id}, texts
     )
+
+
+def _name(case: Case) -> str:
+    """The name, with its ふりがな (for calling back) when the citizen gave one."""
+    name = escape_cut(case.person_name, FIELD_MAX)
+    return f"{name}（{escape_cut(case.furigana, 200)}）" if case.furigana else name

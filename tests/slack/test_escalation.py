@@ -138,6 +138,7 @@ async def test_the_card_shows_the_answer_date_and_the_citizens_earlier_cases(
     assert "回答期限" in shown and "11月26日(木) 17:00" in shown
     assert "（時間外受付）" not in shown
     assert "これまでの相談：（なし）" in shown
+    assert "山田 花子（やまだ はなこ）" in shown  # the ふりがな, for calling back
     assert "11月26日(木)までに" in desk.line.sent_messages(USER)[-1].message["text"]
 
     clock.now = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
