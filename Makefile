@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint check clean
 
-$(BIN)/madoguchi: pyproject.toml
+# Every package at the exact version in constraints.txt, so a new release cannot break a green main.
+$(BIN)/madoguchi: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet pip==26.3
+	PIP_CONSTRAINT=constraints.txt $(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
 # The whole center on this machine: the bot with fake LINE and Slack and one web page (no secrets).
