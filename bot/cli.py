@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("path", metavar="PATH")
+    # Both spellings: `check-config PATH` (the original) and `--config PATH` like every other command.
+    check.add_argument("path", metavar="PATH", nargs="?")
+    check.add_argument("--config", metavar="PATH", dest="config_path")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--config", required=True, metavar="PATH")
@@ -75,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_path(args: argparse.Namespace) -> str | None:
+    """check-config's file, given either way; None when none or two different ones were given."""
+    given = {p for p in (args.path, args.config_path) if p is not None}
+    return given.pop() if len(given) == 1 else None
+
+
 def _positive(value: str) -> float:
     try:
         number = float(value)
@@ -90,9 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         if args.command == "check-config":
-            settings = load_settings(args.path)
+            path = _config_path(args)
+            if path is None:
+                print(
+                    "error: check-config: give one configuration file: "
+                    "check-config PATH or check-config --config PATH",
+                    file=sys.stderr,
+                )
+                return EXIT_BAD_INPUT
+            settings = load_settings(path)
             print(
-                f"{args.path}: OK ({len(settings.consultation.categories)} categories, "
+                f"{path}: OK ({len(settings.consultation.categories)} categories, "
                 f"{len(settings.wards)} ward centers)"
             )
             return 0

@@ -97,6 +97,17 @@ class StorageSettings(_Section):
     busy_timeout_ms: int = Field(default=5000, ge=0)
 
 
+class BackupSettings(_Section):
+    # Nightly online copies of the database (SQLite's backup API: safe while the bot runs) go into
+    # this folder, relative to the configuration file's folder; "" turns the nightly backup off
+    # (`madoguchi backup` then needs --to). Put it on another disk than [storage] path.
+    folder: str = "var/backups"
+    # How many nightly copies to keep; older ones are deleted after a successful backup.
+    keep: int = Field(default=14, ge=1, le=3650)
+    # When, as HH:MM in [center] timezone.
+    at: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
 def _no_trailing_slash(value: str) -> str:
     if value.endswith("/"):
         raise ValueError("must not end with '/' (the LINE SDK would request '//v2/...' and get 404)")
@@ -291,6 +302,7 @@ class Settings(_Section):
     center: CenterSettings = Field(default_factory=CenterSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     line: LineSettings
     slack: SlackSettings
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
@@ -337,6 +349,14 @@ class Settings(_Section):
         path = Path(self.storage.path)
         return path if path.is_absolute() else self.source.parent / path
 
+    @property
+    def backup_folder(self) -> Path | None:
+        """Where nightly backups go (None: no nightly backup)."""
+        if not self.backup.folder:
+            return None
+        path = Path(self.backup.folder)
+        return path if path.is_absolute() else self.source.parent / path
+
 
 def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
     """Read, substitute `${ENV}` references and validate; raise ConfigError on any problem."""
@@ -352,7 +372,10 @@ def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Se
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {_toml_message(str(exc))}") from None
-    raw = _substitute_env(raw, env, path, ())
+    unset: list[tuple[str, str]] = []
+    raw = _substitute_env(raw, env, unset, ())
+    if unset:
+        raise ConfigError(f"{path}: {_unset_message(unset)}")
     if "source" in raw:
         raise ConfigError(f"{path}: source: unknown key")
     try:
@@ -380,21 +403,35 @@ def _key_name(loc: tuple[str | int, ...]) -> str:
     return name or "(top level)"
 
 
-def _substitute_env(value: Any, env: dict[str, str], path: Path, loc: tuple[str | int, ...]) -> Any:
+def _substitute_env(
+    value: Any, env: dict[str, str], unset: list[tuple[str, str]], loc: tuple[str | int, ...]
+) -> Any:
+    """`${NAME}` replaced from `env`; every reference to an unset variable is added to `unset` as
+    (key, NAME), so all of them are reported at once instead of one per run."""
     if isinstance(value, dict):
-        return {k: _substitute_env(v, env, path, (*loc, k)) for k, v in value.items()}
+        return {k: _substitute_env(v, env, unset, (*loc, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute_env(v, env, path, (*loc, i)) for i, v in enumerate(value)]
+        return [_substitute_env(v, env, unset, (*loc, i)) for i, v in enumerate(value)]
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                raise ConfigError(f"{path}: {_key_name(loc)}: environment variable {name} is not set")
+                unset.append((_key_name(loc), name))
+                return ""
             return env[name]
 
         return _ENV_REF.sub(lookup, value)
     return value
+
+
+def _unset_message(unset: list[tuple[str, str]]) -> str:
+    if len(unset) == 1:
+        key, name = unset[0]
+        return f"{key}: environment variable {name} is not set"
+    names = list(dict.fromkeys(name for _, name in unset))
+    listed = ", ".join(f"{name} ({', '.join(k for k, n in unset if n == name)})" for name in names)
+    return f"{len(names)} environment variables are not set: {listed}"
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -17,6 +17,17 @@ from storage import Database
 EXIT_PLATFORM_ERROR = 1
 
 
+def platform_error(what: str, exc: BaseException, host: str) -> str:
+    """What went wrong, in words that tell the two cases apart: LINE answered and refused (with the
+    HTTP status and LINE's reason), or LINE could not be reached at all. Both name the host."""
+    if isinstance(exc, ApiException):
+        return f"LINE refused {what}: HTTP {exc.status} from {host}: {error_message(exc)}"
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        detail = "no answer in time"
+    return f"could not reach LINE at {host} for {what}: {type(exc).__name__}: {detail}"
+
+
 def month_start(now: datetime, settings: Settings) -> datetime:
     """The first moment of the current month in the center's timezone (LINE counts by month in JST)."""
     local = now.astimezone(settings.center.tz)
@@ -35,8 +46,8 @@ async def line_quota(settings: Settings) -> int:
         async with LineApi(settings.line) as api:
             quota = await api.quota()
     except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
-        reason = error_message(exc) if isinstance(exc, ApiException) else type(exc).__name__
-        print(f"error: LINE did not answer the quota request: {reason}", file=sys.stderr)
+        reason = platform_error("the quota request", exc, settings.line.api_base_url)
+        print(f"error: {reason}", file=sys.stderr)
         return EXIT_PLATFORM_ERROR
     limit = "unlimited" if quota.limit is None else f"{quota.limit:,}"
     print(f"LINE monthly message quota: {limit}")
@@ -54,8 +65,8 @@ async def line_richmenu(settings: Settings) -> int:
         async with LineApi(settings.line) as api:
             menu_id = await richmenu.install(api, settings.center.phone)
     except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
-        reason = error_message(exc) if isinstance(exc, ApiException) else type(exc).__name__
-        print(f"error: LINE refused the rich menu: {reason}", file=sys.stderr)
+        reason = platform_error("the rich menu", exc, settings.line.api_base_url)
+        print(f"error: {reason}", file=sys.stderr)
         return EXIT_PLATFORM_ERROR
     print(f"rich menu {menu_id} installed as the default")
     return 0

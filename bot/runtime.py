@@ -41,6 +41,20 @@ from storage.wards import WardCenterSpec
 
 log = logging.getLogger("madoguchi.runtime")
 
+
+class _QuietTokenWarning(logging.Filter):
+    """Bolt's AsyncApp reads SLACK_BOT_TOKEN from the environment whenever it is set (as the README
+    has operators export it) and then warns at every start that, as we pass our own `client` (which
+    carries that same token), the token "will be unused". True and harmless: dropped, that one only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+# The same filter object every time: addFilter() does not add it twice.
+_QUIET_TOKEN_WARNING = _QuietTokenWarning()
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_QUIET_TOKEN_WARNING)
+
 IDLE_SWEEP_SECONDS = 60.0
 SOCKET_CHECK_SECONDS = 60.0
 RETENTION_SWEEP_SECONDS = 3600.0

@@ -47,7 +47,29 @@ async def test_quota_reports_an_unreachable_platform(
 ) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9")  # nothing listens on the discard port
     code = await run(config, "line", "quota")
-    assert code == 1 and "did not answer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "could not reach LINE at http://127.0.0.1:9 for the quota request" in err
+    assert "refused" not in err
+
+
+async def test_quota_reports_a_refusal_with_the_host_and_status(
+    tmp_path: Path, line: FakeLine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line.access_token = "another-token"  # ours is now wrong: LINE answers 401
+    code = await run(write_config(tmp_path, line.base_url), "line", "quota")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"LINE refused the quota request: HTTP 401 from {line.base_url}: Authentication failed" in err
+    assert "could not reach" not in err
+
+
+async def test_richmenu_reports_an_unreachable_platform_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run(write_config(tmp_path, "http://127.0.0.1:9"), "line", "richmenu")
+    err = capsys.readouterr().err
+    assert code == 1 and "could not reach LINE at http://127.0.0.1:9 for the rich menu" in err
 
 
 async def test_richmenu_is_installed_as_default_with_its_image(tmp_path: Path, line: FakeLine) -> None:
