@@ -367,9 +367,9 @@ async def test_status_lists_every_case_with_its_status_label(citizen: Citizen) -
         [
             Text(
                 "ご相談の状況です。\n"
-                f"{first.number}（NPOの設立・運営）: 受付済み\n"
-                f"{second.number}（総合相談）: 対応中\n"
-                f"{third.number}（その他）: 対応完了"
+                f"{first.number} NPOの設立・運営：受付済み\n"
+                f"{second.number} 総合相談：対応中\n"
+                f"{third.number} その他：対応完了"
             ),
             MENU,
         ]

@@ -217,7 +217,7 @@ def test_a_bad_phone_number_gets_the_helpful_reask(engine: Engine, typed: str) -
     assert isinstance(result.messages[0], Text)
     assert result.messages[0].text in (
         "電話番号をもう一度ご確認ください（例：045-123-4567）。",
-        "文字が入っていませんでした。もう一度お送りください。",
+        "文字が入力されていませんでした。もう一度お送りください。",
     )
 
 
@@ -344,7 +344,7 @@ def test_a_first_part_over_the_limit_says_the_limit_and_its_length(engine: Engin
 def test_done_before_any_text_asks_for_it(engine: Engine) -> None:
     state = tap(engine, at_contact(engine), "line").state
     empty = tap(engine, state, DONE)
-    assert empty.state == state and "まだご相談の内容が届いていません" in str(empty.messages[0])
+    assert empty.state == state and "ご相談内容がまだ届いていません" in str(empty.messages[0])
 
 
 def test_a_sticker_mid_flow_asks_for_text_and_repeats_the_question(engine: Engine) -> None:

@@ -107,7 +107,7 @@ async def test_a_complete_intake_stores_the_case_and_gives_its_number(bot: Runti
     wrong = await citizen.type("045-12")
     assert wrong[0]["text"] == "電話番号をもう一度ご確認ください（例：045-123-4567）。"
     body = await citizen.type("０４５－１２３－４５６７")
-    assert "ご相談の内容" in body[-1]["text"]
+    assert "ご相談内容" in body[-1]["text"]
     more = await citizen.type("川沿いの清掃活動を区と一緒にできないか相談したいです。")
     assert ("入力完了", "flow:done") in quick_replies(more)
     await citizen.type("月に一度、20人ほどで活動しています。")
@@ -226,7 +226,7 @@ async def test_killed_mid_flow_the_citizen_is_at_the_same_step_after_restart(tmp
             citizen = Citizen(address, line)
             await citizen.type("山田 花子")
             contact = await citizen.type("やまだ はなこ")
-            assert contact[-1]["text"].startswith("お返事の方法をお選びください。")
+            assert contact[-1]["text"].startswith("ご連絡の方法をお選びください。")
         finally:
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
@@ -268,7 +268,7 @@ async def test_the_whole_intake_typed_with_numbers_by_an_individual(bot: Runtime
             ("山田 花子", "お名前のふりがなを教えてください"),
             ("ﾔﾏﾀﾞ ﾊﾅｺ", "1. LINEで\n2. 電話で\n3. メールで"),
             ("３", "メールアドレスを教えてください。"),
-            ("ｈａｎａｋｏ＠ｅｘａｍｐｌｅ．ｊｐ", "ご相談の内容をお書きください。"),
+            ("ｈａｎａｋｏ＠ｅｘａｍｐｌｅ．ｊｐ", "ご相談内容をお書きください。"),
             ("NPOを立ち上げたいです。", "ここまで13文字"),
             ("入力完了", "「なし」と送ってください"),
             ("なし", "1. 送信する\n2. 修正する\n3. キャンセル"),
@@ -302,9 +302,9 @@ async def test_the_whole_intake_typed_in_words_by_a_neighbourhood_association(
             ("町内会", "団体・会社・学校などのお名前"),
             ("みずべ町内会", "ご担当の方のお名前を教えてください"),
             ("佐藤 一郎", "ふりがな"),
-            ("さとう いちろう", "お返事の方法をお選びください。"),
+            ("さとう いちろう", "ご連絡の方法をお選びください。"),
             ("でんわ", "お電話番号を教えてください"),
-            ("０４５－１２３－４５６７", "ご相談の内容をお書きください。"),
+            ("０４５－１２３－４５６７", "ご相談内容をお書きください。"),
             ("川沿いの清掃を区と一緒にしたいです。", "入力完了"),
             ("以上", "面談をご希望の場合は"),
             ("12月5日の午後", "この内容で送信しますか？"),
@@ -329,7 +329,7 @@ async def at_text(citizen: Citizen) -> None:
     await typed_through(
         citizen,
         [("はい", "種類"), ("総合", "どなた"), ("個人", "お名前"), ("山田 花子", "ふりがな"),
-         ("やまだ はなこ", "お返事"), ("LINE", "ご相談の内容")],
+         ("やまだ はなこ", "ご連絡の方法"), ("LINE", "ご相談内容")],
     )  # fmt: skip
 
 
@@ -361,7 +361,7 @@ async def test_cancel_asks_first_and_no_keeps_everything(bot: Runtime, line: Fak
     assert (await conversation_data(bot))["answers"]["body"] == "NPOを立ち上げたいです。"
     await citizen.type("キャンセル")
     gone = await citizen.type("はい")
-    assert gone[0]["text"] == "入力を取り消しました。またいつでもどうぞ。"
+    assert gone[0]["text"] == "入力内容をすべて取り消しました。またいつでもご利用ください。"
     user = await bot.db.read.users.by_line_id(USER)
     assert user is not None and await bot.db.read.conversations.get(user.id) is None
     assert await bot.db.read.cases.for_user(user.id) == []
@@ -372,7 +372,7 @@ async def test_back_and_edit_keep_the_text(bot: Runtime, line: FakeLine) -> None
     await at_text(citizen)
     await citizen.type("NPOを立ち上げたいです。")
     back = await citizen.tap("flow:back")
-    assert back[-1]["text"].startswith("お返事の方法をお選びください。")
+    assert back[-1]["text"].startswith("ご連絡の方法をお選びください。")
     again = await citizen.type("LINE")
     assert "ここまでに届いた13文字は保存しています" in again[-1]["text"]
     await citizen.type("定款の作り方も知りたいです。")
@@ -407,9 +407,9 @@ async def test_an_over_long_text_keeps_its_parts_and_says_the_counts(bot: Runtim
     refused = await citizen.type("う" * 300)
     [said] = refused  # no question asked again: just the counts
     assert said["text"] == (
-        "この部分（300文字）を加えると2000文字を超えるため、受け付けられませんでした。"
-        "これまでに届いた1900文字は保存しています。あと100文字まで送れます。"
-        "短くして送るか、「入力完了」と送ってください。"
+        "このメッセージ（300文字）を加えると2000文字を超えるため、お受けできませんでした。"
+        "ここまでに届いた1900文字は保存しています。あと100文字まで送れます。"
+        "短くしてお送りいただくか、「入力完了」と送ってください。"
     )
     assert (await conversation_data(bot))["buffer"] == ["あ" * 1200, "い" * 700]
     await citizen.type("う" * 100)
@@ -426,8 +426,8 @@ async def test_a_sticker_at_a_choice_and_an_image_at_the_text(bot: Runtime, line
     sticker = await citizen.sticker()
     assert sticker[0]["text"] == "恐れ入りますが、次の中からお選びください。"
     assert "1. 総合相談" in sticker[-1]["text"]
-    await typed_through(citizen, [("総合", "どなた"), ("こじん", "お名前"), ("やまだ はなこ", "お返事"),
-                                  ("ライン", "ご相談の内容")])  # fmt: skip
+    await typed_through(citizen, [("総合", "どなた"), ("こじん", "お名前"), ("やまだ はなこ", "ご連絡の方法"),
+                                  ("ライン", "ご相談内容")])  # fmt: skip
     await citizen.type("資料を送りたいです。")
     image = await citizen.image()
     assert "入力の途中に届いた画像やファイルは保存していません" in image[0]["text"]

@@ -177,7 +177,7 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
         == f"【受付番号 {case.number}】\n必要書類をご案内します。"
     )
     await wait_for(lambda: "✅ 相談者に送信しました。" in desk.thread(case))
-    assert f"<@{STAFF}> さんが返信しました:\n必要書類をご案内します。" in desk.thread(case)
+    assert f"<@{STAFF}> さんが返信しました：\n必要書類をご案内します。" in desk.thread(case)
 
     # The citizen's follow-up appears in the thread.
     await citizen.type("ありがとうございます。定款の雛形もありますか？")
@@ -284,7 +284,7 @@ async def test_a_429_storm_delivers_everything_in_order(desk: Desk) -> None:
         await citizen.type(f"追加のメッセージ{n}")
     await wait_for(lambda: sum("追加のメッセージ" in t for t in desk.thread(case)) == 5, within=30)
     followups = [t for t in desk.thread(case) if "追加のメッセージ" in t]
-    assert followups == [f"相談者からの追加メッセージ:\n追加のメッセージ{n}" for n in range(5)]
+    assert followups == [f"相談者からの追加メッセージ：\n追加のメッセージ{n}" for n in range(5)]
     assert sum(1 for r in desk.slack.find_calls("chat.postMessage") if r.status == 429) == 6
 
 
@@ -307,7 +307,7 @@ async def test_slash_command_and_app_home(desk: Desk) -> None:
     assert said(text) == "相談 1999-0001 は見つかりません。"
     status, text = await desk.post(slash_command("/madoguchi", "stats", STAFF, "C_NPO"))
     assert said(text).startswith(
-        "未完了: 1件 ・ 今月の対応完了: 0件 ・ 初回返信までの時間（中央値）: データなし"
+        "未完了：1件 ・ 今月の対応完了：0件 ・ 初回返信までの時間（中央値）：データなし"
     )
     status, text = await desk.post(slash_command("/madoguchi", "", STAFF, "C_NPO"))
     assert "使い方" in said(text)
