@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--config", required=True, metavar="PATH")
 
+    doctor = commands.add_parser(
+        "doctor", help="check configuration, database, LINE and Slack tokens, channels: what to fix"
+    )
+    doctor.add_argument("--config", required=True, metavar="PATH")
+
     line = commands.add_parser("line", help="LINE account tasks").add_subparsers(
         dest="line_command", required=True, metavar="TASK"
     )
@@ -114,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return _demo(args.host, args.port)
+        if args.command == "doctor":
+            from bot.doctor import doctor
+
+            return asyncio.run(doctor(args.config))
         settings = load_settings(args.config)
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))

@@ -25,7 +25,9 @@ from bot.line.api import LineApi
 from bot.line.handler import LineEventHandler
 from bot.line.sender import LineSender
 from bot.line.webhook import LineWebhook
+from bot.line_commands import month_start
 from bot.logs import fields
+from bot.metrics import Metrics, TimedSlackClient
 from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
 from bot.retention import RetentionSweeper
@@ -76,6 +78,7 @@ class Runtime:
         self.alerts: OpsAlerts
         self.retention: RetentionSweeper
         self.socket: SocketMode | None = None
+        self.metrics: Metrics
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -101,18 +104,22 @@ class Runtime:
                 await tx.wards.sync(
                     [WardCenterSpec(w.ward, w.name, w.slack_channel, w.line_group_id) for w in settings.wards]
                 )
-            self.line = await self._stack.enter_async_context(LineApi(settings.line))
+            self.metrics = Metrics(self.db, self.clock, lambda now: month_start(now, settings))
+            self.line = await self._stack.enter_async_context(
+                LineApi(settings.line, observe=self.metrics.observe_line)
+            )
             policy = RetryPolicy(
                 max_attempts=settings.delivery.max_attempts,
                 base_delay=settings.delivery.base_delay_seconds,
                 max_delay=settings.delivery.max_delay_seconds,
             )
             texts = Texts.load()
-            slack_client = AsyncWebClient(
+            slack_client: AsyncWebClient = TimedSlackClient(
                 token=settings.slack.bot_token,
                 base_url=settings.slack.api_base_url,
                 timeout=10,
                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+                observe=self.metrics.observe_slack,
             )
             senders: dict[str, Sender] = {
                 "line": LineSender(self.line, self.db, self.clock),
@@ -128,6 +135,7 @@ class Runtime:
                 settings, self.db, slack_client, texts, self.clock, on_queued=self.outbox.wake
             )
             self.outbox.on_final.append(self.slack.echo_delivery)
+            self.outbox.on_final.append(self.metrics.on_delivery)
             line_handler = LineEventHandler(self.line, self.db, texts, settings, self.clock)
             self.inbox = InboxWorker(
                 self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake, alerts=self.alerts
@@ -150,6 +158,8 @@ class Runtime:
             self._stack.push_async_callback(ingest.stop)
 
             app = build_app(self.db, settings.server.max_body_bytes)
+            app.middlewares.append(self.metrics.middleware)
+            app.router.add_get("/metrics", self.metrics.handle)
             webhook = LineWebhook(
                 settings.line.channel_secret,
                 ingest,

@@ -8,6 +8,7 @@ from storage.audit import AuditRepository
 from storage.cases import CaseRepository
 from storage.conversations import ConversationRepository
 from storage.events import EventRepository
+from storage.health import HealthRepository
 from storage.inbox import InboxRepository
 from storage.line_groups import LineGroupRepository
 from storage.notices import NoticeRepository
@@ -36,3 +37,4 @@ class Repositories:
         self.line_groups = LineGroupRepository(conn)
         self.reply_drafts = ReplyDraftRepository(conn)
         self.ops_alerts = OpsAlertRepository(conn)
+        self.health = HealthRepository(conn)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -28,6 +30,10 @@ log = logging.getLogger("madoguchi.line.api")
 
 MONTHLY_LIMIT_MARKER = "monthly limit"
 REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+# Told of every API call: (the endpoint's path template, seconds).
+Observe = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -70,11 +76,35 @@ def classify(exc: BaseException) -> Outcome:
     raise exc
 
 
+class _TimedClient(AsyncApiClient):  # type: ignore[misc]
+    """The SDK's client, timing every call by its path template (`/v2/bot/profile/{userId}`: the
+    template, never the user id) for /metrics."""
+
+    def __init__(self, configuration: Configuration, observe: Observe | None) -> None:
+        super().__init__(configuration)
+        self._observe = observe
+
+    def call_api(self, resource_path: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        call = super().call_api(resource_path, method, *args, **kwargs)
+        if self._observe is None or kwargs.get("async_req"):
+            return call
+        return self._timed(call, resource_path, self._observe)
+
+    @staticmethod
+    async def _timed(call: Awaitable[Any], resource_path: str, observe: Observe) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call
+        finally:
+            observe(resource_path, time.perf_counter() - started)
+
+
 class LineApi:
     """One SDK client per process, created inside the running loop and closed at shutdown."""
 
-    def __init__(self, settings: LineSettings) -> None:
+    def __init__(self, settings: LineSettings, observe: Observe | None = None) -> None:
         self._settings = settings
+        self._observe = observe
         self._client: AsyncApiClient | None = None
         self._blob_client: AsyncApiClient | None = None
         self.messaging: AsyncMessagingApi
@@ -82,9 +112,11 @@ class LineApi:
 
     async def __aenter__(self) -> LineApi:
         token = self._settings.channel_access_token
-        self._client = AsyncApiClient(Configuration(host=self._settings.api_base_url, access_token=token))
-        self._blob_client = AsyncApiClient(
-            Configuration(host=self._settings.data_api_base_url, access_token=token)
+        self._client = _TimedClient(
+            Configuration(host=self._settings.api_base_url, access_token=token), self._observe
+        )
+        self._blob_client = _TimedClient(
+            Configuration(host=self._settings.data_api_base_url, access_token=token), self._observe
         )
         self.messaging = AsyncMessagingApi(self._client)
         self.blob = AsyncMessagingApiBlob(self._blob_client)

@@ -129,6 +129,14 @@ class FakeLine(LoopbackServer):
         self.rich_menus: dict[str, _RichMenu] = {}
         self.default_rich_menu: str | None = None
         self.usage = 0
+        # GET /v2/bot/info, in LINE's shape (premiumId and pictureUrl only when the account has them).
+        self.bot_info: dict[str, Any] = {
+            "userId": "Ub9952f8e9b9b3b4c6a1e2f3a4b5c6d7e",
+            "basicId": "@216ruybk",
+            "displayName": "横浜市市民協働推進センター",
+            "chatMode": "bot",
+            "markAsReadMode": "auto",
+        }
         self._sent: list[OutgoingMessage] = []
         self._reply_tokens: dict[str, tuple[str, float]] = {}
         # retry key -> (request id of the accepted request, its sentMessages)
@@ -139,6 +147,7 @@ class FakeLine(LoopbackServer):
             ("POST", re.compile(r"/v2/bot/message/reply"), self._reply),
             ("POST", re.compile(r"/v2/bot/message/push"), self._push),
             ("POST", re.compile(r"/v2/bot/message/multicast"), self._multicast),
+            ("GET", re.compile(r"/v2/bot/info"), self._bot_info),
             ("GET", re.compile(r"/v2/bot/message/quota"), self._quota),
             ("GET", re.compile(r"/v2/bot/message/quota/consumption"), self._consumption),
             ("GET", re.compile(r"/v2/bot/message/(?P<id>[^/]+)/content"), self._content),
@@ -393,6 +402,9 @@ class FakeLine(LoopbackServer):
         return _json(202, {})
 
     # -- quota, profiles, content ------------------------------------------------------
+
+    def _bot_info(self, _rec: RecordedRequest, _m: re.Match[str]) -> web.Response:
+        return _json(200, dict(self.bot_info))
 
     def _quota(self, _rec: RecordedRequest, _m: re.Match[str]) -> web.Response:
         return _json(200, {"type": "limited", "value": self.quota})
