@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__
+from bot.backup import BackupError, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
+from bot.clock import utc_now
 from bot.config import ConfigError, Settings, load_settings
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
@@ -17,6 +21,7 @@ from bot.service import serve
 from storage import Database
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         "doctor", help="check configuration, database, LINE and Slack tokens, channels: what to fix"
     )
     doctor.add_argument("--config", required=True, metavar="PATH")
+
+    backup = commands.add_parser("backup", help="copy the database now (safe while the bot runs)")
+    backup.add_argument("--config", required=True, metavar="PATH")
+    backup.add_argument("--to", metavar="FOLDER", help="into this folder instead of [backup] folder")
+    restore = commands.add_parser("restore", help="put a backup in place of the database (bot stopped)")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--config", required=True, metavar="PATH")
 
     line = commands.add_parser("line", help="LINE account tasks").add_subparsers(
         dest="line_command", required=True, metavar="TASK"
@@ -127,8 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "serve":
-            asyncio.run(serve(settings))
+            # Held while serving: `restore` refuses while it cannot take it.
+            with serve_lock(settings):
+                asyncio.run(serve(settings))
             return 0
+        if args.command == "backup":
+            return _backup(settings, args.to)
+        if args.command == "restore":
+            return _restore(settings, Path(args.file))
         if args.command == "cases":
             export = export_cases if args.cases_command == "export" else export_stats
             return asyncio.run(export(settings, args.output))
@@ -142,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -157,6 +178,32 @@ def _demo(host: str, port: int) -> int:
     except OSError as exc:
         print(f"error: cannot serve the demo on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _backup(settings: Settings, to: str | None) -> int:
+    folder = Path(to) if to else settings.backup_folder
+    if folder is None:
+        print("error: [backup] folder is empty: give one with --to FOLDER", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    keep = settings.backup.keep
+    try:
+        path = take_backup(settings.database_path, folder, utc_now(), keep, settings.storage.busy_timeout_ms)
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"cannot back up {settings.database_path} into {folder}: {exc}") from None
+    print(f"backup written: {path} ({path.stat().st_size:,} bytes; the newest {keep} are kept)")
+    return 0
+
+
+def _restore(settings: Settings, backup: Path) -> int:
+    try:
+        kept = restore(settings, backup, utc_now())
+    except (OSError, sqlite3.Error) as exc:
+        raise BackupError(f"cannot restore {backup}: {exc}") from None
+    print(f"restored {backup} as {settings.database_path}")
+    if kept is not None:
+        print(f"the database it replaced is kept as {kept} (delete it once all is well)")
+    print("next: start the bot (systemctl start madoguchi), then: madoguchi doctor --config PATH")
     return 0
 
 

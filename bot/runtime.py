@@ -15,6 +15,7 @@ from aiohttp import web
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backup import NightlyBackup
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import RetryPolicy, Sender
@@ -59,6 +60,8 @@ logging.getLogger("slack_bolt.AsyncApp").addFilter(_QUIET_TOKEN_WARNING)
 
 IDLE_SWEEP_SECONDS = 60.0
 SOCKET_CHECK_SECONDS = 60.0
+# The nightly backup looks every minute whether today's copy is due (so a restart never skips it).
+BACKUP_CHECK_SECONDS = 60.0
 RETENTION_SWEEP_SECONDS = 3600.0
 
 
@@ -79,6 +82,7 @@ class Runtime:
         self.retention: RetentionSweeper
         self.socket: SocketMode | None = None
         self.metrics: Metrics
+        self.backups: NightlyBackup
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -149,6 +153,8 @@ class Runtime:
                 self.db, settings, texts, self.clock, self.slack, on_queued=self.outbox.wake
             )
             scheduler.every(IDLE_SWEEP_SECONDS, self.escalation.run, "escalation-sweep")
+            self.backups = NightlyBackup(settings, self.clock)
+            scheduler.every(BACKUP_CHECK_SECONDS, self.backups.run, "nightly-backup")
             self.retention = RetentionSweeper(self.db, settings, self.clock)
             scheduler.every(RETENTION_SWEEP_SECONDS, self.retention.run, "retention-sweep")
             scheduler.start()

@@ -1,0 +1,225 @@
+"""Backups: the nightly online copy, `madoguchi backup` and `madoguchi restore FILE`.
+
+A backup is a copy made with SQLite's backup API on a connection of its own, in a thread (the loop
+is never blocked): safe while the bot runs, and it holds everything committed when it began. It is
+written under a temporary name, checked (`PRAGMA integrity_check`) and only then renamed into place,
+so the folder never holds a half-written copy under a backup's name. The newest `[backup] keep`
+copies are kept.
+
+The nightly one is not an alarm that can be missed: every minute the bot looks whether today's copy
+(due at `[backup] at`, in the center's timezone) exists, so a bot that was down at that time makes
+it as soon as it is back.
+
+`serve` holds an exclusive lock (fcntl.flock) on `<database>.lock` for as long as it runs;
+`restore` takes the same lock first and refuses while it cannot: the bot is running. The lock goes
+away with the process, whatever way it ends (no stale lock file to delete by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import IO
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.logs import fields
+from storage.backup import check_file, copy_database
+
+log = logging.getLogger("madoguchi.backup")
+
+PREFIX = "madoguchi-"
+SUFFIX = ".sqlite3"
+_NAME = re.compile(r"^madoguchi-(\d{8}T\d{6}Z)\.sqlite3$")
+
+
+class BackupError(Exception):
+    """A backup or restore that could not be done, worded for the operator."""
+
+
+class BotRunning(BackupError):
+    pass
+
+
+# -- taking one -------------------------------------------------------------------------------------
+
+
+def backup_name(now: datetime) -> str:
+    return f"{PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}{SUFFIX}"
+
+
+def backups_in(folder: Path) -> list[Path]:
+    """The backups in `folder`, oldest first (by the UTC time in their names)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+
+
+def taken_at(path: Path) -> datetime:
+    match = _NAME.match(path.name)
+    assert match is not None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%z")
+
+
+def take_backup(database: Path, folder: Path, now: datetime, keep: int, busy_timeout_ms: int = 5000) -> Path:
+    """Blocking: copy, check, rename into place, prune. Run it in a thread from async code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / backup_name(now)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        result = copy_database(database, partial, busy_timeout_ms)
+    except Exception:
+        partial.unlink(missing_ok=True)
+        raise
+    if result != ["ok"]:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"the copy of {database} failed its integrity check: {'; '.join(result[:3])}")
+    os.replace(partial, target)
+    _fsync_dir(folder)
+    for old in backups_in(folder)[:-keep]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class NightlyBackup:
+    """Checked every minute by the scheduler; takes the day's copy once it is due."""
+
+    # After a failure, the next try is this much later (not every minute).
+    RETRY_AFTER = timedelta(hours=1)
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._failed_at: datetime | None = None
+
+    def due_since(self, now: datetime) -> datetime:
+        """The latest `[backup] at` moment at or before `now` (as UTC)."""
+        tz = self._settings.center.tz
+        hour, minute = (int(part) for part in self._settings.backup.at.split(":"))
+        local = now.astimezone(tz)
+        moment = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+        if moment > local:
+            moment -= timedelta(days=1)
+        return moment.astimezone(now.tzinfo)
+
+    async def run(self) -> Path | None:
+        folder = self._settings.backup_folder
+        if folder is None or self._lock.locked():
+            return None
+        async with self._lock:
+            now = self._clock()
+            latest = backups_in(folder)
+            if latest and taken_at(latest[-1]) >= self.due_since(now):
+                return None
+            if self._failed_at is not None and now - self._failed_at < self.RETRY_AFTER:
+                return None
+            try:
+                path = await self.take(folder, now)
+            except Exception:
+                self._failed_at = now  # logged by take(); tried again in an hour
+                return None
+            self._failed_at = None
+            return path
+
+    async def take(self, folder: Path, now: datetime) -> Path:
+        s = self._settings
+        try:
+            path = await asyncio.to_thread(
+                take_backup, s.database_path, folder, now, s.backup.keep, s.storage.busy_timeout_ms
+            )
+        except Exception as exc:
+            log.error("backup.failed", extra=fields(error=type(exc).__name__, detail=str(exc)[:200]))
+            raise
+        log.info("backup.done", extra=fields(file=path.name, bytes=path.stat().st_size))
+        return path
+
+
+# -- the lock serve holds ---------------------------------------------------------------------------
+
+
+def lock_path(settings: Settings) -> Path:
+    database = settings.database_path
+    return database.with_name(database.name + ".lock")
+
+
+@contextlib.contextmanager
+def serve_lock(settings: Settings) -> Iterator[None]:
+    """Held by `serve` for its lifetime; raises BotRunning when another process holds it."""
+    handle = _take_lock(settings)
+    try:
+        yield
+    finally:
+        handle.close()  # closing the file releases the lock
+
+
+def _take_lock(settings: Settings) -> IO[str]:
+    path = lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise BotRunning(
+            f"madoguchi is running on {settings.database_path} (process {holder or 'unknown'} holds "
+            f"{path}): stop it first (systemctl stop madoguchi, or Ctrl-C)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+# -- restoring ----------------------------------------------------------------------------------------
+
+
+def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
+    """Put `backup` in place of the database, while the bot is stopped. The database it replaces (and
+    its -wal and -shm files) is kept next to it, renamed; that path is returned (None: there was none)."""
+    if not backup.is_file():
+        raise BackupError(f"{backup}: no such file")
+    problems = check_file(backup)
+    if problems != ["ok"]:
+        raise BackupError(f"{backup} is not a sound database: {'; '.join(problems[:3])}; try an older backup")
+    database = settings.database_path
+    with serve_lock(settings):
+        database.parent.mkdir(parents=True, exist_ok=True)
+        incoming = database.with_name(database.name + ".restoring")
+        shutil.copyfile(backup, incoming)
+        with open(incoming, "rb") as handle:
+            os.fsync(handle.fileno())
+        kept: Path | None = None
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        # A -wal left beside the old file belongs to the old file: applied to the restored one, it
+        # would corrupt it. So the three move aside together.
+        for suffix in ("", "-wal", "-shm"):
+            current = database.with_name(database.name + suffix)
+            if current.exists():
+                aside = database.with_name(f"{database.name}.before-restore-{stamp}{suffix}")
+                os.replace(current, aside)
+                if suffix == "":
+                    kept = aside
+        os.replace(incoming, database)
+        _fsync_dir(database.parent)
+    return kept
