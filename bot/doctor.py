@@ -44,6 +44,7 @@ class Doctor:
         self._config = config_path
         self.checks: list[Check] = []
         self._bot_user: str | None = None  # from auth.test, for the channel checks
+        self._bot_name = "madoguchi"
 
     def _add(self, name: str, ok: bool, detail: str, fix: str = "") -> None:
         self.checks.append(Check(name, ok, detail, fix))
@@ -175,6 +176,7 @@ class Doctor:
             )
             return
         self._bot_user = str(answer.get("user_id"))
+        self._bot_name = str(answer.get("user"))
         self._add(
             "Slack bot token",
             True,
@@ -231,7 +233,7 @@ class Doctor:
                 "fix the Slack bot token first",
             )
             return
-        invite = f"in the channel, type: /invite <@{self._bot_user}> (the bot's name)"
+        invite = f"in the channel, type: /invite @{self._bot_name}"
         for channel, keys in channels.items():
             name = f"channel {channel}"
             used = ", ".join(keys)

@@ -134,7 +134,7 @@ async def test_a_channel_without_the_bot_is_reported_with_the_invite(
     found = row(out, "channel C_TSURUMI")
     assert found.startswith("FIX")
     assert "the bot is not a member of #tsurumi-center (ward 鶴見区)" in found
-    assert f"-> in the channel, type: /invite <@{BOT}>" in found
+    assert "-> in the channel, type: /invite @madoguchi" in found
     assert row(out, "channel C_CASES").startswith("ok")
     assert "1 to fix" in out
 
