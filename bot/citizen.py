@@ -7,22 +7,29 @@ goes out ahead of the follow-ups in its thread.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from bot.config import Settings
 from bot.line.render import render_batches
+from bot.logs import fields
 from flows.contact import Contact
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
 from storage.cases import Case
 from storage.repositories import Repositories
 
-# What the staff side gets for each staff event: a reopened case also has its card redrawn.
+log = logging.getLogger("madoguchi.citizen")
+
+# What the staff side gets for each staff event: a reopened case also has its card redrawn; an
+# anonymised one gets a line in its thread and its card redrawn without the personal data (see
+# `queue_anonymised`).
 STAFF_ROWS = {
     "case_created": ("case_created",),
     "case_followup": ("case_followup",),
     "case_reopened": ("case_reopened", "card_update"),
+    "case_anonymised": ("case_anonymised", "card_update"),
 }
 
 
@@ -38,6 +45,9 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         calendar=settings.calendar,
         reopen_within_days=settings.consultation.reopen_within_days,
         contact=contact_of(settings),
+        notice_version=settings.privacy.notice_version,
+        policy_url=settings.privacy.policy_url,
+        retention_days=settings.privacy.anonymise_closed_after_days,
     )
 
 
@@ -57,7 +67,13 @@ async def queue_reply(
     reply_token_expires_at: datetime | None = None,
     case_id: int | None = None,
 ) -> None:
-    """`case_id` marks a staff answer: its delivery result is echoed in the case thread."""
+    """`case_id` marks a staff answer: its delivery result is echoed in the case thread. A reply to a
+    deletion first cancels (and empties) everything still waiting for the citizen, and forgets the
+    bodies of their stored events: its own messages are the last they get."""
+    if reply.forgotten:
+        cancelled = await tx.outbox.forget(f"line:{line_user_id}", "deleted on request")
+        await tx.inbox.forget(f"line:{line_user_id}")
+        log.info("citizen.data_deleted", extra=fields(cases=len(reply.staff), cancelled=cancelled))
     for index, batch in enumerate(render_batches(reply.messages)):
         first = index == 0 and reply_token is not None
         await tx.outbox.add(
@@ -73,8 +89,20 @@ async def queue_reply(
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)
         assert case is not None
+        if event.kind == "case_anonymised":
+            await queue_anonymised(tx, settings, case, now)
+            continue
         for kind in STAFF_ROWS[event.kind]:
             await queue_case_row(tx, settings, case, {"event": kind, "message_id": event.message_id}, now)
+
+
+async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now: datetime) -> None:
+    """The Slack side of an anonymised case: a line in its thread and the card redrawn without the
+    personal data. A card not posted yet (its row was cancelled with the case's others) is posted as
+    it is now, and redrawn too in case the first post was in flight."""
+    kinds = STAFF_ROWS["case_anonymised"] if case.slack_ts else ("case_created", "card_update")
+    for kind in kinds:
+        await queue_case_row(tx, settings, case, {"event": kind}, now)
 
 
 async def queue_case_row(

@@ -172,6 +172,24 @@ class PrivacySettings(_Section):
     # many days (for `inbox retry` / `outbox retry`), then cleared. Handled and delivered ones are
     # cleared at once.
     purge_undelivered_after_days: int = Field(default=14, ge=1, le=365)
+    # Closed cases lose their personal data (name, contact, texts) this many days after closing; the
+    # number, category, dates and status stay for statistics. 3 years by default (a municipal record of
+    # a consultation is commonly kept 3 years); at least 30 days, at most 10 years.
+    anonymise_closed_after_days: int = Field(default=1095, ge=30, le=3650)
+    # The privacy notice shown before every consultation says who runs the service, why the data is
+    # used, who sees it (the city's 市民協働推進課, staff in Slack), how long it is kept and how to have it
+    # deleted; its wording is `[privacy]` in flows/texts/ja.toml. Change notice_version whenever that
+    # wording (or the policy) changes: each agreement is recorded with the version it was given to.
+    notice_version: str = Field(default="1", min_length=1, max_length=40, pattern=r"^[0-9A-Za-z._-]+$")
+    # The full privacy policy (https://); "" leaves the link out of the notice.
+    policy_url: str = Field(default="", max_length=300)
+
+    @field_validator("policy_url")
+    @classmethod
+    def _policy_url(cls, value: str) -> str:
+        if value and (not value.startswith("https://") or len(value) <= len("https://") or " " in value):
+            raise ValueError(f"expected an https:// address (got {value!r})")
+        return value
 
 
 class ConversationSettings(_Section):

@@ -1,34 +1,51 @@
 """What the center keeps, and for how long: bodies of failed events and undelivered messages are
 cleared after `[privacy] purge_undelivered_after_days` (handled and delivered ones are cleared at once,
-in storage), then the WAL is checkpointed so the cleared texts leave the database files too.
+in storage); closed cases lose their personal data `[privacy] anonymise_closed_after_days` after
+closing (their cards in Slack are redrawn without it); then the WAL is checkpointed so the cleared
+texts leave the database files too.
 
-Runs every hour from the scheduler; each run is idempotent.
+Runs every hour from the scheduler; each run is idempotent (an anonymised case is never found again).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
+from bot.citizen import queue_anonymised
 from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
+from flows.privacy import anonymise_case
 from storage import Database
 
 log = logging.getLogger("madoguchi.retention")
 
 
 class RetentionSweeper:
-    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, clock: Clock, on_queued: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
         self._settings = settings
         self._clock = clock
+        self._on_queued = on_queued
 
     async def run(self) -> None:
-        before = self._clock() - timedelta(days=self._settings.privacy.purge_undelivered_after_days)
+        now = self._clock()
+        privacy = self._settings.privacy
+        before = now - timedelta(days=privacy.purge_undelivered_after_days)
+        closed_before = now - timedelta(days=privacy.anonymise_closed_after_days)
         async with self._db.transaction() as tx:
             events = await tx.inbox.purge_failed(before)
             messages = await tx.outbox.purge_undelivered(before)
-        if events or messages:
+            expired = await tx.cases.closed_before(closed_before)
+            for case in expired:
+                await anonymise_case(case, tx, now, "retention")
+                await queue_anonymised(tx, self._settings, case, now)
+        if events or messages or expired:
             await self._db.checkpoint()
-            log.info("retention.purged", extra=fields(events=events, messages=messages))
+            log.info("retention.purged", extra=fields(events=events, messages=messages, cases=len(expired)))
+        if expired and self._on_queued is not None:
+            self._on_queued()

@@ -8,15 +8,16 @@ staff side must be shown.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
-from flows import intake, paging
+from flows import intake, matching, paging, privacy
 from flows.business_hours import BusinessCalendar
 from flows.contact import Contact
 from flows.dates import day_text, moment_text
-from flows.engine import CANCEL, CANCEL_WORDS, RESUME, Engine, State
+from flows.engine import BACK_WORDS, CANCEL, CANCEL_WORDS, RESUME, Engine, State
 from flows.faq import Faq, default_faq
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
@@ -42,6 +43,20 @@ MENU_ITEMS = (
     ("contact", "menu.contact"),
     ("help", "menu.help"),
 )
+# 削除: deletion of the citizen's personal data, asked first; always available, even mid-flow.
+DELETE_WORDS = frozenset(
+    {"delete", "削除", "さくじょ", "データ削除", "データの削除", "個人情報削除", "個人情報の削除", "削除して",
+     "削除してください", "削除したい", "削除希望", "削除依頼", "データを削除", "個人情報を削除"}
+)  # fmt: skip
+# Typed variants: (私の)(個人情報|データ)(を|の)削除(して|してください|してほしい|をお願いします|希望|依頼|したい)
+_DELETE_TYPED = re.compile(
+    r"(私の|わたしの)?(個人情報|こじんじょうほう|データ|情報|登録)?(を|の)?(削除|さくじょ|消去)"
+    r"(する|して|してください|してほしい|してほしいです|をお願いします|お願いします|希望|依頼|したい|したいです)?"
+)
+DELETE_FLOW = "delete"
+DELETE_YES, DELETE_NO = "delete:yes", "delete:no"
+DELETE_YES_WORDS = ("はい", "yes", "ok", "削除する", "削除します", "お願いします")
+DELETE_NO_WORDS = ("いいえ", "no", "しない", "削除しない", "やめる", "やめます", "取りやめ", "結構です")
 RESTART = "flow:restart"
 FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
@@ -60,13 +75,18 @@ class DeskContext:
     reopen_within_days: int = 0
     contact: Contact = field(default_factory=Contact)
     faq: Faq = field(default_factory=default_faq)
+    # The privacy notice ([privacy]): its version (recorded with each agreement), the link to the
+    # full policy ("" for none), and the retention of closed cases it states.
+    notice_version: str = "1"
+    policy_url: str = ""
+    retention_days: int = 1095
 
 
 @dataclass(frozen=True)
 class StaffEvent:
     """Something the staff side must show: a new case, or a citizen's follow-up on one."""
 
-    kind: Literal["case_created", "case_followup", "case_reopened"]
+    kind: Literal["case_created", "case_followup", "case_reopened", "case_anonymised"]
     case_id: int
     message_id: int | None = None
 
@@ -75,6 +95,9 @@ class StaffEvent:
 class Reply:
     messages: list[Outgoing] = field(default_factory=list)
     staff: list[StaffEvent] = field(default_factory=list)
+    # The citizen's data was deleted: whatever was waiting to be sent to them is cancelled, and
+    # `messages` (the confirmation) are the last they get.
+    forgotten: bool = False
 
 
 def menu(texts: Texts) -> Text:
@@ -100,6 +123,10 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
         return Reply()
     word = _word(inbound)
     conversation = await tx.conversations.get(user.id)
+    if conversation is not None and conversation.flow == DELETE_FLOW:
+        return await _at_delete_question(conversation, inbound, word, user, tx, ctx)
+    if asks_deletion(word):
+        return await _ask_delete(conversation, user, tx, ctx)
     if conversation is not None and conversation.flow == intake.NAME and not conversation.data.get("draft"):
         return await _in_intake(conversation, inbound, word, user, tx, ctx)
     if conversation is not None and conversation.flow == FOLLOWUP_FLOW:
@@ -154,16 +181,18 @@ async def _detour(word: str, user: User, tx: Repositories, ctx: DeskContext) -> 
 
 
 def _engine(ctx: DeskContext) -> Engine:
-    return intake.engine(ctx.categories, ctx.texts)
+    return intake.engine(ctx.categories, ctx.texts, privacy.policy_line(ctx.texts, ctx.policy_url))
 
 
 async def _start_intake(user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     result = _engine(ctx).start()
     assert result.state is not None
     await _save(user, result.state, tx, ctx, started_at=ctx.now)
-    # Out of hours, the citizen learns before typing anything when the center will read it.
-    notice = _out_of_hours(ctx)
-    return Reply([*notice, *result.messages])
+    # Out of hours, the citizen learns before typing anything when the center will read it. Then the
+    # privacy notice, and the question (with the link to the full policy) whether they agree.
+    hours = _out_of_hours(ctx)
+    notice = Text(privacy.notice(ctx.texts, ctx.center_name, ctx.retention_days))
+    return Reply([*hours, notice, *result.messages])
 
 
 def _out_of_hours(ctx: DeskContext) -> list[Outgoing]:
@@ -210,8 +239,10 @@ async def _in_intake(
         messages: list[Outgoing] = [Text(await _promise(case, tx, ctx)), *_out_of_hours(ctx)]
         return Reply(messages, [StaffEvent("case_created", case.id)])
     assert result.state is not None
-    if user.privacy_agreed_at is None and result.state.answers.get("privacy") == "yes":
-        await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now)
+    agrees = result.state.answers.get("privacy") == "yes"
+    if agrees and (user.privacy_agreed_at is None or user.privacy_notice_version != ctx.notice_version):
+        # Recorded with the version agreed to; an agreement to an earlier version is replaced.
+        await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now, ctx.notice_version)
     await _save(user, result.state, tx, ctx, started_at=conversation.started_at)
     return Reply(result.messages)
 
@@ -238,6 +269,94 @@ async def _save(user: User, state: State, tx: Repositories, ctx: DeskContext, st
 
 def _conversation(user_id: int, state: State, started_at: datetime, now: datetime) -> Conversation:
     return Conversation(user_id, intake.NAME, state.step, started_at, now, data=state.to_data())
+
+
+# -- 削除: deletion on request ---------------------------------------------------------------
+
+
+def asks_deletion(word: str) -> bool:
+    """削除 and its typed variants (compared whole, after NFKC and without closing punctuation), so a
+    message that only mentions deleting something (先日の写真を削除してください) is not one."""
+    return word in DELETE_WORDS or bool(_DELETE_TYPED.fullmatch(word.rstrip("。.!！ ")))
+
+
+def _delete_question(numbers: list[str], texts: Texts) -> Text:
+    options = _delete_options(texts)
+    if numbers:
+        question = texts.get("delete.question", numbers="、".join(numbers))
+    else:
+        question = texts.get("delete.question_no_cases")
+    return Text(f"{question}\n{paging.listing(options, texts)}", choices=options)
+
+
+def _delete_options(texts: Texts) -> tuple[Choice, ...]:
+    return (
+        Choice(texts.get("delete.yes"), DELETE_YES, DELETE_YES_WORDS),
+        Choice(texts.get("delete.no"), DELETE_NO, DELETE_NO_WORDS),
+    )
+
+
+async def _ask_delete(
+    conversation: Conversation | None, user: User, tx: Repositories, ctx: DeskContext
+) -> Reply:
+    """Say what will be deleted and ask. A conversation under way is kept aside: いいえ resumes it."""
+    data: dict[str, object] = {}
+    if conversation is not None:
+        data["previous"] = {
+            "flow": conversation.flow,
+            "step": conversation.step,
+            "data": conversation.data,
+            "started_at": conversation.started_at.isoformat(),
+        }
+    await tx.conversations.save(Conversation(user.id, DELETE_FLOW, "confirm", ctx.now, ctx.now, data=data))
+    numbers = [c.number for c in await tx.cases.for_user(user.id)]
+    return Reply([_delete_question(numbers, ctx.texts)])
+
+
+async def _at_delete_question(
+    conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
+) -> Reply:
+    texts = ctx.texts
+    options = _delete_options(texts)
+    if word == CANCEL or word in CANCEL_WORDS or word in BACK_WORDS:
+        found = matching.Match(options[1])
+    elif asks_deletion(word):  # 削除 again is no answer: ask the question again
+        found = matching.Match()
+    elif inbound.kind == "choice":
+        found = matching.Match(next((c for c in options if c.value == inbound.value), None))
+    elif inbound.kind == "text":
+        found = matching.match(inbound.text, options)
+    else:
+        found = matching.Match()
+    if found.choice is not None and found.choice.value == DELETE_YES:
+        forgotten = await privacy.forget_citizen(user, tx, ctx.now)
+        staff = [StaffEvent("case_anonymised", case_id) for case_id in forgotten.case_ids]
+        return Reply([Text(texts.get("delete.done"))], staff, forgotten=True)
+    if found.choice is not None:
+        return Reply([Text(texts.get("delete.kept")), *await restore_before_delete(conversation, tx, ctx)])
+    numbers = [c.number for c in await tx.cases.for_user(user.id)]
+    key = "invalid.ambiguous" if found.ambiguous else "invalid.choice"
+    return Reply([Text(texts.get(key)), _delete_question(numbers, texts)])
+
+
+async def restore_before_delete(
+    conversation: Conversation, tx: Repositories, ctx: DeskContext
+) -> list[Outgoing]:
+    """The deletion was not confirmed: the conversation it interrupted comes back (an intake asks
+    its question again); without one, the menu."""
+    previous = conversation.data.get("previous")
+    if not isinstance(previous, dict):
+        await tx.conversations.delete(conversation.user_id)
+        return [menu(ctx.texts)]
+    started = datetime.fromisoformat(str(previous["started_at"]))
+    data = dict(previous.get("data") or {})
+    back = Conversation(
+        conversation.user_id, str(previous["flow"]), str(previous["step"]), started, ctx.now, data=data
+    )
+    await tx.conversations.save(back)
+    if back.flow == intake.NAME and not data.get("draft"):
+        return _engine(ctx).prompt(State.from_data(back.step, data))
+    return [menu(ctx.texts)]
 
 
 # -- status and follow-ups ------------------------------------------------------------------

@@ -137,9 +137,11 @@ class Result:
 
 
 class Engine:
-    def __init__(self, flow: Flow, texts: Texts) -> None:
+    def __init__(self, flow: Flow, texts: Texts, values: Mapping[str, Any] | None = None) -> None:
         self.flow = flow
         self.texts = texts
+        # Placeholders the flow's questions may use besides {max} (the intake's {policy}).
+        self.values = dict(values or {})
 
     # -- entry points -----------------------------------------------------------------
 
@@ -495,7 +497,7 @@ class Engine:
         return f"{self.flow.name}.{step.key}.prompt" + (f"_{variant}" if variant else "")
 
     def _ask(self, step: Step, state: State) -> Text:
-        prompt = self._t(self._prompt_key(step, state.answers), max=step.max_length)
+        prompt = self._t(self._prompt_key(step, state.answers), **{**self.values, "max": step.max_length})
         paged = self._paged(step, state)
         if paged is not None:
             return Text(self._listed(prompt, paged.options), choices=paged.choices)

@@ -130,5 +130,6 @@ async def create_case(
     return await tx.cases.create(new, now, local_year)
 
 
-def engine(categories: Sequence[tuple[str, str]], texts: Texts) -> Engine:
-    return Engine(intake_flow(categories, texts), texts)
+def engine(categories: Sequence[tuple[str, str]], texts: Texts, policy: str = "") -> Engine:
+    """`policy`: the line with the link to the full privacy policy, above the privacy question."""
+    return Engine(intake_flow(categories, texts), texts, {"policy": policy})

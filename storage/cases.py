@@ -10,6 +10,7 @@ from storage.base import Repository, from_row
 from storage.timefmt import opt_to_db, to_db
 
 CaseStatus = Literal["new", "in_progress", "closed"]
+AnonymisedReason = Literal["request", "retention"]
 Direction = Literal["citizen", "reply", "note", "system"]
 
 
@@ -61,6 +62,9 @@ class Case:
     answer_due_at: datetime | None = None
     received_out_of_hours: bool = False
     overdue_notified_at: datetime | None = None
+    # Personal data removed (migration 0009): when, and whether the citizen asked or retention ran out.
+    anonymised_at: datetime | None = None
+    anonymised_reason: AnonymisedReason | None = None
 
 
 @dataclass(frozen=True)
@@ -277,3 +281,33 @@ class CaseRepository(Repository):
     async def messages(self, case_id: int) -> list[CaseMessage]:
         rows = await self._all("SELECT * FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,))
         return [from_row(CaseMessage, r) for r in rows]
+
+    async def anonymise(self, case_id: int, now: datetime, reason: AnonymisedReason) -> int:
+        """Remove the personal data of a case and its messages; returns how many messages were cleared.
+
+        Gone: name, ふりがな, organisation, phone, email, text, preferred dates, the link to the citizen
+        (user_id) and every message body (with LINE's content ids). Kept for statistics: number,
+        category, requester type, contact method, dates, assignee and status. An open case is closed
+        (the citizen asked to end it). Idempotent.
+        """
+        await self._run(
+            "UPDATE cases SET person_name = '', furigana = NULL, organisation = NULL, phone = NULL,"
+            " email = NULL, body = '', preferred_dates = NULL, user_id = NULL,"
+            " status = 'closed', closed_at = coalesce(closed_at, ?), updated_at = ?,"
+            " anonymised_at = coalesce(anonymised_at, ?), anonymised_reason = coalesce(anonymised_reason, ?)"
+            " WHERE id = ?",
+            (to_db(now), to_db(now), to_db(now), reason, case_id),
+        )
+        return await self._run(
+            "UPDATE case_messages SET body = '', line_message_id = NULL"
+            " WHERE case_id = ? AND (body <> '' OR line_message_id IS NOT NULL)",
+            (case_id,),
+        )
+
+    async def closed_before(self, before: datetime) -> list[Case]:
+        """Closed cases not yet anonymised whose closing is older than a moment (for retention)."""
+        rows = await self._all(
+            "SELECT * FROM cases WHERE status = 'closed' AND anonymised_at IS NULL AND closed_at < ? ORDER BY id",
+            (to_db(before),),
+        )
+        return [from_row(Case, r) for r in rows]

@@ -73,12 +73,13 @@ class Database:
         if _in_transaction.get():
             raise RuntimeError("nested transaction: pass the open Repositories down instead")
         await self._gate.acquire(urgent)
+        repositories = Repositories(self._writer)
         try:
             token = _in_transaction.set(True)
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    yield Repositories(self._writer)
+                    yield repositories
                     await self._writer.commit()
                 except BaseException:
                     # Also after a failed COMMIT (disk full, a deferred constraint): SQLite then keeps
@@ -89,6 +90,12 @@ class Database:
                 _in_transaction.reset(token)
         finally:
             self._gate.release()
+        if repositories.checkpoint_requested:
+            try:
+                await self.checkpoint()
+            except sqlite3.Error as exc:
+                # Committed all the same; the next checkpoint (SQLite's own, or the hourly sweep's) does it.
+                log.warning("storage.checkpoint_failed", extra={"fields": {"error": type(exc).__name__}})
 
     async def _rollback(self) -> None:
         try:

@@ -109,6 +109,14 @@ class InboxRepository(Repository):
             (to_db(received_before),),
         )
 
+    async def forget(self, order_key: str) -> int:
+        """Deletion: events of this chat that were handled or failed keep no body (pending ones are
+        still to be handled, in order). Returns how many bodies were cleared."""
+        return await self._run(
+            "UPDATE inbox SET payload = '{}' WHERE order_key = ? AND status <> 'pending' AND payload <> '{}'",
+            (order_key,),
+        )
+
     async def count(self, status: InboxStatus) -> int:
         row = await self._one("SELECT count(*) FROM inbox WHERE status = ?", (status,))
         assert row is not None

@@ -158,6 +158,29 @@ class OutboxRepository(Repository):
             (reason, order_key),
         )
 
+    async def forget(self, order_key: str, reason: str) -> int:
+        """Deletion: pending messages of this key are cancelled, and no row of it keeps a body (failed
+        and dead ones included). Returns how many were cancelled."""
+        cancelled = await self.cancel_pending(order_key, reason)
+        await self._run(
+            "UPDATE outbox SET payload = '{}', reply_token = NULL WHERE order_key = ? AND payload <> '{}'",
+            (order_key,),
+        )
+        return cancelled
+
+    async def forget_case(self, case_id: int, reason: str) -> int:
+        """The same for every row about a case (its Slack posts, staff answers to the citizen)."""
+        cancelled = await self._run(
+            "UPDATE outbox SET status = 'cancelled', last_error = ?, payload = '{}', reply_token = NULL"
+            " WHERE case_id = ? AND status = 'pending'",
+            (reason, case_id),
+        )
+        await self._run(
+            "UPDATE outbox SET payload = '{}', reply_token = NULL WHERE case_id = ? AND payload <> '{}'",
+            (case_id,),
+        )
+        return cancelled
+
     async def requeue_undelivered(self, now: datetime, created_since: datetime) -> int:
         """Put failed and dead messages written since a moment back in line, due now; returns how many.
 

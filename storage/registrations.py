@@ -59,3 +59,7 @@ class RegistrationRepository(Repository):
         )
         assert row is not None
         return int(row[0])
+
+    async def delete_for_user(self, user_id: int) -> int:
+        """Deletion on request: the citizen's sign-ups go (their reminders with them)."""
+        return await self._run("DELETE FROM registrations WHERE user_id = ?", (user_id,))

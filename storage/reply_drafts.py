@@ -41,3 +41,7 @@ class ReplyDraftRepository(Repository):
 
     async def delete(self, draft_id: int) -> bool:
         return await self._run("DELETE FROM reply_drafts WHERE id = ?", (draft_id,)) == 1
+
+    async def delete_for_case(self, case_id: int) -> int:
+        """Drafts of answers on a case whose personal data is removed (a draft may name the person)."""
+        return await self._run("DELETE FROM reply_drafts WHERE case_id = ?", (case_id,))

@@ -38,3 +38,9 @@ class Repositories:
         self.reply_drafts = ReplyDraftRepository(conn)
         self.ops_alerts = OpsAlertRepository(conn)
         self.health = HealthRepository(conn)
+        self.checkpoint_requested = False
+
+    def checkpoint_after_commit(self) -> None:
+        """Ask the transaction that handed these out to checkpoint the WAL once it has committed, so
+        data cleared in it leaves the database files (see `Database.checkpoint`)."""
+        self.checkpoint_requested = True

@@ -21,6 +21,8 @@ class User:
     privacy_agreed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # The version of the privacy notice agreed to (`[privacy] notice_version`, migration 0009).
+    privacy_notice_version: str | None = None
 
 
 class UserRepository(Repository):
@@ -66,11 +68,22 @@ class UserRepository(Repository):
             (name, to_db(now), to_db(now), user_id),
         )
 
-    async def set_privacy_agreed(self, user_id: int, agreed_at: datetime | None, now: datetime) -> None:
-        """Record (or, with None, withdraw) the citizen's agreement to the privacy notice."""
+    async def set_privacy_agreed(
+        self, user_id: int, agreed_at: datetime | None, now: datetime, version: str | None = None
+    ) -> None:
+        """Record (or, with None, withdraw) the citizen's agreement to a version of the privacy notice."""
         await self._run(
-            "UPDATE users SET privacy_agreed_at = ?, updated_at = ? WHERE id = ?",
-            (opt_to_db(agreed_at), to_db(now), user_id),
+            "UPDATE users SET privacy_agreed_at = ?, privacy_notice_version = ?, updated_at = ? WHERE id = ?",
+            (opt_to_db(agreed_at), version if agreed_at is not None else None, to_db(now), user_id),
+        )
+
+    async def forget(self, user_id: int, now: datetime) -> None:
+        """Deletion on request: the display name and the privacy agreement go; the LINE user id and
+        follow state stay (they say nothing about the person, and keep the account working)."""
+        await self._run(
+            "UPDATE users SET display_name = NULL, display_name_fetched_at = NULL, privacy_agreed_at = NULL,"
+            " privacy_notice_version = NULL, updated_at = ? WHERE id = ?",
+            (to_db(now), user_id),
         )
 
     async def _must(self, line_user_id: str) -> User:

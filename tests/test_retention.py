@@ -1,5 +1,6 @@
 """What is stored matches what is said: texts leave the inbox and outbox once handled or delivered,
-and undelivered ones after `[privacy] purge_undelivered_after_days`, from the database files too."""
+and undelivered ones after `[privacy] purge_undelivered_after_days`, from the database files too;
+closed cases lose their personal data after `[privacy] anonymise_closed_after_days`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
 from storage import Database
+from storage.cases import NewCase
 from storage.inbox import IncomingEvent
 from tests.conftest import NOW
 from tests.harness import post_events, settings_for, wait_for
@@ -79,3 +81,75 @@ async def test_undelivered_texts_are_purged_after_the_period_and_leave_the_file(
             assert await tx.outbox.requeue_undelivered(NOW, NOW - timedelta(days=30)) == 1
     finally:
         await db.close()
+
+
+async def test_closed_cases_past_the_period_are_anonymised_exactly_and_still_counted(
+    tmp_path: Path, line: FakeLine
+) -> None:
+    """[privacy] anonymise_closed_after_days = 1095: with the clock injected, a case closed 1095 days
+    and a minute ago loses its personal data and gets its card redrawn; one closed a minute later,
+    and an open one, keep theirs. The statistics count all three."""
+    settings = settings_for(tmp_path, line.base_url)
+    assert settings.privacy.anonymise_closed_after_days == 1095
+    db = await Database.open(settings.database_path)
+    period = timedelta(days=1095)
+    try:
+        cases = []
+        async with db.transaction() as tx:
+            user = await tx.users.ensure("U_HANAKO", NOW - period * 2)
+            for tag in ("expired", "kept", "open"):
+                new = NewCase(user.id, "general", "個人", f"山田 花子-{tag}", "phone", f"{MARKER}-{tag}",
+                              phone="045-123-4567", furigana="やまだ はなこ")  # fmt: skip
+                case = await tx.cases.create(new, NOW - period * 2, 2023)
+                await tx.cases.set_slack_message(case.id, "C_DEFAULT", f"1700000000.00000{case.id}")
+                await tx.cases.add_message(case.id, "citizen", f"{MARKER}-{tag}-followup", NOW - period * 2)
+                cases.append(case)
+            expired, kept, still_open = cases
+            await tx.cases.set_status(expired.id, "closed", NOW - period - timedelta(minutes=1))
+            await tx.cases.set_status(kept.id, "closed", NOW - period + timedelta(minutes=1))
+
+        await RetentionSweeper(db, settings, lambda: NOW).run()
+
+        gone = await db.read.cases.get(expired.id)
+        assert gone is not None and gone.anonymised_reason == "retention"
+        assert (gone.person_name, gone.phone, gone.furigana, gone.body) == ("", None, None, "")
+        assert [m.body for m in await db.read.cases.messages(expired.id)] == [""]
+        for case in (kept, still_open):
+            same = await db.read.cases.get(case.id)
+            assert same is not None and same.anonymised_at is None and same.body == case.body
+        assert f"{MARKER}-expired".encode() not in file_bytes(settings.database_path)
+        assert f"{MARKER}-kept".encode() in file_bytes(settings.database_path)
+        # The card of the expired case is redrawn (and its thread told); the others are left alone.
+        rows = await db.read.outbox.in_order(f"slack:case:{expired.id}")
+        assert [r.body["event"] for r in rows] == ["case_anonymised", "card_update"]
+        assert await db.read.outbox.in_order(f"slack:case:{kept.id}") == []
+        [entry] = await db.read.audit.for_subject("case", expired.id)
+        assert (entry.actor, entry.action, entry.detail["reason"]) == (
+            "system:retention",
+            "case.anonymised",
+            "retention",
+        )
+        # Statistics still count it: same number, category, month and status.
+        assert await db.read.cases.count_closed_since(NOW - period * 3) == 2
+        assert sorted(c.number for c in await db.read.cases.with_status("closed")) == [
+            expired.number,
+            kept.number,
+        ]
+
+        await RetentionSweeper(db, settings, lambda: NOW + timedelta(minutes=2)).run()  # idempotent; now due
+        assert [r.body["event"] for r in await db.read.outbox.in_order(f"slack:case:{expired.id}")] == [
+            "case_anonymised", "card_update"]  # fmt: skip
+        again = await db.read.cases.get(kept.id)
+        assert again is not None and again.anonymised_reason == "retention"
+    finally:
+        await db.close()
+
+
+def test_the_retention_period_is_validated(tmp_path: Path) -> None:
+    import pytest
+
+    from bot.config import ConfigError
+
+    for value in (0, 29, 3651):
+        with pytest.raises(ConfigError, match=r"privacy\.anonymise_closed_after_days"):
+            settings_for(tmp_path, "http://127.0.0.1:9", f"[privacy]\nanonymise_closed_after_days = {value}")

@@ -26,6 +26,8 @@ def case_blocks(
 ) -> list[dict[str, Any]]:
     """The card. Every value a citizen supplied is escaped (mrkdwn): it pings no one and links nowhere.
     `earlier`: the numbers of the same citizen's earlier cases."""
+    if case.anonymised_at is not None:
+        return anonymised_blocks(case, category_label, texts, tz)
     status = texts.get(f"staff.status_{case.status}")
     assignee = f"<@{case.assignee}>" if case.assignee else texts.get("staff.unassigned")
     who = escape(case.requester_type) + (f"（{escape(case.organisation)}）" if case.organisation else "")
@@ -81,6 +83,29 @@ def case_blocks(
         buttons.append(_button(texts.get("staff.close"), "case_close", value, style="danger"))
     blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
     return blocks
+
+
+def anonymised_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> list[dict[str, Any]]:
+    """The card of a case whose personal data was removed: what happened and when, and only what is
+    kept for statistics (number, status, category, dates). No buttons: nothing can be done with it."""
+    assert case.anonymised_at is not None
+    said = texts.get(
+        f"staff.card_anonymised_{case.anonymised_reason or 'request'}",
+        when=moment_text(texts, case.anonymised_at, tz),
+    )
+    fields = [
+        ("状態", texts.get(f"staff.status_{case.status}")),
+        ("相談の種類", escape(category_label)),
+        ("受付日時", moment_text(texts, case.created_at, tz)),
+    ]
+    return [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": texts.get("staff.card_title", number=case.number)},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": said}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
+    ]
 
 
 def _who(case: Case) -> str:

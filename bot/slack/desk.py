@@ -268,6 +268,12 @@ class SlackDesk:
         )
         visible, unchecked = await self._visible(user, [*board.mine, *board.unclaimed, *board.overdue])
         board = restrict(board, visible, unchecked)
+        shown = [
+            *board.mine[: home.HOME_CASES],
+            *board.unclaimed[: home.HOME_CASES],
+            *board.overdue[: home.HOME_CASES],
+        ]
+        await self._audit_read(user, shown, "app_home")
         view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
         await self._client.views_publish(user_id=user, view=view)
 
@@ -285,6 +291,7 @@ class SlackDesk:
             visible, unchecked = await self._visible(actor, cases)
             shown = [c for c in cases if c.id in visible]
             hidden = len(cases) - len(shown)
+            await self._audit_read(actor, shown[: home.COMMAND_CASES], "command")
             await ack(text=home.cases_text(shown, self._settings, self._texts, hidden, unchecked))
         elif words[:1] == ["case"] and len(words) == 2:
             case = await read.cases.by_number(words[1])
@@ -295,6 +302,7 @@ class SlackDesk:
                 await ack(text=refusal)
             else:
                 earlier = await read.cases.earlier_numbers(case)
+                await self._audit_read(actor, [case], "command")
                 await ack(
                     text=case.number, blocks=home.case_detail(case, self._settings, self._texts, earlier)
                 )
@@ -305,6 +313,19 @@ class SlackDesk:
             await ack(text=home.stats_text(figures, self._texts, alerts, self._settings.center.tz))
         else:
             await ack(text=self._texts.get("command.usage"))
+
+    async def _audit_read(self, actor: str, cases: list[Case], surface: str) -> None:
+        """Staff are about to see these cases' personal data: one audit entry per case (who, where),
+        recorded before it is shown. Never the data itself."""
+        seen = {c.id: c for c in cases}
+        if not seen:
+            return
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            for case_id in seen:
+                await tx.audit.record(
+                    f"slack:{actor}", "case.viewed", "case", case_id, now, {"surface": surface}
+                )
 
     # -- doing it ---------------------------------------------------------------------------
 
@@ -381,7 +402,8 @@ class SlackDesk:
         such, never as "you are not staff"."""
         verdict = await self._staff.verdict(actor, self._channel_of(case))
         if verdict is Verdict.STAFF:
-            return None
+            # Nothing can be done with a case whose personal data is gone (no answer could reach anyone).
+            return self._texts.get("staff.case_anonymised") if case.anonymised_at is not None else None
         if verdict is Verdict.UNKNOWN:
             log.warning("slack.staff_unknown", extra=fields(case=case.number))
             return self._texts.get("staff.check_failed")

@@ -17,6 +17,10 @@ from flows.texts import Texts
 from storage.cases import Case
 from storage.ops_alerts import OpsAlert
 
+# The most cases `/madoguchi cases` lists, and App Home in each of its sections.
+COMMAND_CASES = 50
+HOME_CASES = 20
+
 
 def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
     return texts.get(
@@ -29,7 +33,7 @@ def _case_line(case: Case, settings: Settings, texts: Texts) -> str:
 
 
 def _section(title: str, lines: list[str], texts: Texts, hidden: int = 0) -> list[dict[str, Any]]:
-    shown = lines[:20]
+    shown = lines[:HOME_CASES]
     if hidden:  # cases the viewer is not staff of: a count, no names
         shown.append(texts.get("home.hidden", count=hidden))
     body = "\n".join(shown) if shown else texts.get("home.none")
@@ -86,7 +90,7 @@ def cases_text(
     cases: list[Case], settings: Settings, texts: Texts, hidden: int = 0, unchecked: bool = False
 ) -> str:
     """The open cases the caller is staff of; the others only as a count."""
-    lines = [_case_line(c, settings, texts) for c in cases[:50]]
+    lines = [_case_line(c, settings, texts) for c in cases[:COMMAND_CASES]]
     if hidden:
         lines.append(texts.get("command.hidden", count=hidden))
     if unchecked:

@@ -17,6 +17,7 @@ from linebot.v3.messaging import ApiException
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
@@ -39,7 +40,9 @@ class SlackSender:
         settings: Settings,
         texts: Texts,
         line: LineApi | None = None,
+        clock: Clock = utc_now,
     ) -> None:
+        self._clock = clock
         self._client = client
         self._line = line
         self._db = db
@@ -76,6 +79,11 @@ class SlackSender:
 
                 async def record(tx: Repositories) -> None:
                     await tx.cases.set_slack_message(case.id, channel, ts)
+                    if case.anonymised_at is None:  # the card shows the personal data to the channel
+                        detail = {"surface": "card", "channel": channel}
+                        await tx.audit.record(
+                            "slack", "case.card_posted", "case", case.id, self._clock(), detail
+                        )
 
                 return Delivered("chat.postMessage", record=record)
             if body["event"] == "channel_note":
@@ -140,6 +148,10 @@ class SlackSender:
             return str(body["text"])
         if body["event"] == "case_reopened":
             return self._texts.get("staff.citizen_reopened")
+        if body["event"] == "case_anonymised":
+            case = await self._db.read.cases.get(int(body["case_id"]))
+            reason = case.anonymised_reason if case is not None and case.anonymised_reason else "request"
+            return self._texts.get(f"staff.anonymised_note_{reason}")
         message = await self._db.read.cases.get_message(int(body["message_id"]))
         if message is None:
             return ""

@@ -47,8 +47,10 @@ def listed(prompt: str, *labels: str) -> str:
     return "\n".join([prompt, *lines, TEXTS.get("flow.list_hint")])
 
 
+# The privacy notice, then the question (no policy link: the context names no [privacy] policy_url).
+NOTICE = Text(TEXTS.get("privacy.notice", center=CENTER, retention="3年"))
 PRIVACY = Text(
-    listed(TEXTS.get("intake.privacy.prompt"), "同意する", "同意しない"),
+    listed(TEXTS.get("intake.privacy.prompt", policy=""), "同意する", "同意しない"),
     choices=(
         Choice(TEXTS.get("intake.privacy.agree"), "yes"),
         Choice(TEXTS.get("intake.privacy.decline"), "no"),
@@ -152,7 +154,7 @@ async def messages_of(db: Database, case: Case) -> list[CaseMessage]:
 
 async def at_name(citizen: Citizen) -> Conversation:
     """Agreed, category and requester type answered: the citizen is asked their name."""
-    assert (await citizen.say("相談する")).messages == [PRIVACY]
+    assert (await citizen.say("相談する")).messages == [NOTICE, PRIVACY]
     assert (await citizen.tap("yes")).messages == [CATEGORY]
     await citizen.tap("npo")
     assert (await citizen.tap("個人")).messages == [NAME]
@@ -219,7 +221,7 @@ async def test_consult_starts_the_intake_at_privacy_with_nothing_personal_stored
     citizen: Citizen, inbound: Inbound
 ) -> None:
     reply = await citizen.send(inbound)
-    assert reply == Reply([PRIVACY])
+    assert reply == Reply([NOTICE, PRIVACY])
     conversation = await citizen.conversation()
     assert conversation is not None
     assert (conversation.flow, conversation.step) == ("intake", "privacy")
@@ -263,7 +265,7 @@ async def test_a_complete_intake_stores_a_case_numbered_in_the_local_year(
     db: Database, now: datetime, number: str
 ) -> None:
     citizen = Citizen(db, now=now)
-    assert (await citizen.say("相談する")).messages == [PRIVACY]
+    assert (await citizen.say("相談する")).messages == [NOTICE, PRIVACY]
     assert (await citizen.tap("yes")).messages == [CATEGORY]
     await citizen.tap("npo")
     assert (await citizen.say("個人")).messages == [NAME]
@@ -545,7 +547,7 @@ async def test_starting_a_consultation_instead_of_choosing_files_the_held_messag
     reply = await citizen.say("相談する")
     [message] = await messages_of(citizen.db, newest)
     assert reply == Reply(
-        [text("followup.added", number=newest.number), PRIVACY],
+        [text("followup.added", number=newest.number), NOTICE, PRIVACY],
         [StaffEvent("case_followup", newest.id, message.id)],
     )
     conversation = await citizen.conversation()

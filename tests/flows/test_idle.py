@@ -21,6 +21,7 @@ from tests.flows.test_desk import (
     FURIGANA,
     MENU,
     NAME,
+    NOTICE,
     PRIVACY,
     TEXTS,
     Citizen,
@@ -150,7 +151,7 @@ async def test_restarting_a_draft_begins_a_fresh_intake_at_privacy(citizen: Citi
     citizen.now = when + timedelta(days=2)
     await citizen.say("相談する")
 
-    assert await citizen.tap("flow:restart") == Reply([PRIVACY])
+    assert await citizen.tap("flow:restart") == Reply([NOTICE, PRIVACY])
 
     after = await stored(citizen)
     assert (after.flow, after.step, after.started_at, after.nudged_at) == (
@@ -170,7 +171,7 @@ async def test_a_draft_is_deleted_silently_seven_days_after_suspension(citizen: 
     assert await sweep(citizen.db, when + timedelta(days=7)) == []
     assert await citizen.conversation() is None
     citizen.now = when + timedelta(days=8)
-    assert await citizen.say("相談する") == Reply([PRIVACY])  # nothing left to resume
+    assert await citizen.say("相談する") == Reply([NOTICE, PRIVACY])  # nothing left to resume
 
 
 async def test_resume_after_a_nudge_asks_the_current_question_again(citizen: Citizen) -> None:

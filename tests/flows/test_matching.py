@@ -113,7 +113,7 @@ def test_a_button_of_another_question_names_nothing_even_when_its_value_looks_li
 
 
 def test_every_choice_question_lists_its_options_numbered_short_lists_too() -> None:
-    engine = Engine(FLOW, TEXTS)
+    engine = Engine(FLOW, TEXTS, {"policy": ""})
     for step in FLOW.steps:
         if step.kind not in ("choice", "yes_no"):
             continue

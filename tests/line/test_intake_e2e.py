@@ -7,12 +7,18 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import image_event, postback_event, sticker_event, text_event
 from storage import Database
 from storage.cases import NewCase
 from tests.harness import post_events, settings_for, start_serve, wait_for, write_config
+from tests.personal_log import no_personal_data_in_log  # noqa: F401
+
+# The log as `serve` writes it must hold none of the test citizen's personal data (tests/personal_log.py).
+pytestmark = pytest.mark.usefixtures("no_personal_data_in_log")
 
 USER = "U_HANAKO"
 

@@ -32,7 +32,7 @@ async def test_twenty_concurrent_claims_by_two_staff_post_once(tmp_path: Path, m
         assert winner in (STAFF, STAFF_B)
         assert claims == [f"<@{winner}> {CLAIMED}"]
         audit = await desk.bot.db.read.audit.for_subject("case", case.id)
-        assert [e.action for e in audit] == ["case.claimed"]
+        assert [e.action for e in audit] == ["case.card_posted", "case.claimed"]
         # Everyone else was told, privately, who has the case.
         told = sorted(e["text"] for e in desk.slack.ephemerals)
         loser = STAFF_B if winner == STAFF else STAFF
@@ -97,5 +97,5 @@ async def test_concurrent_releases_post_once(tmp_path: Path, mode: str) -> None:
         assert len([t for t in desk.thread(case) if UNCLAIMED in t]) == 1
         assert (await desk.case()).assignee is None
         audit = await desk.bot.db.read.audit.for_subject("case", case.id)
-        assert [e.action for e in audit] == ["case.claimed", "case.unclaimed"]
+        assert [e.action for e in audit] == ["case.card_posted", "case.claimed", "case.unclaimed"]
         assert sum(e["text"] == "この相談には、いま担当者がいません。" for e in desk.slack.ephemerals) == 9

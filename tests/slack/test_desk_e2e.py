@@ -28,6 +28,10 @@ from bot.sandbox.slack_signing import (
 from storage.cases import Case
 from tests.harness import SLACK_SIGNING_SECRET, settings_for, wait_for
 from tests.line.test_intake_e2e import USER, Citizen
+from tests.personal_log import no_personal_data_in_log  # noqa: F401
+
+# The log as `serve` writes it must hold none of the test citizen's personal data (tests/personal_log.py).
+pytestmark = pytest.mark.usefixtures("no_personal_data_in_log")
 
 STAFF = "U_STAFF"
 STRANGER = "U_STRANGER"
@@ -146,7 +150,12 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
         card, ensure_ascii=False
     )
     audit = await desk.bot.db.read.audit.for_subject("case", case.id)
-    assert [(e.actor, e.action) for e in audit] == [(f"slack:{STAFF}", "case.claimed")]
+    # Posting the card showed the personal data to the channel: that read is in the log too.
+    assert [(e.actor, e.action) for e in audit] == [
+        ("slack", "case.card_posted"),
+        (f"slack:{STAFF}", "case.claimed"),
+    ]
+    assert audit[0].detail == {"surface": "card", "channel": "C_NPO"}
 
     # Reply: the modal opens, shows a preview, and only the confirmation sends it on LINE.
     assert (await desk.press(case, "case_reply"))[0] == 200
@@ -214,7 +223,14 @@ async def test_the_whole_path_from_line_to_slack_and_back(desk: Desk) -> None:
     assert closed.status == "closed" and closed.first_response_at is not None
     await wait_for(lambda: button_ids(desk.slack.message("C_NPO", case.slack_ts or "")) == ["case_reopen"])
     actions = [e.action for e in await desk.bot.db.read.audit.for_subject("case", case.id)]
-    assert actions == ["case.claimed", "case.replied", "case.noted", "case.replied", "case.closed"]
+    assert actions == [
+        "case.card_posted",
+        "case.claimed",
+        "case.replied",
+        "case.noted",
+        "case.replied",
+        "case.closed",
+    ]
 
     # The citizen writes again after the close: the case reopens and staff see why.
     await citizen.type("もう一点だけ質問があります。")
@@ -237,7 +253,9 @@ async def test_forged_and_stale_requests_are_rejected(desk: Desk) -> None:
     stale, _ = await desk.post(body, timestamp=int(time.time()) - 600)
     assert (forged, stale) == (401, 401)
     assert (await desk.case()).assignee is None
-    assert await desk.bot.db.read.audit.for_subject("case", case.id) == []
+    assert [e.action for e in await desk.bot.db.read.audit.for_subject("case", case.id)] == [
+        "case.card_posted"
+    ]
 
 
 async def test_a_retried_event_is_handled_once(desk: Desk) -> None:
@@ -320,6 +338,19 @@ async def test_slash_command_and_app_home(desk: Desk) -> None:
     [published] = [v for v in desk.slack.views if v.action == "publish"]
     shown = json.dumps(published.view, ensure_ascii=False)
     assert "未担当" in shown and case.number in shown and "今後のイベント" in shown
+
+    # Every read of the case's personal data is in the audit log, with where, never what.
+    reads = [
+        (e.actor, e.detail)
+        for e in await desk.bot.db.read.audit.for_subject("case", case.id)
+        if e.action in ("case.card_posted", "case.viewed")
+    ]
+    assert reads == [
+        ("slack", {"surface": "card", "channel": "C_NPO"}),
+        (f"slack:{STAFF}", {"surface": "command"}),  # /madoguchi cases lists the name
+        (f"slack:{STAFF}", {"surface": "command"}),  # /madoguchi case N shows it all
+        (f"slack:{STAFF}", {"surface": "app_home"}),
+    ]
 
 
 async def test_an_ambiguous_card_post_is_retried_not_lost(desk: Desk) -> None:

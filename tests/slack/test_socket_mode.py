@@ -100,7 +100,10 @@ async def test_the_desk_works_over_socket_mode(desk: Desk) -> None:
     await wait_for(lambda: "case_unclaim" in button_ids(slack.message("C_NPO", case.slack_ts or "")))
     await wait_for(lambda: any("担当になりました" in t for t in desk.thread(case)))
     audit = await desk.bot.db.read.audit.for_subject("case", case.id)
-    assert [(e.actor, e.action) for e in audit] == [(f"slack:{STAFF}", "case.claimed")]
+    assert [(e.actor, e.action) for e in audit] == [
+        ("slack", "case.card_posted"),
+        (f"slack:{STAFF}", "case.claimed"),
+    ]
 
     # A thread message with the reply prefix reaches the citizen on LINE, once even if Slack redelivers.
     sent = len(desk.line.sent_messages(USER))

@@ -1,0 +1,78 @@
+"""Personal data leaving: the privacy notice's wording, deletion on request (削除), and the anonymising
+of a case that deletion and retention share.
+
+What goes and what stays is decided here; storage does the clearing. A deleted case keeps its number,
+category, requester type, contact method, dates, assignee and status (closed), for statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flows.texts import Texts
+from storage.cases import AnonymisedReason, Case
+from storage.repositories import Repositories
+from storage.users import User
+
+# Who the audit log names for an anonymising nobody on the staff side did.
+ACTORS: dict[AnonymisedReason, str] = {"request": "citizen", "retention": "system:retention"}
+
+
+def retention_text(days: int, texts: Texts) -> str:
+    """The retention period as a citizen reads it: 3年 for 1095 days, else the days."""
+    if days % 365 == 0:
+        return texts.get("privacy.years", years=days // 365)
+    return texts.get("privacy.days", days=days)
+
+
+def notice(texts: Texts, center: str, retention_days: int) -> str:
+    """The essentials of the privacy notice: operators, purpose, sharing, Slack, retention, deletion."""
+    return texts.get("privacy.notice", center=center, retention=retention_text(retention_days, texts))
+
+
+def policy_line(texts: Texts, url: str) -> str:
+    """The link to the full policy, to go above the question (nothing without a URL)."""
+    return texts.get("privacy.policy_link", url=url) + "\n" if url else ""
+
+
+async def anonymise_case(case: Case, tx: Repositories, now: datetime, reason: AnonymisedReason) -> int:
+    """Remove a case's personal data (storage.cases.CaseRepository.anonymise), its drafts of answers,
+    and the bodies of every outgoing row about it (pending ones are cancelled); record that it
+    happened, with counts only. Returns how many messages were cleared."""
+    messages = await tx.cases.anonymise(case.id, now, reason)
+    drafts = await tx.reply_drafts.delete_for_case(case.id)
+    cancelled = await tx.outbox.forget_case(case.id, f"anonymised: {reason}")
+    detail = {"reason": reason, "messages": messages, "drafts": drafts, "cancelled": cancelled}
+    await tx.audit.record(ACTORS[reason], "case.anonymised", "case", case.id, now, detail)
+    return messages
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a deletion removed: the cases anonymised (ids and numbers) and counts."""
+
+    case_ids: tuple[int, ...]
+    numbers: tuple[str, ...]
+    messages: int
+    registrations: int
+
+
+async def forget_citizen(user: User, tx: Repositories, now: datetime) -> Forgotten:
+    """Deletion on request, in the caller's transaction: every case of the citizen anonymised, their
+    sign-ups and conversation deleted, their display name and privacy agreement cleared, and the
+    audit log told what happened (case numbers and counts, never the data). The caller clears the
+    platform's rows (pending messages, stored events) in the same transaction."""
+    cases = await tx.cases.for_user(user.id)
+    messages = 0
+    for case in cases:
+        messages += await anonymise_case(case, tx, now, "request")
+    registrations = await tx.registrations.delete_for_user(user.id)
+    await tx.conversations.delete(user.id)
+    await tx.users.forget(user.id, now)
+    numbers = tuple(c.number for c in cases)
+    detail = {"cases": list(numbers), "messages": messages, "registrations": registrations}
+    await tx.audit.record("citizen", "citizen.data_deleted", "user", user.id, now, detail)
+    # Cleared rows must leave the database file too, not only the tables.
+    tx.checkpoint_after_commit()
+    return Forgotten(tuple(c.id for c in cases), numbers, messages, registrations)
