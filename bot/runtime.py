@@ -127,7 +127,7 @@ class Runtime:
             )
             senders: dict[str, Sender] = {
                 "line": LineSender(self.line, self.db, self.clock),
-                "slack": SlackSender(slack_client, self.db, settings, texts, self.line),
+                "slack": SlackSender(slack_client, self.db, settings, texts, self.line, self.clock),
             }
             self.alerts = OpsAlerts(
                 self.db, settings, texts, self.clock, on_queued=lambda: self.outbox.wake()
@@ -155,7 +155,7 @@ class Runtime:
             scheduler.every(IDLE_SWEEP_SECONDS, self.escalation.run, "escalation-sweep")
             self.backups = NightlyBackup(settings, self.clock)
             scheduler.every(BACKUP_CHECK_SECONDS, self.backups.run, "nightly-backup")
-            self.retention = RetentionSweeper(self.db, settings, self.clock)
+            self.retention = RetentionSweeper(self.db, settings, self.clock, on_queued=self.outbox.wake)
             scheduler.every(RETENTION_SWEEP_SECONDS, self.retention.run, "retention-sweep")
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
