@@ -33,8 +33,8 @@ def case_blocks(
     who = escape(case.requester_type) + (f"（{escape(case.organisation)}）" if case.organisation else "")
     contact = {
         "line": "LINE",
-        "phone": f"電話 {escape(case.phone or '')}",
-        "email": f"メール {escape(case.email or '')}",
+        "phone": texts.get("staff.card_phone", phone=escape(case.phone or "")),
+        "email": texts.get("staff.card_email", email=escape(case.email or "")),
     }.get(case.contact_method, escape(case.contact_method))
     received = moment_text(texts, case.created_at, tz)
     if case.received_out_of_hours:
@@ -42,17 +42,19 @@ def case_blocks(
     due = moment_text(texts, case.answer_due_at, tz) if case.answer_due_at else texts.get("staff.card_none")
     history = "、".join(earlier) if earlier else texts.get("staff.card_none")
     fields = [
-        ("状態", status),
-        ("担当", assignee),
-        ("相談の種類", escape(category_label)),
-        ("相談者", who),
-        ("お名前", _name(case)),
-        ("連絡方法", contact),
-        ("受付日時", received),
+        (texts.get("staff.card_status"), status),
+        (texts.get("staff.card_assignee"), assignee),
+        (texts.get("staff.card_category"), escape(category_label)),
+        (texts.get("staff.card_requester"), who),
+        (texts.get("staff.card_name"), _name(case)),
+        (texts.get("staff.card_contact"), contact),
+        (texts.get("staff.card_received"), received),
         (texts.get("staff.card_due"), due),
         (
-            "面談の希望日時",
-            escape_cut(case.preferred_dates, FIELD_MAX) if case.preferred_dates else "（なし）",
+            texts.get("staff.card_preferred_dates"),
+            escape_cut(case.preferred_dates, FIELD_MAX)
+            if case.preferred_dates
+            else texts.get("staff.card_none"),
         ),
     ]
     blocks: list[dict[str, Any]] = [
@@ -63,7 +65,10 @@ def case_blocks(
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": "*相談内容*\n" + escape_cut(case.body, SECTION_MAX)},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*{texts.get('staff.card_body')}*\n" + escape_cut(case.body, SECTION_MAX),
+            },
         },
         {
             "type": "context",
@@ -94,9 +99,9 @@ def anonymised_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo)
         when=moment_text(texts, case.anonymised_at, tz),
     )
     fields = [
-        ("状態", texts.get(f"staff.status_{case.status}")),
-        ("相談の種類", escape(category_label)),
-        ("受付日時", moment_text(texts, case.created_at, tz)),
+        (texts.get("staff.card_status"), texts.get(f"staff.status_{case.status}")),
+        (texts.get("staff.card_category"), escape(category_label)),
+        (texts.get("staff.card_received"), moment_text(texts, case.created_at, tz)),
     ]
     return [
         {
@@ -112,9 +117,9 @@ def _who(case: Case) -> str:
     return f"{case.number} ・ {escape_cut(case.person_name, FIELD_MAX)}"
 
 
-def card_text(case: Case, category_label: str) -> str:
+def card_text(case: Case, category_label: str, texts: Texts) -> str:
     """The notification text (and the fallback where blocks are not shown)."""
-    return f"相談 {case.number}（{escape(category_label)}）"
+    return texts.get("staff.card_notification", number=case.number, category=escape(category_label))
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:

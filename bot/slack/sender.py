@@ -72,7 +72,7 @@ class SlackSender:
                 earlier = await self._db.read.cases.earlier_numbers(case)
                 response = await self._post(
                     channel=message.recipient,
-                    text=card_text(case, label),
+                    text=card_text(case, label, self._texts),
                     blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
                 )
                 channel, ts = str(response["channel"]), str(response["ts"])
@@ -97,7 +97,7 @@ class SlackSender:
                 await self._client.chat_update(
                     channel=case.slack_channel,
                     ts=case.slack_ts,
-                    text=card_text(case, label),
+                    text=card_text(case, label, self._texts),
                     blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
                 )
                 return Delivered("chat.update")
