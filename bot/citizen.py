@@ -29,7 +29,8 @@ STAFF_ROWS = {
     "case_created": ("case_created",),
     "case_followup": ("case_followup",),
     "case_reopened": ("case_reopened", "card_update"),
-    "case_anonymised": ("case_anonymised", "card_update"),
+    # The thread's posts of the citizen's words are deleted, then the card redrawn without them.
+    "case_anonymised": ("case_anonymised", "thread_purge", "card_update"),
 }
 
 

@@ -278,6 +278,11 @@ class CaseRepository(Repository):
     async def set_message_slack_ts(self, message_id: int, ts: str) -> None:
         await self._run("UPDATE case_messages SET slack_ts = ? WHERE id = ?", (ts, message_id))
 
+    async def clear_message_slack_ts(self, message_ids: list[int]) -> None:
+        """Forget where messages were posted in Slack (the posts were deleted)."""
+        for message_id in message_ids:
+            await self._run("UPDATE case_messages SET slack_ts = NULL WHERE id = ?", (message_id,))
+
     async def messages(self, case_id: int) -> list[CaseMessage]:
         rows = await self._all("SELECT * FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,))
         return [from_row(CaseMessage, r) for r in rows]

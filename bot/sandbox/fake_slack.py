@@ -250,6 +250,7 @@ class FakeSlack(LoopbackServer):
             "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
+            "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
             "reactions.add": self._reactions_add,
             "views.open": self._views_open,
@@ -861,6 +862,19 @@ class FakeSlack(LoopbackServer):
             "text": message.get("text", ""),
             "message": self._public(message),
         }
+
+    def _delete(self, rec: RecordedRequest) -> dict[str, Any]:
+        """chat.delete: a bot token deletes only the bot's own messages (else cant_delete_message)."""
+        params = rec.params
+        channel = self._channel(params)
+        ts = params.get("ts")
+        message = self.message(channel, ts) if isinstance(ts, str) else None
+        if message is None:
+            raise _Reject("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            raise _Reject("cant_delete_message")
+        self.messages.remove(message)
+        return {"channel": channel, "ts": message["ts"]}
 
     def _post_ephemeral(self, rec: RecordedRequest) -> dict[str, Any]:
         params = rec.params

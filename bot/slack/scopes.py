@@ -13,6 +13,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "auth.test": (),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
+    # The bot's own thread posts of a citizen's words, when their data is deleted.
+    "chat.delete": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
     "reactions.add": ("reactions:write",),
     "views.open": (),

@@ -105,9 +105,20 @@ class SlackSender:
                 body, case.slack_channel, case.slack_ts
             ):
                 return Delivered("files.upload")
+            if body["event"] == "thread_purge":
+                return await self._purge_thread(case.id, case.slack_channel)
             text = await self._thread_text(body)
-            await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
-            return Delivered("chat.postMessage")
+            response = await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
+            if body["event"] != "case_followup":
+                return Delivered("chat.postMessage")
+            # The ts of a post that carries the citizen's words, so that deleting their data can
+            # delete the post too.
+            message_id, ts = int(body["message_id"]), str(response["ts"])
+
+            async def record(tx: Repositories) -> None:
+                await tx.cases.set_message_slack_ts(message_id, ts)
+
+            return Delivered("chat.postMessage", record=record)
         except SlackApiError as exc:
             return _classify(exc)
         except ApiException as exc:
@@ -142,6 +153,22 @@ class SlackSender:
             ),
         )
         return True
+
+    async def _purge_thread(self, case_id: int, channel: str) -> Outcome:
+        """Delete the thread posts that carried the citizen's words (their data was deleted)."""
+        posted = [(m.id, m.slack_ts) for m in await self._db.read.cases.messages(case_id) if m.slack_ts]
+        for _, ts in posted:
+            try:
+                await self._client.chat_delete(channel=channel, ts=ts)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":  # deleted by hand already
+                    raise
+        ids = [message_id for message_id, _ in posted]
+
+        async def record(tx: Repositories) -> None:
+            await tx.cases.clear_message_slack_ts(ids)
+
+        return Delivered("chat.delete", record=record)
 
     async def _thread_text(self, body: dict[str, Any]) -> str:
         if body["event"] == "thread_note":

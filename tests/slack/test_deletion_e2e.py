@@ -126,6 +126,9 @@ async def test_deletion_leaves_no_trace_in_the_file_updates_the_cards_and_sends_
                 assert not any(word in shown for word in PERSONAL), shown
                 assert all(b["type"] != "actions" for b in card["blocks"])
             assert any("相談者の依頼により" in t for t in desk.thread(first))
+            # The bot's own thread post of the citizen's follow-up is deleted from Slack too.
+            assert not any("定款の雛形" in t for t in desk.thread(first))
+            assert any(r.api_method == "chat.delete" and r.ok for r in desk.slack.requests)
 
             # Staff pressing an old button or answering in the thread reach no one.
             late = event_callback(
