@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+import aiosqlite
 
 from storage.base import Repository, db_value, from_row
 from storage.timefmt import to_db
 
 EventStatus = Literal["open", "closed", "cancelled"]
+EventSource = Literal["import", "slack"]
+# What saving a draft did: a new event, a changed one, or nothing (the same as stored).
+Change = Literal["added", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,11 @@ class EventDraft:
     capacity: int | None = None
     registration_deadline: datetime | None = None
     status: EventStatus = "open"
+    online_url: str = ""
+    public: bool = True
+    # Minutes before the start; None = the configured default, () = no reminders.
+    reminder_offsets: tuple[int, ...] | None = None
+    source: EventSource = "import"
 
 
 @dataclass(frozen=True)
@@ -43,15 +55,47 @@ class Event:
     status: EventStatus
     created_at: datetime
     updated_at: datetime
+    online_url: str = ""
+    public: bool = True
+    reminder_offsets: tuple[int, ...] | None = None
+    source: EventSource = "import"
+
+    def draft(self) -> EventDraft:
+        """What was saved, as a draft (to compare with a new one, or to edit)."""
+        return EventDraft(**{f.name: getattr(self, f.name) for f in fields(EventDraft)})
+
+
+def _event(row: aiosqlite.Row | Mapping[str, Any]) -> Event:
+    values = dict(row)
+    offsets = values.get("reminder_offsets")
+    values["reminder_offsets"] = None if offsets is None else tuple(int(m) for m in json.loads(offsets))
+    return from_row(Event, values)
+
+
+def _db_values(draft: EventDraft) -> dict[str, Any]:
+    values = {f.name: db_value(getattr(draft, f.name)) for f in fields(EventDraft)}
+    offsets = draft.reminder_offsets
+    values["reminder_offsets"] = None if offsets is None else json.dumps(sorted(set(offsets), reverse=True))
+    return values
 
 
 class EventRepository(Repository):
     async def upsert(self, draft: EventDraft, now: datetime) -> Event:
         """Insert, or update the event with the same uid (re-importing a file changes, never duplicates)."""
-        values = {k: db_value(v) for k, v in draft.__dict__.items()}
+        event, _ = await self.save(draft, now)
+        return event
+
+    async def save(self, draft: EventDraft, now: datetime) -> tuple[Event, Change]:
+        """`upsert`, saying what it did. An event identical to the draft is left alone (its
+        updated_at too). Its status is not a detail: an existing event keeps it (cancelling is
+        `set_status`), so re-importing a file never revives a cancelled event."""
+        existing = await self.by_uid(draft.uid)
+        if existing is not None and _same(existing.draft(), draft):
+            return existing, "unchanged"
+        values = _db_values(draft)
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
-        updates = ", ".join(f"{k} = excluded.{k}" for k in values if k != "uid")
+        updates = ", ".join(f"{k} = excluded.{k}" for k in values if k not in ("uid", "status"))
         await self._run(
             f"INSERT INTO events ({columns}, created_at, updated_at) VALUES ({marks}, :now, :now)"
             f" ON CONFLICT (uid) DO UPDATE SET {updates}, updated_at = :now",
@@ -59,24 +103,57 @@ class EventRepository(Repository):
         )
         event = await self.by_uid(draft.uid)
         assert event is not None
-        return event
+        return event, "added" if existing is None else "updated"
 
     async def get(self, event_id: int) -> Event | None:
         row = await self._one("SELECT * FROM events WHERE id = ?", (event_id,))
-        return None if row is None else from_row(Event, row)
+        return None if row is None else _event(row)
 
     async def by_uid(self, uid: str) -> Event | None:
         row = await self._one("SELECT * FROM events WHERE uid = ?", (uid,))
-        return None if row is None else from_row(Event, row)
+        return None if row is None else _event(row)
 
-    async def upcoming(self, now: datetime, limit: int = 50) -> list[Event]:
+    async def upcoming(self, now: datetime, limit: int = 50, *, public_only: bool = False) -> list[Event]:
+        """Open events still to start; `public_only` for what citizens may see (not internal ones)."""
         rows = await self._all(
-            "SELECT * FROM events WHERE starts_at >= ? AND status != 'cancelled' ORDER BY starts_at LIMIT ?",
+            "SELECT * FROM events WHERE starts_at >= ? AND status != 'cancelled'"
+            + (" AND public = 1" if public_only else "")
+            + " ORDER BY starts_at LIMIT ?",
             (to_db(now), limit),
         )
-        return [from_row(Event, r) for r in rows]
+        return [_event(r) for r in rows]
+
+    async def upcoming_public(self, now: datetime, limit: int = 500) -> list[Event]:
+        """Public events not yet over (cancelled ones too, so calendars can drop them), by start."""
+        rows = await self._all(
+            "SELECT * FROM events WHERE public = 1 AND coalesce(ends_at, starts_at) >= ?"
+            " ORDER BY starts_at, id LIMIT ?",
+            (to_db(now), limit),
+        )
+        return [_event(r) for r in rows]
+
+    async def listing(self, since: datetime, limit: int = 200, cancelled: bool = False) -> list[Event]:
+        """Events (public and internal) not yet over at `since`, by start: what staff manage."""
+        rows = await self._all(
+            "SELECT * FROM events WHERE coalesce(ends_at, starts_at) >= ?"
+            + ("" if cancelled else " AND status != 'cancelled'")
+            + " ORDER BY starts_at, id LIMIT ?",
+            (to_db(since), limit),
+        )
+        return [_event(r) for r in rows]
+
+    async def all_events(self) -> list[Event]:
+        rows = await self._all("SELECT * FROM events ORDER BY starts_at, id")
+        return [_event(r) for r in rows]
 
     async def set_status(self, event_id: int, status: EventStatus, now: datetime) -> None:
         await self._run(
             "UPDATE events SET status = ?, updated_at = ? WHERE id = ?", (status, to_db(now), event_id)
         )
+
+
+def _same(old: EventDraft, new: EventDraft) -> bool:
+    """Equal in everything saved on an update (the status and source stay as they are)."""
+    keep = {"status": old.status, "source": old.source}
+    normal = None if new.reminder_offsets is None else tuple(sorted(set(new.reminder_offsets), reverse=True))
+    return old == EventDraft(**{**new.__dict__, **keep, "reminder_offsets": normal})
