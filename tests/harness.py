@@ -21,6 +21,7 @@ from bot.config import Settings, load_settings
 from bot.logs import setup_logging
 from bot.sandbox.line_webhook import post_webhook
 from bot.sandbox.loopback import post
+from storage import Repositories
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_SECRET = "test-line-channel-secret"
@@ -162,3 +163,13 @@ def captured_log(marker: str, loud: Sequence[str] = ()) -> Iterator[ServerLog]:
         root.setLevel(saved_level)
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+async def event_answered(read: Repositories, line_user_id: str, event: dict[str, Any]) -> bool:
+    """The event is handled (its inbox row done) and every row to the citizen has been accepted by LINE."""
+    handled = any(
+        i.event_id == event["webhookEventId"] and i.status == "done"
+        for i in await read.inbox.for_key(f"line:{line_user_id}")
+    )
+    rows = await read.outbox.in_order(f"line:{line_user_id}")
+    return handled and all(r.status == "sent" for r in rows)

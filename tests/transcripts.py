@@ -26,7 +26,7 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.line_webhook import follow_event, postback_event, text_event
-from tests.harness import LINE_TOKEN, ROOT, post_events, settings_for, wait_for
+from tests.harness import LINE_TOKEN, ROOT, event_answered, post_events, settings_for, wait_for
 
 DOC = ROOT / "docs" / "conversations.md"
 COMMAND = ".venv/bin/python -m tests.transcripts"
@@ -70,13 +70,7 @@ class Chat:
             self.lines.extend(self._bot_lines(message))
 
     async def _answered(self, event: dict[str, Any]) -> bool:
-        read = self.bot.db.read
-        handled = any(
-            i.event_id == event["webhookEventId"] and i.status == "done"
-            for i in await read.inbox.for_key(f"line:{USER}")
-        )
-        rows = await read.outbox.in_order(f"line:{USER}")
-        return handled and all(r.status == "sent" for r in rows)
+        return await event_answered(self.bot.db.read, USER, event)
 
     def _said(self, text: str) -> None:
         self.lines += ["", CITIZEN + text]

@@ -842,15 +842,21 @@ class FakeSlack(LoopbackServer):
         self.messages.append(message)
         return {"channel": channel, "ts": message["ts"], "message": self._public(message)}
 
-    def _update(self, rec: RecordedRequest) -> dict[str, Any]:
-        params = rec.params
+    def _own_message(self, params: dict[str, Any], not_own: str) -> tuple[str, dict[str, Any]]:
+        """The channel and the bot's own message named by `channel` and `ts` (a bot token may change
+        only its own messages: `not_own` is Slack's error for anyone else's)."""
         channel = self._channel(params)
         ts = params.get("ts")
         message = self.message(channel, ts) if isinstance(ts, str) else None
         if message is None:
             raise _Reject("message_not_found")
         if message.get("user") != self.bot_user_id:
-            raise _Reject("cant_update_message")
+            raise _Reject(not_own)
+        return channel, message
+
+    def _update(self, rec: RecordedRequest) -> dict[str, Any]:
+        params = rec.params
+        channel, message = self._own_message(params, "cant_update_message")
         self._check_content(params)
         for key in ("text", "blocks", "attachments", "metadata"):
             if key in params:
@@ -865,14 +871,7 @@ class FakeSlack(LoopbackServer):
 
     def _delete(self, rec: RecordedRequest) -> dict[str, Any]:
         """chat.delete: a bot token deletes only the bot's own messages (else cant_delete_message)."""
-        params = rec.params
-        channel = self._channel(params)
-        ts = params.get("ts")
-        message = self.message(channel, ts) if isinstance(ts, str) else None
-        if message is None:
-            raise _Reject("message_not_found")
-        if message.get("user") != self.bot_user_id:
-            raise _Reject("cant_delete_message")
+        channel, message = self._own_message(rec.params, "cant_delete_message")
         self.messages.remove(message)
         return {"channel": channel, "ts": message["ts"]}
 

@@ -14,7 +14,7 @@ from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import image_event, postback_event, sticker_event, text_event
 from storage import Database
 from storage.cases import NewCase
-from tests.harness import post_events, settings_for, start_serve, wait_for, write_config
+from tests.harness import event_answered, post_events, settings_for, start_serve, wait_for, write_config
 from tests.personal_log import no_personal_data_in_log  # noqa: F401
 
 # The log as `serve` writes it must hold none of the test citizen's personal data (tests/personal_log.py).
@@ -49,13 +49,7 @@ class Citizen:
                 r.status == 200 and (r.json or {}).get("replyToken") == event["replyToken"]
                 for r in self.line.find_requests(path="/v2/bot/message/reply")
             )
-        read = self.bot.db.read
-        handled = any(
-            i.event_id == event["webhookEventId"] and i.status == "done"
-            for i in await read.inbox.for_key(f"line:{USER}")
-        )
-        rows = await read.outbox.in_order(f"line:{USER}")
-        return handled and all(r.status == "sent" for r in rows)
+        return await event_answered(self.bot.db.read, USER, event)
 
     async def type(self, text: str) -> list[dict[str, Any]]:
         return await self._send(text_event(USER, text, reply_token=self.line.issue_reply_token(USER)))
