@@ -14,6 +14,7 @@ from bot.backup import BackupError, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings, load_settings
+from bot.event_import import EventFileError, import_events, list_events, report_events
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
 from bot.queue_commands import DEFAULT_HOURS, inbox_retry, outbox_retry
@@ -81,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     for task in (export, stats):
         task.add_argument("--config", required=True, metavar="PATH")
         task.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    events = commands.add_parser("events", help="events: import, list, report").add_subparsers(
+        dest="events_command", required=True, metavar="TASK"
+    )
+    events_import = events.add_parser("import", help="add or update events from a CSV or iCalendar file")
+    events_import.add_argument("file", metavar="FILE")
+    events_list = events.add_parser("list", help="upcoming events, in the center's time")
+    events_report = events.add_parser("report", help="counts per month and kind as CSV (no personal data)")
+    events_report.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    for task in (events_import, events_list, events_report):
+        task.add_argument("--config", required=True, metavar="PATH")
 
     for queue, what in (("inbox", "events that failed for good"), ("outbox", "failed and dead messages")):
         tasks = commands.add_parser(queue, help=f"the {queue} queue").add_subparsers(
@@ -150,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cases":
             export = export_cases if args.cases_command == "export" else export_stats
             return asyncio.run(export(settings, args.output))
+        if args.command == "events":
+            if args.events_command == "import":
+                return asyncio.run(import_events(settings, args.file))
+            if args.events_command == "list":
+                return asyncio.run(list_events(settings))
+            return asyncio.run(report_events(settings, args.output))
         if args.command == "inbox":
             return asyncio.run(inbox_retry(settings, args.hours))
         if args.command == "outbox":
@@ -157,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))
-    except (ConfigError, OutputError) as exc:
+    except (ConfigError, OutputError, EventFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackupError as exc:

@@ -290,12 +290,15 @@ class EventKind(_Section):
 
 DEFAULT_EVENT_KINDS = [
     EventKind(id="salon", label="ミズベサロン"),
-    EventKind(id="seminar", label="セミナー"),
-    EventKind(id="symposium", label="シンポジウム"),
-    EventKind(id="consultation-session", label="相談会"),
+    EventKind(id="npo-seminar", label="NPO入門セミナー"),
+    EventKind(id="seminar", label="市民活動基礎セミナー"),
+    EventKind(id="symposium", label="未来創発シンポジウム"),
+    EventKind(id="consultation-session", label="市民協働相談会"),
+    EventKind(id="expert-session", label="士業相談会"),
     EventKind(id="fes", label="市民活動フェス"),
-    EventKind(id="hub", label="市民協働HUB"),
-    EventKind(id="startup", label="スタートアッププログラム"),
+    EventKind(id="collab-space", label="コラボレーション＠スペース"),
+    EventKind(id="network-meeting", label="ネットワーク会議"),
+    EventKind(id="other", label="その他"),
 ]
 
 

@@ -1,0 +1,434 @@
+"""Events from a file: `madoguchi events import FILE --config PATH` (CSV or iCalendar), all or nothing.
+
+Every row is checked before anything is saved: the first bad one stops the import with one message
+naming the file, its line and the field (`events.csv:7: starts_at: not a date and time (expected
+2026-12-01 18:30)`), and nothing is imported. Events are identified by their uid, so importing the
+same file again changes what changed and duplicates nothing. Times are read in the center's timezone
+(Asia/Tokyo) unless they say otherwise, and stored in UTC. The columns are documented in
+docs/events.md. The same field checks serve the Slack modal (bot/slack/events.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from bot.case_export import ENCODING, OutputError
+from bot.clock import utc_now
+from bot.config import Settings
+from storage import Database
+from storage.events import Change, Event, EventDraft, EventSource
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_EVENTS = 5000
+MAX_UID = 200
+MAX_TITLE = 150
+MAX_DESCRIPTION = 3000
+MAX_VENUE = 200
+MAX_URL = 500
+MAX_CAPACITY = 100_000
+
+COLUMNS = (
+    "uid",
+    "kind",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "online_url",
+    "capacity",
+    "registration_deadline",
+    "public",
+    "reminders",
+)
+REQUIRED = ("uid", "kind", "title", "starts_at")
+TIME_EXAMPLE = "2026-12-01 18:30"
+_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+)
+_TRUE = frozenset({"1", "true", "yes", "y", "public", "公開", "○"})
+_FALSE = frozenset({"0", "false", "no", "n", "internal", "private", "内部", "非公開", "×"})
+_NO_REMINDERS = frozenset({"none", "なし", "-"})
+# Reminder offsets as [events] reminder_offsets writes them: "3d", "2h", "30m".
+_OFFSET = re.compile(r"([1-9][0-9]{0,5})([mhd])")
+_OFFSET_MINUTES = {"m": 1, "h": 60, "d": 1440}
+MAX_REMINDER_MINUTES = 60 * 1440
+MAX_REMINDER_OFFSETS = 5
+
+
+class EventFileError(Exception):
+    """A file that cannot be imported; the message names the file, line and field."""
+
+
+class FieldError(ValueError):
+    """One field's value is wrong: which field, and what is expected."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# -- one event's fields, from text (a CSV row or the Slack modal) ---------------------------------
+
+
+def normalise(text: str) -> str:
+    """Full-width digits, letters, colons and spaces (a Japanese keyboard's) as ASCII, trimmed."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def parse_time(field: str, text: str, tz: tzinfo) -> datetime:
+    """`2026-12-01 18:30` in the center's timezone (or with an explicit offset) as an aware time."""
+    value = normalise(text)
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or len(value) < len(TIME_EXAMPLE):
+        raise FieldError(field, f"not a date and time (expected {TIME_EXAMPLE})")
+    return moment
+
+
+def parse_reminders(text: str) -> tuple[int, ...] | None:
+    """`3d 1d 2h` (or with `;` / `,`) as minutes before the start; empty: the configured default;
+    `none` / `なし`: no reminders."""
+    value = normalise(text).lower()
+    if not value:
+        return None
+    if value in _NO_REMINDERS:
+        return ()
+    minutes = []
+    for part in (p for p in re.split(r"[\s;,、]+", value) if p):
+        found = _OFFSET.fullmatch(part)
+        if found is None:
+            raise FieldError(
+                "reminders", f'expected times before the start such as "3d 1d 2h" or "30m" (got {part!r})'
+            )
+        minutes.append(int(found.group(1)) * _OFFSET_MINUTES[found.group(2)])
+        if minutes[-1] > MAX_REMINDER_MINUTES:
+            raise FieldError(
+                "reminders", f"at most {MAX_REMINDER_MINUTES // 1440}d before the start (got {part!r})"
+            )
+    if len(set(minutes)) != len(minutes):
+        raise FieldError("reminders", "the same time is given twice")
+    if len(minutes) > MAX_REMINDER_OFFSETS:
+        raise FieldError("reminders", f"at most {MAX_REMINDER_OFFSETS} reminders per event")
+    return tuple(sorted(minutes, reverse=True))
+
+
+def kind_id(settings: Settings, text: str) -> str:
+    """A kind named by its id or its label."""
+    value = normalise(text)
+    for kind in settings.events.kinds:
+        if value in (kind.id, normalise(kind.label)):
+            return kind.id
+    known = ", ".join(k.id for k in settings.events.kinds)
+    raise FieldError("kind", f"unknown kind {value!r} (one of: {known})")
+
+
+def kind_label(settings: Settings, kind: str) -> str:
+    return next((k.label for k in settings.events.kinds if k.id == kind), kind)
+
+
+def _text(values: Mapping[str, str], field: str, limit: int, *, multiline: bool = False) -> str:
+    value = (values.get(field) or "").strip()
+    if not multiline:
+        value = " ".join(value.split())
+    if len(value) > limit:
+        raise FieldError(field, f"at most {limit} characters (got {len(value)})")
+    return value
+
+
+def draft_from_fields(
+    values: Mapping[str, str], settings: Settings, *, source: EventSource = "import"
+) -> EventDraft:
+    """One event from its fields as text (COLUMNS); FieldError names the first bad one."""
+    tz = settings.center.tz
+    uid = _text(values, "uid", MAX_UID)
+    if not uid:
+        raise FieldError("uid", "required (a stable id such as salon-2026-12, so a re-import updates it)")
+    title = _text(values, "title", MAX_TITLE)
+    if not (values.get("kind") or "").strip():
+        raise FieldError("kind", "required")
+    kind = kind_id(settings, values.get("kind") or "")
+    if not title:
+        raise FieldError("title", "required")
+    if not (values.get("starts_at") or "").strip():
+        raise FieldError("starts_at", f"required (expected {TIME_EXAMPLE})")
+    starts_at = parse_time("starts_at", values.get("starts_at") or "", tz)
+    ends_at = None
+    if (values.get("ends_at") or "").strip():
+        ends_at = parse_time("ends_at", values.get("ends_at") or "", tz)
+        if ends_at <= starts_at:
+            raise FieldError("ends_at", "must be after starts_at")
+    deadline = None
+    if (values.get("registration_deadline") or "").strip():
+        deadline = parse_time("registration_deadline", values.get("registration_deadline") or "", tz)
+        if deadline > starts_at:
+            raise FieldError("registration_deadline", "must not be after starts_at")
+    capacity = None
+    capacity_text = normalise(values.get("capacity") or "")
+    if capacity_text:
+        if not re.fullmatch(r"-?[0-9]+", capacity_text):
+            raise FieldError("capacity", "not a whole number (leave it empty for no limit)")
+        capacity = int(capacity_text)
+        if not 1 <= capacity <= MAX_CAPACITY:
+            raise FieldError("capacity", f"must be between 1 and {MAX_CAPACITY} (empty for no limit)")
+    online_url = _text(values, "online_url", MAX_URL)
+    if online_url and not re.fullmatch(r"https?://[^\s<>\"]+", online_url):
+        raise FieldError("online_url", "not a web address (expected https://...)")
+    public_text = normalise(values.get("public") or "").lower()
+    if public_text and public_text not in _TRUE | _FALSE:
+        raise FieldError("public", "expected 1 (public) or 0 (internal)")
+    return EventDraft(
+        uid=uid,
+        kind=kind,
+        title=title,
+        starts_at=starts_at,
+        description=_text(values, "description", MAX_DESCRIPTION, multiline=True),
+        venue=_text(values, "venue", MAX_VENUE),
+        ends_at=ends_at,
+        capacity=capacity,
+        registration_deadline=deadline,
+        online_url=online_url,
+        public=public_text not in _FALSE,
+        reminder_offsets=parse_reminders(values.get("reminders") or ""),
+        source=source,
+    )
+
+
+def reminders_text(offsets: Sequence[int] | None) -> str:
+    """Offsets in minutes as `3d 1d 2h` (the form parse_reminders reads); '' for the default."""
+    if offsets is None:
+        return ""
+    if not offsets:
+        return "none"
+    words = []
+    for minutes in offsets:
+        if minutes % 1440 == 0:
+            words.append(f"{minutes // 1440}d")
+        elif minutes % 60 == 0:
+            words.append(f"{minutes // 60}h")
+        else:
+            words.append(f"{minutes}m")
+    return " ".join(words)
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    drafts: list[EventDraft]
+    skipped: int = 0  # cancelled iCalendar events that are not imported
+
+
+def read_events(path: Path, settings: Settings, name: str | None = None) -> Parsed:
+    """Every event in the file, checked; EventFileError at the first problem."""
+    name = name or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EventFileError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise EventFileError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise EventFileError(
+            f"{name}:{line}: not UTF-8 text (save the file as 'CSV UTF-8' or UTF-8 iCalendar)"
+        ) from None
+    if path.suffix.lower() in (".ics", ".ical", ".ifb") or text.lstrip().upper().startswith(
+        "BEGIN:VCALENDAR"
+    ):
+        from bot.events_ics import read_calendar
+
+        return read_calendar(text, settings, name)
+    return Parsed(_read_csv(text, settings, name))
+
+
+def _read_csv(text: str, settings: Settings, name: str) -> list[EventDraft]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise EventFileError(f"{name}:1: {exc}") from None
+    if header is None or not any(h.strip() for h in header):
+        raise EventFileError(f"{name}:1: no header row (expected the columns {', '.join(COLUMNS)})")
+    columns = [normalise(h).lower() for h in header]
+    for column in columns:
+        if column not in COLUMNS:
+            raise EventFileError(f"{name}:1: unknown column {column!r} (the columns: {', '.join(COLUMNS)})")
+    if len(set(columns)) != len(columns):
+        raise EventFileError(f"{name}:1: a column appears twice")
+    for column in REQUIRED:
+        if column not in columns:
+            raise EventFileError(f"{name}:1: missing column {column}")
+    drafts: list[EventDraft] = []
+    seen: dict[str, int] = {}
+    line = reader.line_num + 1  # where the next record starts
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            raise EventFileError(f"{name}:{line}: {exc}") from None
+        if row is None:
+            break
+        start, line = line, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines, as spreadsheets leave them
+        if len(row) > len(columns):
+            raise EventFileError(f"{name}:{start}: {len(row)} cells, but the header has {len(columns)}")
+        values = dict(zip(columns, row, strict=False))
+        try:
+            draft = draft_from_fields(values, settings)
+        except FieldError as exc:
+            raise EventFileError(f"{name}:{start}: {exc}") from None
+        if draft.uid in seen:
+            raise EventFileError(f"{name}:{start}: uid: {draft.uid!r} is already on line {seen[draft.uid]}")
+        seen[draft.uid] = start
+        drafts.append(draft)
+        if len(drafts) > MAX_EVENTS:
+            raise EventFileError(f"{name}: more than {MAX_EVENTS} events; split the file")
+    return drafts
+
+
+def minutes_before(trigger: Any) -> int | None:
+    """A VALARM trigger relative to the start (`-PT2H`) as minutes before it; None if not one."""
+    if isinstance(trigger, timedelta) and trigger <= timedelta(0):
+        return int(-trigger.total_seconds() // 60)
+    return None
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
+async def import_events(settings: Settings, file: str) -> int:
+    """`madoguchi events import FILE`: everything in one transaction, or nothing."""
+    parsed = read_events(Path(file), settings, file)
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    counts: dict[Change, int] = {"added": 0, "updated": 0, "unchanged": 0}
+    try:
+        now = utc_now()
+        async with db.transaction() as tx:
+            for draft in parsed.drafts:
+                _, change = await tx.events.save(draft, now)
+                counts[change] += 1
+    finally:
+        await db.close()
+    skipped = f", {parsed.skipped} cancelled skipped" if parsed.skipped else ""
+    print(
+        f"{file}: {len(parsed.drafts)} event(s): {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged{skipped}"
+    )
+    return 0
+
+
+def when(moment: datetime | None, tz: tzinfo) -> str:
+    return "" if moment is None else moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+async def list_events(settings: Settings) -> int:
+    """`madoguchi events list`: upcoming events (public and internal), in the center's time."""
+    tz = settings.center.tz
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    try:
+        events = await db.read.events.listing(utc_now(), limit=1000, cancelled=True)
+        taken = [await db.read.registrations.seats_taken(e.id) for e in events]
+    finally:
+        await db.close()
+    if not events:
+        print("no upcoming events")
+        return 0
+    print(f"times in {tz}")
+    for event, seats in zip(events, taken, strict=True):
+        capacity = "∞" if event.capacity is None else str(event.capacity)
+        flags = [kind_label(settings, event.kind)]
+        if not event.public:
+            flags.append("internal")
+        if event.status != "open":
+            flags.append(event.status)
+        end = "" if event.ends_at is None else "-" + event.ends_at.astimezone(tz).strftime("%H:%M")
+        print(
+            f"{when(event.starts_at, tz)}{end}  {seats}/{capacity}  {event.title}  "
+            f"[{', '.join(flags)}]  uid={event.uid}"
+        )
+    return 0
+
+
+REPORT_HEADER = [
+    "month",
+    "kind",
+    "events",
+    "events_cancelled",
+    "registrations",
+    "waitlisted",
+    "registrations_cancelled",
+]
+
+
+def report_rows(
+    events: list[Event], statuses: Mapping[int, Sequence[str]], settings: Settings
+) -> list[list[object]]:
+    """Counts per month of the start (center's time) and kind: events held and cancelled, and the
+    sign-ups of the events held by their status (registered, waitlisted, cancelled)."""
+    tz = settings.center.tz
+    table: dict[tuple[str, str], list[int]] = {}
+    for event in events:
+        key = (event.starts_at.astimezone(tz).strftime("%Y-%m"), kind_label(settings, event.kind))
+        row = table.setdefault(key, [0, 0, 0, 0, 0])
+        if event.status == "cancelled":
+            row[1] += 1
+            continue
+        found = statuses.get(event.id, [])
+        row[0] += 1
+        row[2] += found.count("registered")
+        row[3] += found.count("waitlisted")
+        row[4] += found.count("cancelled")
+    return [[*key, *table[key]] for key in sorted(table)]
+
+
+async def report_events(settings: Settings, output: str | None) -> int:
+    """`madoguchi events report`: CSV (UTF-8 with BOM, CRLF) of counts, no personal data."""
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    try:
+        events = await db.read.events.all_events()
+        statuses = {e.id: [r.status for r in await db.read.registrations.for_event(e.id)] for e in events}
+    finally:
+        await db.close()
+    _write_csv([REPORT_HEADER, *report_rows(events, statuses, settings)], output)
+    return 0
+
+
+def _write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
+    """As `cases stats`: UTF-8 with a BOM and CRLF, so a spreadsheet opens it with the Japanese intact."""
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    data = buffer.getvalue().encode(ENCODING)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc

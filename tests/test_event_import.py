@@ -1,0 +1,187 @@
+"""`madoguchi events import|list|report`: CSV and iCalendar files, all or nothing, idempotent."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.event_import import EventFileError, read_events
+from bot.sandbox.fake_line import FakeLine
+from storage import Database
+from tests.harness import write_config
+from tests.test_case_export import madoguchi
+
+HEADER = "uid,kind,title,description,starts_at,ends_at,venue,online_url,capacity,registration_deadline,public,reminders"
+GOOD = [
+    'salon-2027-01,ミズベサロン,ミズベサロン1月,"川辺で, 話そう",2027-01-15 18:30,2027-01-15 20:00,'
+    "センター スペースA,,30,2027-01-14 17:00,1,3d 1d 2h",
+    "npo-2027-01,npo-seminar,NPO入門セミナー,,２０２７-01-20 14:00,,,https://example.org/live,,,0,",
+]
+
+
+def write_csv(tmp_path: Path, rows: list[str], bom: bool = True) -> Path:
+    path = tmp_path / "events.csv"
+    text = "\r\n".join([HEADER, *rows]) + "\r\n"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    return path
+
+
+async def stored(tmp_path: Path) -> list[tuple[str, str, datetime]]:
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        return [(e.uid, e.title, e.starts_at) for e in await db.read.events.all_events()]
+    finally:
+        await db.close()
+
+
+async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    path = write_csv(tmp_path, GOOD)
+    status, out, err = await madoguchi("events", "import", str(path), "--config", str(config))
+    assert status == 0, err
+    assert "2 event(s): 2 added, 0 updated, 0 unchanged" in out.decode()
+    status, out, _ = await madoguchi("events", "import", str(path), "--config", str(config))
+    assert status == 0 and "0 added, 0 updated, 2 unchanged" in out.decode()
+    events = await stored(tmp_path)
+    assert [uid for uid, _, _ in events] == ["salon-2027-01", "npo-2027-01"]
+    assert events[0][2] == datetime(2027, 1, 15, 9, 30, tzinfo=UTC)  # 18:30 in Tokyo
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        salon, npo = await db.read.events.all_events()
+    finally:
+        await db.close()
+    assert (salon.kind, salon.description, salon.capacity, salon.public) == (
+        "salon",
+        "川辺で, 話そう",
+        30,
+        True,
+    )
+    assert salon.reminder_offsets == (4320, 1440, 120)
+    assert (npo.public, npo.online_url, npo.reminder_offsets) == (False, "https://example.org/live", None)
+
+    status, out, _ = await madoguchi("events", "list", "--config", str(config))
+    listing = out.decode()
+    assert status == 0 and "times in Asia/Tokyo" in listing
+    assert "2027-01-15 18:30-20:00  0/30  ミズベサロン1月" in listing and "internal" in listing
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (GOOD[0].replace("2027-01-15 18:30", "1月15日"), "events.csv:3: starts_at: not a date and time (expected 2026-12-01 18:30)"),
+        (GOOD[0].replace("ミズベサロン,", "花見,", 1), "events.csv:3: kind: unknown kind '花見'"),
+        (GOOD[0].replace("2027-01-15 20:00", "2027-01-15 17:00"), "events.csv:3: ends_at: must be after starts_at"),
+        (GOOD[0].replace(",30,", ",-1,"), "events.csv:3: capacity: must be between 1 and"),
+        (GOOD[0].replace("2027-01-14 17:00", "2027-01-16 17:00"), "events.csv:3: registration_deadline: must not be after starts_at"),
+        (GOOD[0].replace("salon-2027-01", "npo-2027-01"), "events.csv:3: uid: 'npo-2027-01' is already on line 2"),
+        (GOOD[0].replace("3d 1d 2h", "3 days"), "events.csv:3: reminders:"),
+    ],
+)  # fmt: skip
+async def test_a_bad_row_imports_nothing_and_names_its_line(
+    tmp_path: Path, line: FakeLine, row: str, message: str
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    path = write_csv(tmp_path, [GOOD[1], row], bom=False)
+    status, out, err = await madoguchi("events", "import", str(path), "--config", str(config))
+    assert status == 2 and out == b""
+    assert (
+        err.startswith(f"error: {tmp_path}/")
+        and message in err
+        and "Traceback" not in err
+        and len(err.strip().splitlines()) == 1
+    )
+    assert await stored(tmp_path) == []
+
+
+def test_line_numbers_count_lines_inside_quoted_cells(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, "http://127.0.0.1:9"), environ={})
+    rows = [GOOD[0].replace('"川辺で, 話そう"', '"一行目\r\n二行目"'), GOOD[1].replace(",0,", ",maybe,")]
+    with pytest.raises(EventFileError, match=r"events.csv:4: public: expected 1"):
+        read_events(write_csv(tmp_path, rows), settings, "events.csv")
+
+
+def test_unknown_columns_and_bad_encoding_are_named(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, "http://127.0.0.1:9"), environ={})
+    path = tmp_path / "x.csv"
+    path.write_text("uid,kind,title,start_at\n")
+    with pytest.raises(EventFileError, match=r"x\.csv:1: unknown column 'start_at'"):
+        read_events(path, settings, "x.csv")
+    path.write_bytes(HEADER.encode() + b"\n" + "a,salon,サロン".encode("shift_jis") + b",2027-01-01 10:00\n")
+    with pytest.raises(EventFileError, match=r"x\.csv:2: not UTF-8"):
+        read_events(path, settings, "x.csv")
+
+
+ICS = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//JA\r
+BEGIN:VEVENT\r
+UID:sympo-2027@example.org\r
+DTSTAMP:20261101T000000Z\r
+SUMMARY:未来創発シンポジウム\r
+CATEGORIES:未来創発シンポジウム\r
+DTSTART;TZID=Asia/Tokyo:20270201T130000\r
+DTEND;TZID=Asia/Tokyo:20270201T170000\r
+LOCATION:横浜市役所アトリウム\r
+X-MADOGUCHI-CAPACITY:200\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+TRIGGER:-P1D\r
+END:VALARM\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:salon-x\r
+DTSTAMP:20261101T000000Z\r
+SUMMARY:サロン\r
+DTSTART:20270301T100000\r
+CLASS:PRIVATE\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+async def test_icalendar_files_import_idempotently(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    path = tmp_path / "events.ics"
+    path.write_text(ICS, newline="")
+    for expected in ("2 added", "2 unchanged"):
+        status, out, err = await madoguchi("events", "import", str(path), "--config", str(config))
+        assert status == 0 and expected in out.decode(), err
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        sympo, salon = await db.read.events.all_events()
+    finally:
+        await db.close()
+    assert (sympo.kind, sympo.capacity, sympo.reminder_offsets) == ("symposium", 200, (1440,))
+    assert sympo.starts_at == datetime(2027, 2, 1, 4, 0, tzinfo=UTC)
+    assert (salon.kind, salon.public) == ("other", False)  # no category: その他; floating time: Tokyo
+    assert salon.starts_at == datetime(2027, 3, 1, 1, 0, tzinfo=UTC)
+
+    path.write_text(ICS.replace("DTSTART:20270301T100000", "DTSTART;VALUE=DATE:20270301"), newline="")
+    status, _, err = await madoguchi("events", "import", str(path), "--config", str(config))
+    assert status == 2 and "events.ics:18: DTSTART: a date without a time" in err
+
+
+async def test_report_counts_per_month_and_kind(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    await madoguchi("events", "import", str(write_csv(tmp_path, GOOD)), "--config", str(config))
+    status, out, _ = await madoguchi("events", "report", "--config", str(config))
+    assert status == 0 and out.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(out.decode("utf-8-sig"), newline="")))
+    assert rows == [
+        [
+            "month",
+            "kind",
+            "events",
+            "events_cancelled",
+            "registrations",
+            "waitlisted",
+            "registrations_cancelled",
+        ],
+        ["2027-01", "NPO入門セミナー", "1", "0", "0", "0", "0"],
+        ["2027-01", "ミズベサロン", "1", "0", "0", "0", "0"],
+    ]
