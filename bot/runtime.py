@@ -19,6 +19,7 @@ from bot.backup import NightlyBackup
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import RetryPolicy, Sender
+from bot.events_ics import EventsFeed
 from bot.idle_sweeper import IdleSweeper
 from bot.inbox_worker import InboxWorker
 from bot.ingest import Ingest
@@ -166,6 +167,7 @@ class Runtime:
             app = build_app(self.db, settings.server.max_body_bytes)
             app.middlewares.append(self.metrics.middleware)
             app.router.add_get("/metrics", self.metrics.handle)
+            app.router.add_get("/events.ics", EventsFeed(self.db, settings, self.clock).handle)
             webhook = LineWebhook(
                 settings.line.channel_secret,
                 ingest,
