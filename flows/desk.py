@@ -9,16 +9,16 @@ staff side must be shown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
-from typing import Literal
+from datetime import datetime, timedelta
 
 from flows import intake, matching, paging, privacy
-from flows.business_hours import BusinessCalendar
-from flows.contact import Contact
+from flows.commands import COMMANDS, Call, Command
+from flows.context import DeskContext as DeskContext
+from flows.context import Notify
+from flows.context import Reply as Reply
+from flows.context import StaffEvent as StaffEvent
 from flows.dates import day_text, moment_text
 from flows.engine import BACK_WORDS, CANCEL, CANCEL_WORDS, RESUME, Engine, State
-from flows.faq import Faq, default_faq
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import normalise
@@ -33,16 +33,9 @@ CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい
 STATUS_WORDS = frozenset({"status", "相談状況"})
 CONTACT_WORDS = frozenset({"contact", "お問い合わせ", "問い合わせ", "連絡先"})
 # Answered "準備中" when typed, but advertised nowhere (menu, rich menu, greeting, help) until the
-# events feature exists: then add ("events", "menu.events") and ("registrations", "menu.registrations")
-# to MENU_ITEMS and the tiles in bot/line/richmenu.py.
-SOON_WORDS = frozenset({"events", "registrations", "イベント", "申込状況"})
-# The text menu, in order: (value, wording key). Only what works.
-MENU_ITEMS = (
-    ("consult", "menu.consult"),
-    ("status", "menu.status"),
-    ("contact", "menu.contact"),
-    ("help", "menu.help"),
-)
+# events feature exists.
+EVENTS_SOON_WORDS = frozenset({"イベント"})
+REGISTRATIONS_SOON_WORDS = frozenset({"申込状況"})
 # 削除: deletion of the citizen's personal data, asked first; always available, even mid-flow.
 DELETE_WORDS = frozenset(
     {"delete", "削除", "さくじょ", "データ削除", "データの削除", "個人情報削除", "個人情報の削除", "削除して",
@@ -62,48 +55,8 @@ FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
 
 
-@dataclass(frozen=True)
-class DeskContext:
-    texts: Texts
-    center_name: str
-    now: datetime
-    timezone: tzinfo
-    categories: tuple[tuple[str, str], ...]
-    answer_days: int
-    keep_draft_days: int
-    calendar: BusinessCalendar | None = None
-    reopen_within_days: int = 0
-    contact: Contact = field(default_factory=Contact)
-    faq: Faq = field(default_factory=default_faq)
-    # The privacy notice ([privacy]): its version (recorded with each agreement), the link to the
-    # full policy ("" for none), and the retention of closed cases it states.
-    notice_version: str = "1"
-    policy_url: str = ""
-    retention_days: int = 1095
-
-
-@dataclass(frozen=True)
-class StaffEvent:
-    """Something the staff side must show: a new case, or a citizen's follow-up on one."""
-
-    kind: Literal["case_created", "case_followup", "case_reopened", "case_anonymised"]
-    case_id: int
-    message_id: int | None = None
-
-
-@dataclass
-class Reply:
-    messages: list[Outgoing] = field(default_factory=list)
-    staff: list[StaffEvent] = field(default_factory=list)
-    # The citizen's data was deleted: whatever was waiting to be sent to them is cancelled, and
-    # `messages` (the confirmation) are the last they get.
-    forgotten: bool = False
-
-
 def menu(texts: Texts) -> Text:
-    return Text(
-        texts.get("menu.text"), choices=tuple(Choice(texts.get(key), value) for value, key in MENU_ITEMS)
-    )
+    return Text(texts.get("menu.text"), choices=COMMANDS.menu_choices(texts))
 
 
 def contact_text(ctx: DeskContext) -> str:
@@ -125,8 +78,10 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
     conversation = await tx.conversations.get(user.id)
     if conversation is not None and conversation.flow == DELETE_FLOW:
         return await _at_delete_question(conversation, inbound, word, user, tx, ctx)
-    if asks_deletion(word):
-        return await _ask_delete(conversation, user, tx, ctx)
+    command = COMMANDS.find(word)
+    call = Call(word, inbound, user, conversation, tx, ctx)
+    if command is not None and command.mid_flow == "takeover":
+        return await _run(command, call)
     if conversation is not None and conversation.flow == intake.NAME and not conversation.data.get("draft"):
         return await _in_intake(conversation, inbound, word, user, tx, ctx)
     if conversation is not None and conversation.flow == FOLLOWUP_FLOW:
@@ -138,43 +93,62 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
             return Reply([Text(texts.get("flow.cancelled")), menu(texts)])
         filed = await file_held(conversation, user, tx, ctx)
         rest = await respond(inbound, user, tx, ctx)
-        return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff])
+        return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
     if conversation is not None and conversation.data.get("draft"):
         if word == RESUME:
             return await _resume_draft(conversation, tx, ctx)
         if word == RESTART:
             return await _start_intake(user, tx, ctx)
-        if word in CONSULT_WORDS:
-            choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.restart"), RESTART))
-            return Reply([Text(texts.get("flow.draft_found"), choices=choices)])
-    command = await _command(word, user, tx, ctx)
     if command is not None:
-        return command
+        return await _run(command, call)
     keeps_draft = conversation is not None and bool(conversation.data.get("draft"))
     return await _free_message(inbound, user, tx, ctx, keeps_draft)
 
 
-async def _command(word: str, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
-    if word in CONSULT_WORDS:
-        return await _start_intake(user, tx, ctx)
-    said = await _detour(word, user, tx, ctx)
-    return None if said is None else Reply([*said, menu(ctx.texts)])
+async def _run(command: Command, call: Call) -> Reply:
+    """A command outside a flow: what it says, then the menu (or the Reply of a command that starts
+    a conversation of its own)."""
+    said = await command.run(call)
+    if isinstance(said, Reply):
+        return said
+    return Reply([*said, menu(call.ctx.texts)])
 
 
-async def _detour(word: str, user: User, tx: Repositories, ctx: DeskContext) -> list[Outgoing] | None:
-    """What an always-available command says, without the menu that follows it outside a flow."""
-    texts = ctx.texts
-    if word in MENU_WORDS:
-        return []
-    if word in HELP_WORDS:
-        return [Text(ctx.contact.with_block(texts.get("help.text"), texts))]
-    if word in CONTACT_WORDS:
-        return [Text(contact_text(ctx))]
-    if word in STATUS_WORDS:
-        return [await _status(user, tx, ctx)]
-    if word in SOON_WORDS:
-        return [Text(texts.get("coming_soon.text"))]
-    return None
+# -- the commands that are always available ---------------------------------------------------
+
+
+async def _say_nothing(call: Call) -> list[Outgoing]:
+    return []  # メニュー: the menu the desk adds is the answer
+
+
+async def _say_help(call: Call) -> list[Outgoing]:
+    texts = call.ctx.texts
+    return [Text(call.ctx.contact.with_block(texts.get("help.text"), texts))]
+
+
+async def _say_contact(call: Call) -> list[Outgoing]:
+    return [Text(contact_text(call.ctx))]
+
+
+async def _say_status(call: Call) -> list[Outgoing]:
+    return [await _status(call.user, call.tx, call.ctx)]
+
+
+async def _say_soon(call: Call) -> list[Outgoing]:
+    return [Text(call.ctx.texts.get("coming_soon.text"))]
+
+
+async def _consult(call: Call) -> Reply:
+    """相談する: the intake; with a draft kept, first whether to resume it or start again."""
+    if call.conversation is not None and call.conversation.data.get("draft"):
+        texts = call.ctx.texts
+        choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.restart"), RESTART))
+        return Reply([Text(texts.get("flow.draft_found"), choices=choices)])
+    return await _start_intake(call.user, call.tx, call.ctx)
+
+
+async def _delete(call: Call) -> Reply:
+    return await _ask_delete(call.conversation, call.user, call.tx, call.ctx)
 
 
 # -- the intake ---------------------------------------------------------------------------
@@ -220,10 +194,19 @@ async def _in_intake(
     engine = _engine(ctx)
     state = State.from_data(conversation.step, conversation.data)
     # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
-    if _is_command(word) and not word.startswith("flow:"):
-        detour = await _detour(word, user, tx, ctx) or []
+    command = COMMANDS.find(word)
+    if command is not None and command.mid_flow in ("detour", "resume"):
+        detour: list[Outgoing] = []
+        notify: list[Notify] = []
+        if command.mid_flow == "detour":
+            said = await command.run(Call(word, inbound, user, conversation, tx, ctx, in_flow=True))
+            if isinstance(said, Reply):
+                detour, notify = said.messages, said.notify
+            else:
+                detour = said
         await _save(user, state, tx, ctx, started_at=conversation.started_at)
-        return Reply([*detour, Text(ctx.texts.get("flow.help_resume")), *engine.prompt(state)])
+        resume = [Text(ctx.texts.get("flow.help_resume")), *engine.prompt(state)]
+        return Reply([*detour, *resume], notify=notify)
     result = engine.handle(state, inbound)
     if result.outcome in ("cancelled", "declined"):
         await tx.conversations.delete(user.id)
@@ -277,7 +260,7 @@ def _conversation(user_id: int, state: State, started_at: datetime, now: datetim
 def asks_deletion(word: str) -> bool:
     """削除 and its typed variants (compared whole, after NFKC and without closing punctuation), so a
     message that only mentions deleting something (先日の写真を削除してください) is not one."""
-    return word in DELETE_WORDS or bool(_DELETE_TYPED.fullmatch(word.rstrip("。.!！ ")))
+    return COMMANDS.get("delete").names(word)
 
 
 def _delete_question(numbers: list[str], texts: Texts) -> Text:
@@ -514,9 +497,7 @@ async def file_held(conversation: Conversation, user: User, tx: Repositories, ct
 
 
 def _is_command(word: str) -> bool:
-    return word in MENU_WORDS | HELP_WORDS | STATUS_WORDS | CONSULT_WORDS | SOON_WORDS | CONTACT_WORDS or (
-        word.startswith("flow:")
-    )
+    return COMMANDS.find(word) is not None or word.startswith("flow:")
 
 
 async def _add_followups(
@@ -539,3 +520,20 @@ async def _add_followups(
 
 def _word(inbound: Inbound) -> str:
     return normalise(inbound.value if inbound.kind == "choice" else inbound.text).lower()
+
+
+# -- the declarations: each citizen command, once (see flows/commands.py) ------------------------
+
+COMMANDS.add(
+    Command("consult", CONSULT_WORDS, _consult, menu="menu.consult", menu_order=10, mid_flow="resume")
+)
+COMMANDS.add(Command("status", STATUS_WORDS, _say_status, menu="menu.status", menu_order=40))
+COMMANDS.add(Command("contact", CONTACT_WORDS, _say_contact, menu="menu.contact", menu_order=50))
+COMMANDS.add(Command("help", HELP_WORDS, _say_help, menu="menu.help", menu_order=60))
+COMMANDS.add(Command("menu", MENU_WORDS, _say_nothing))
+COMMANDS.add(Command("delete", DELETE_WORDS, _delete, mid_flow="takeover", pattern=_DELETE_TYPED))
+COMMANDS.add(Command("events", EVENTS_SOON_WORDS, _say_soon))
+COMMANDS.add(Command("registrations", REGISTRATIONS_SOON_WORDS, _say_soon))
+
+# The text menu, in order: (value, wording key). Only what works.
+MENU_ITEMS = COMMANDS.menu_items()
