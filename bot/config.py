@@ -12,7 +12,7 @@ import functools
 import os
 import re
 import tomllib
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -302,14 +302,51 @@ DEFAULT_EVENT_KINDS = [
 ]
 
 
+_REMINDER_OFFSET = re.compile(r"([1-9][0-9]{0,4})([mhd])")
+_OFFSET_UNITS = {"m": 60, "h": 3600, "d": 86400}
+MAX_REMINDER_OFFSET = timedelta(days=60)
+MAX_REMINDER_OFFSETS = 5
+
+
+def parse_reminder_offset(text: str) -> timedelta:
+    """How long before an event's start a reminder goes out: "3d", "2h", "30m" (else ValueError)."""
+    found = _REMINDER_OFFSET.fullmatch(text.strip()) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(
+            f'expected a number and a unit m, h or d, such as "3d", "2h" or "30m" (got {text!r})'
+        )
+    offset = timedelta(seconds=int(found.group(1)) * _OFFSET_UNITS[found.group(2)])
+    if offset > MAX_REMINDER_OFFSET:
+        raise ValueError(f"at most {MAX_REMINDER_OFFSET.days}d before the event (got {text!r})")
+    return offset
+
+
 class EventsSettings(_Section):
     kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_EVENT_KINDS), min_length=1)
+    # How long before an event's start its registrants are reminded, unless the event says otherwise;
+    # [] sends no reminders.
+    reminder_offsets: list[str] = Field(default_factory=lambda: ["3d", "1d", "2h"])
 
     @field_validator("kinds")
     @classmethod
     def _unique(cls, value: list[EventKind]) -> list[EventKind]:
         _unique_ids(value, "event kind")
         return value
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_REMINDER_OFFSETS:
+            raise ValueError(f"at most {MAX_REMINDER_OFFSETS} reminders per event (got {len(value)})")
+        deltas = [parse_reminder_offset(v) for v in value]
+        if len(set(deltas)) != len(deltas):
+            raise ValueError(f"two offsets are the same length of time: {value}")
+        return value
+
+    @property
+    def reminder_deltas(self) -> list[timedelta]:
+        """The offsets as lengths of time, longest first."""
+        return sorted((parse_reminder_offset(v) for v in self.reminder_offsets), reverse=True)
 
 
 class WardCenter(_Section):

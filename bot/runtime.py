@@ -32,6 +32,7 @@ from bot.logs import fields
 from bot.metrics import Metrics, TimedSlackClient
 from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
+from bot.reminders import ReminderService
 from bot.retention import RetentionSweeper
 from bot.scheduler import Scheduler
 from bot.server import build_app
@@ -81,6 +82,7 @@ class Runtime:
         self.escalation: EscalationSweeper
         self.alerts: OpsAlerts
         self.retention: RetentionSweeper
+        self.reminders: ReminderService
         self.socket: SocketMode | None = None
         self.metrics: Metrics
         self.backups: NightlyBackup
@@ -158,6 +160,17 @@ class Runtime:
             scheduler.every(BACKUP_CHECK_SECONDS, self.backups.run, "nightly-backup")
             self.retention = RetentionSweeper(self.db, settings, self.clock, on_queued=self.outbox.wake)
             scheduler.every(RETENTION_SWEEP_SECONDS, self.retention.run, "retention-sweep")
+            self.reminders = ReminderService(
+                self.db,
+                settings,
+                texts,
+                self.clock,
+                line=self.line,
+                alerts=self.alerts,
+                scheduler=scheduler,
+                on_queued=self.outbox.wake,
+            )
+            self.reminders.start()
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)

@@ -18,6 +18,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
+    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
 )
@@ -29,6 +30,8 @@ from bot.logs import fields
 log = logging.getLogger("madoguchi.line.api")
 
 MONTHLY_LIMIT_MARKER = "monthly limit"
+# LINE takes at most this many recipients in one multicast request.
+MULTICAST_MAX_RECIPIENTS = 500
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
@@ -136,6 +139,15 @@ class LineApi:
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> None:
         request = PushMessageRequest.from_dict({"to": to, "messages": messages})
         await self.messaging.push_message(
+            request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+
+    async def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str) -> None:
+        """The same messages to up to 500 users in one request; the retry key makes a retry safe."""
+        if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
+            raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients, not {len(to)}")
+        request = MulticastRequest.from_dict({"to": to, "messages": messages})
+        await self.messaging.multicast(
             request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
 

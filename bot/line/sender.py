@@ -12,6 +12,7 @@ issued it), the earlier attempt arrived and nothing more is sent. Past that wind
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -21,7 +22,7 @@ from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import LineApi, classify, error_message
 from bot.logs import fields
-from storage import Database
+from storage import Database, Repositories
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger("madoguchi.line.sender")
@@ -31,6 +32,8 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 # Bots see tokens refused well before the documented minute (around 30 s); inside this much time
 # from the webhook's timestamp a refusal of a token we already used can only mean "used".
 REPLY_SURELY_VALID = timedelta(seconds=20)
+# An outbox row whose payload is {"kind": "multicast", "to": [...], "messages": [...]}.
+MULTICAST = "multicast"
 
 
 def reply_token_expiry(issued_at: datetime) -> datetime:
@@ -45,6 +48,8 @@ class LineSender:
         self._clock = clock
 
     async def send(self, message: OutboxMessage) -> Outcome:
+        if message.body.get("kind") == MULTICAST:
+            return await self._multicast(message)
         user = await self._db.read.users.by_line_id(message.recipient)
         if user is not None and not user.following:
             return Final("unfollowed", cancelled=True)
@@ -80,6 +85,30 @@ class LineSender:
             return classify(exc)
         return Delivered("push")
 
+    async def _multicast(self, message: OutboxMessage) -> Outcome:
+        """One multicast row: the same messages to its ≤500 recipients, with the row's retry key.
+
+        Who unfollowed since the row was written is left out. When LINE refuses the batch for good
+        (a 4xx other than 429), it is sent again member by member, as pushes with keys of their own,
+        so the one recipient at fault gets the error and everyone else the message.
+        """
+        body = message.body
+        to = await self._db.read.reminders.still_following(list(body["to"]))
+        if not to:
+            return Final("unfollowed", cancelled=True)
+        try:
+            await self._api.multicast(to, body["messages"], message.retry_key)
+        except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
+            outcome = classify(exc)
+        else:
+            return Delivered("multicast")
+        if isinstance(outcome, Delivered):  # 409: this retry key was accepted before
+            return Delivered("multicast")
+        if isinstance(outcome, Final) and len(to) > 1 and not outcome.reason.startswith("monthly_limit"):
+            log.warning("line.multicast_split", extra=fields(id=message.id, recipients=len(to)))
+            return Delivered("multicast_split", record=_split(message, to, self._clock()))
+        return outcome
+
     def _reply_failed(self, outcome: Outcome, expires: datetime) -> Outcome:
         """A reply whose fate is unknown (5xx, 429, timeout, dropped connection) is tried again with its
         token while the token is surely valid (a refusal then tells that it arrived), else pushed."""
@@ -93,3 +122,13 @@ class LineSender:
     def _spent_by_us(self, message: OutboxMessage, expires: datetime) -> bool:
         """An attempt of ours was recorded before this one, and the token cannot have expired yet."""
         return message.reply_attempted_at is not None and self._surely_valid(expires)
+
+
+def _split(message: OutboxMessage, to: list[str], now: datetime) -> Callable[[Repositories], Awaitable[None]]:
+    """Queue one push per recipient of a refused multicast (recorded with the row's outcome)."""
+
+    async def record(tx: Repositories) -> None:
+        for user in to:
+            await tx.outbox.add("line", user, {"messages": message.body["messages"]}, now)
+
+    return record
