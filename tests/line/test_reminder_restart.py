@@ -63,7 +63,7 @@ async def read_until(process: asyncio.subprocess.Process, pattern: str, lines: l
 async def reminder_statuses(database: Path, event_id: int) -> tuple[list[str], list[str]]:
     db = await Database.open(database)
     try:
-        reminders = [r.status for r in await db.read.reminders.for_event(event_id)]
+        reminders: list[str] = [r.status for r in await db.read.reminders.for_event(event_id)]
         rows = await db.read.outbox.in_order("line:multicast:reminder:1:0")
         return reminders, [r.status for r in rows]
     finally:
