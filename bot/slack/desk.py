@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.logs import fields
 from bot.slack import card, home, mrkdwn
+from bot.slack.events import EventDesk
 from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.staff_check import StaffCheck, Verdict
 from flows import staff
@@ -78,6 +79,7 @@ class SlackDesk:
             settings.server.max_body_bytes,
             settings.server.body_timeout_seconds,
         )
+        self.events = EventDesk(settings, db, client, texts, clock, self._staff, on_queued)
         self._register()
         self.app.error(on_error)
 
@@ -109,6 +111,7 @@ class SlackDesk:
         app.event("app_mention")(self._ignore)
         app.event("app_home_opened")(self._home_opened)
         app.command("/madoguchi")(self._command)
+        self.events.register(app)
 
     def _button(self, act: Callable[..., Awaitable[StaffResult]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
@@ -311,6 +314,8 @@ class SlackDesk:
             figures = await stats(read, now, self._settings.center.tz)
             alerts = await read.ops_alerts.since(now - timedelta(hours=24))
             await ack(text=home.stats_text(figures, self._texts, alerts, self._settings.center.tz))
+        elif words[:1] in (["event"], ["events"]):
+            await self.events.command(ack, command, words)
         else:
             await ack(text=self._texts.get("command.usage"))
 

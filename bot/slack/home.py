@@ -82,6 +82,17 @@ def home_view(board: Dashboard, settings: Settings, texts: Texts, tz: tzinfo) ->
             board.hidden_overdue,
         ),
         *_section(texts.get("home.events"), event_lines, texts),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": texts.get("staff_events.create")},
+                    "action_id": "event_create",
+                    "value": "new",
+                }
+            ],
+        },
     ]
     return {"type": "home", "blocks": blocks}
 

@@ -1,0 +1,427 @@
+"""Events in Slack, for staff: create and edit in a modal, cancel after a confirmation, list them.
+
+`/madoguchi event` (and the App Home button) opens the form; `/madoguchi events` lists what is coming
+with 編集 and 中止 buttons. Only staff may: the configured `[slack] staff` list, or else the members of
+the default channel. The form's fields are checked by the same rules as an imported file
+(bot/event_import.py), an error shown under its field. Times are typed in the center's timezone.
+Cancelling goes through `on_cancel` (the reminders' cancel_event, which tells registrants); a changed
+start through `on_reschedule`; both default to storage alone. Titles and places go into mrkdwn escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.event_import import COLUMNS, FieldError, draft_from_fields, kind_label, reminders_text, when
+from bot.logs import fields
+from bot.slack.mrkdwn import escape, escape_cut
+from bot.slack.staff_check import StaffCheck, Verdict
+from flows.texts import Texts
+from storage import Database, Repositories
+from storage.events import Event
+
+log = logging.getLogger("madoguchi.slack")
+
+Ack = Callable[..., Awaitable[None]]
+# What cancelling an event does in the caller's transaction (the reminders' cancel_event: tells
+# registrants and cancels reminders), and what a changed start does (reschedules reminders).
+OnCancel = Callable[[Repositories, int], Awaitable[object]]
+OnReschedule = Callable[[Repositories, int], Awaitable[object]]
+
+LIST_EVENTS = 15  # a message holds 50 blocks: two per event, and the header
+TEXT_FIELDS = ("title", "starts_at", "ends_at", "venue", "online_url", "capacity", "registration_deadline")
+FIELD_LIMITS = {
+    "title": 150,
+    "description": 3000,
+    "venue": 200,
+    "online_url": 500,
+    "reminders": 100,
+    "capacity": 10,
+}
+
+
+class EventDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: AsyncWebClient,
+        texts: Texts,
+        clock: Clock,
+        staff: StaffCheck,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = client
+        self._texts = texts
+        self._clock = clock
+        self._staff = staff
+        self._on_queued = on_queued
+        self.on_cancel: OnCancel | None = None
+        self.on_reschedule: OnReschedule | None = None
+
+    def register(self, app: AsyncApp) -> None:
+        app.action("event_create")(self._create_button)
+        app.action("event_edit")(self._edit_button)
+        app.action("event_cancel")(self._cancel_button)
+        app.view("event_save")(self._save)
+        app.view("event_cancel_confirm")(self._cancel_confirm)
+
+    # -- who may ---------------------------------------------------------------------------------
+
+    async def _refusal(self, actor: str) -> str | None:
+        verdict = await self._staff.verdict(actor, self._settings.slack.default_channel)
+        if verdict is Verdict.STAFF:
+            return None
+        if verdict is Verdict.UNKNOWN:
+            log.warning("slack.staff_unknown", extra=fields(surface="events"))
+            return self._texts.get("staff.check_failed")
+        return self._texts.get("staff.not_staff")
+
+    # -- /madoguchi event, /madoguchi events -------------------------------------------------------
+
+    async def command(self, ack: Ack, command: dict[str, Any], words: list[str]) -> None:
+        actor = str(command["user_id"])
+        refusal = await self._refusal(actor)
+        if refusal is not None:
+            await ack(text=refusal)
+            return
+        if words[:1] == ["event"]:
+            await ack()
+            await self._client.views_open(trigger_id=command["trigger_id"], view=self.form_view(None))
+            return
+        events = await self._db.read.events.listing(self._clock(), limit=LIST_EVENTS + 1)
+        taken = {e.id: await self._db.read.registrations.seats_taken(e.id) for e in events}
+        await ack(text=self._texts.get("staff_events.list_title"), blocks=self.list_blocks(events, taken))
+
+    def list_blocks(self, events: list[Event], taken: dict[int, int]) -> list[dict[str, Any]]:
+        texts = self._texts
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": texts.get("staff_events.list_title")},
+                "accessory": _button(texts.get("staff_events.create"), "event_create", "new"),
+            }
+        ]
+        if not events:
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("home.none")}]}
+            )
+        for event in events[:LIST_EVENTS]:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": self._line(event, taken)}})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"event_{event.id}",
+                    "elements": [
+                        _button(texts.get("staff_events.edit"), "event_edit", str(event.id)),
+                        {
+                            **_button(texts.get("staff_events.cancel"), "event_cancel", str(event.id)),
+                            "style": "danger",
+                        },
+                    ],
+                }
+            )
+        if len(events) > LIST_EVENTS:
+            more = texts.get("staff_events.more")
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+        return blocks
+
+    def _line(self, event: Event, taken: dict[int, int]) -> str:
+        tz = self._settings.center.tz
+        capacity = event.capacity if event.capacity is not None else self._texts.get("home.unlimited")
+        line = self._texts.get(
+            "staff_events.line",
+            when=when(event.starts_at, tz),
+            title=escape_cut(event.title, 300),
+            kind=escape(kind_label(self._settings, event.kind)),
+            taken=taken.get(event.id, 0),
+            capacity=capacity,
+        )
+        if not event.public:
+            line += " " + self._texts.get("staff_events.internal")
+        return line
+
+    # -- buttons ---------------------------------------------------------------------------------
+
+    async def _create_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        await self._open(body, lambda: self._form_for(None))
+
+    async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        await self._open(body, lambda: self._form_for(_event_id(body["actions"][0].get("value"))))
+
+    async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        await self._open(body, lambda: self._cancel_view(_event_id(body["actions"][0].get("value"))))
+
+    async def _open(self, body: dict[str, Any], view: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """A modal for staff; anyone else sees why not, in a modal too (App Home has no channel)."""
+        refusal = await self._refusal(str(body["user"]["id"]))
+        shown = self.notice_view(refusal) if refusal is not None else await view()
+        await self._client.views_open(trigger_id=body["trigger_id"], view=shown)
+
+    async def _form_for(self, event_id: int | None) -> dict[str, Any]:
+        if event_id is None:
+            return self.form_view(None)
+        event = await self._db.read.events.get(event_id)
+        if event is None or event.status == "cancelled":
+            return self.notice_view(self._texts.get("staff_events.not_found"))
+        return self.form_view(event)
+
+    async def _cancel_view(self, event_id: int) -> dict[str, Any]:
+        event = await self._db.read.events.get(event_id)
+        if event is None or event.status == "cancelled":
+            return self.notice_view(self._texts.get("staff_events.not_found"))
+        registrants = await self._db.read.registrations.seats_taken(event.id)
+        text = self._texts.get(
+            "staff_events.cancel_confirm",
+            title=escape_cut(event.title, 300),
+            when=when(event.starts_at, self._settings.center.tz),
+            count=registrants,
+        )
+        return {
+            "type": "modal",
+            "callback_id": "event_cancel_confirm",
+            "private_metadata": json.dumps({"event_id": event.id}),
+            "title": _plain(self._texts.get("staff_events.cancel_title")),
+            "submit": _plain(self._texts.get("staff_events.cancel_submit")),
+            "close": _plain(self._texts.get("staff_events.back")),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def form_view(self, event: Event | None) -> dict[str, Any]:
+        """The create / edit form. Only ids in private_metadata (it holds 3,000 characters)."""
+        texts = self._texts
+        tz = self._settings.center.tz
+        uid = event.uid if event is not None else f"slack-{secrets.token_hex(8)}"
+        current: dict[str, str] = {}
+        if event is not None:
+            current = {
+                "title": event.title,
+                "description": event.description,
+                "starts_at": when(event.starts_at, tz),
+                "ends_at": when(event.ends_at, tz),
+                "venue": event.venue,
+                "online_url": event.online_url,
+                "capacity": "" if event.capacity is None else str(event.capacity),
+                "registration_deadline": when(event.registration_deadline, tz),
+                "reminders": reminders_text(event.reminder_offsets),
+            }
+        kinds = [{"text": _plain(k.label), "value": k.id} for k in self._settings.events.kinds[:100]]
+        kind_select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": kinds}
+        chosen = next((o for o in kinds if event is not None and o["value"] == event.kind), None)
+        if chosen is not None:
+            kind_select["initial_option"] = chosen
+        public_options = [
+            {"text": _plain(texts.get("staff_events.public")), "value": "1"},
+            {"text": _plain(texts.get("staff_events.internal_option")), "value": "0"},
+        ]
+        blocks: list[dict[str, Any]] = [
+            _input("kind", texts.get("staff_events.field_kind"), kind_select),
+        ]
+        for name in (
+            "title",
+            "starts_at",
+            "ends_at",
+            "registration_deadline",
+            "venue",
+            "online_url",
+            "capacity",
+        ):
+            blocks.append(
+                self._text_input(name, current.get(name, ""), optional=name not in ("title", "starts_at"))
+            )
+        blocks.append(
+            _input(
+                "public",
+                texts.get("staff_events.field_public"),
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": public_options,
+                    "initial_option": public_options[0 if event is None or event.public else 1],
+                },
+            )
+        )
+        blocks.append(self._text_input("reminders", current.get("reminders", ""), optional=True))
+        blocks.append(
+            self._text_input("description", current.get("description", ""), optional=True, multiline=True)
+        )
+        title = texts.get("staff_events.edit_title" if event is not None else "staff_events.create_title")
+        return {
+            "type": "modal",
+            "callback_id": "event_save",
+            "private_metadata": json.dumps({"uid": uid, "event_id": event.id if event else None}),
+            "title": _plain(title),
+            "submit": _plain(texts.get("staff_events.save")),
+            "close": _plain(texts.get("staff_events.back")),
+            "blocks": blocks,
+        }
+
+    def _text_input(
+        self, name: str, value: str, *, optional: bool, multiline: bool = False
+    ) -> dict[str, Any]:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+        if name in FIELD_LIMITS:
+            element["max_length"] = FIELD_LIMITS[name]
+        if value:
+            element["initial_value"] = value
+        if name in ("starts_at", "ends_at", "registration_deadline"):
+            element["placeholder"] = _plain("2026-12-01 18:30")
+        block = _input(name, self._texts.get(f"staff_events.field_{name}"), element, optional=optional)
+        hint = {"starts_at": "hint_time", "reminders": "hint_reminders", "online_url": "hint_online"}.get(
+            name
+        )
+        if hint is not None:
+            block["hint"] = _plain(self._texts.get(f"staff_events.{hint}"))
+        return block
+
+    def notice_view(self, text: str) -> dict[str, Any]:
+        return {
+            "type": "modal",
+            "title": _plain(self._texts.get("staff_events.modal_title")),
+            "close": _plain(self._texts.get("staff_events.close")),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+
+    # -- submissions -----------------------------------------------------------------------------
+
+    async def _save(self, ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        actor = str(body["user"]["id"])
+        metadata = _metadata(view)
+        refusal = await self._refusal(actor)
+        if refusal is not None:
+            await ack(response_action="errors", errors={"title": refusal})
+            return
+        values = _values(view)
+        values["uid"] = str(metadata.get("uid") or "")
+        try:
+            draft = draft_from_fields(values, self._settings, source="slack")
+        except FieldError as exc:
+            block = exc.field if exc.field in COLUMNS and exc.field != "uid" else "title"
+            await ack(
+                response_action="errors",
+                errors={block: self._texts.get("staff_events.invalid", reason=exc.message)},
+            )
+            return
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            existing = await tx.events.by_uid(draft.uid)
+            if existing is not None and existing.status == "cancelled":
+                await ack(
+                    response_action="errors", errors={"title": self._texts.get("staff_events.not_found")}
+                )
+                return
+            if existing is not None and existing.source != "slack":
+                draft = type(draft)(**{**draft.__dict__, "source": existing.source})
+            event, change = await tx.events.save(draft, now)
+            if change != "unchanged":
+                action = "event.created" if change == "added" else "event.updated"
+                await tx.audit.record(f"slack:{actor}", action, "event", event.id, now)
+            if (
+                existing is not None
+                and existing.starts_at != event.starts_at
+                and self.on_reschedule is not None
+            ):
+                await self.on_reschedule(tx, event.id)
+        self._on_queued()
+        log.info("slack.event_saved", extra=fields(event=event.id, change=change))
+        text = self._texts.get(
+            "staff_events.saved",
+            title=escape_cut(event.title, 300),
+            when=when(event.starts_at, self._settings.center.tz),
+        )
+        await ack(response_action="update", view=self.notice_view(text))
+
+    async def _cancel_confirm(self, ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        actor = str(body["user"]["id"])
+        refusal = await self._refusal(actor)
+        if refusal is not None:
+            await ack(response_action="update", view=self.notice_view(refusal))
+            return
+        event_id = _event_id(_metadata(view).get("event_id"))
+        now = self._clock()
+        async with self._db.transaction() as tx:
+            event = await tx.events.get(event_id)
+            if event is None or event.status == "cancelled":
+                done = None
+            else:
+                if self.on_cancel is not None:
+                    await self.on_cancel(tx, event.id)
+                else:
+                    await tx.events.set_status(event.id, "cancelled", now)
+                await tx.audit.record(f"slack:{actor}", "event.cancelled", "event", event.id, now)
+                done = event
+        if done is None:
+            await ack(
+                response_action="update", view=self.notice_view(self._texts.get("staff_events.not_found"))
+            )
+            return
+        self._on_queued()
+        log.info("slack.event_cancelled", extra=fields(event=done.id))
+        text = self._texts.get(
+            "staff_events.cancelled",
+            title=escape_cut(done.title, 300),
+            when=when(done.starts_at, self._settings.center.tz),
+        )
+        await ack(response_action="update", view=self.notice_view(text))
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _button(text: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "text": _plain(text), "action_id": action_id, "value": value}
+
+
+def _input(block_id: str, label: str, element: dict[str, Any], *, optional: bool = False) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": element,
+        "optional": optional,
+    }
+
+
+def _values(view: dict[str, Any]) -> dict[str, str]:
+    """The form's fields as text: a text input's value, a select's chosen value."""
+    state = ((view.get("state") or {}).get("values")) or {}
+    found: dict[str, str] = {}
+    for block_id, actions in state.items():
+        leaf = (actions or {}).get("value") or {}
+        if "selected_option" in leaf:
+            found[block_id] = str((leaf.get("selected_option") or {}).get("value") or "")
+        else:
+            found[block_id] = str(leaf.get("value") or "")
+    return {k: v for k, v in found.items() if k in COLUMNS and k != "uid"}
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        metadata = json.loads(str(view.get("private_metadata") or "{}"))
+    except ValueError:
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _event_id(value: object) -> int:
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
