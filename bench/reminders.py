@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -133,13 +134,21 @@ async def _run_once(registrants: int) -> dict[str, float | int | str]:
                     {"line": LineSender(api, db, clock)},
                     RetryPolicy(max_attempts=3, base_delay=0.05),
                 )
+                finished = asyncio.Event()
+
+                async def on_final(*_: object) -> None:
+                    finished.set()
+
+                worker.on_final.append(on_final)
                 worker.start()
                 started = time.perf_counter()
                 batches = await reminders.run()
                 queued_at = time.perf_counter() - started
                 worker.wake()
                 while await db.read.outbox.count("pending"):
-                    await asyncio.sleep(0.005)
+                    finished.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(finished.wait(), 0.05)
                 elapsed = time.perf_counter() - started
                 await worker.stop()
             sent = await db.read.outbox.count("sent")
