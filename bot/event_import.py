@@ -24,6 +24,8 @@ from typing import Any
 from bot.case_export import ENCODING, OutputError
 from bot.clock import utc_now
 from bot.config import Settings
+from bot.reminders import reschedule_event
+from flows.texts import Texts
 from storage import Database
 from storage.events import Change, Event, EventDraft, EventSource
 
@@ -327,15 +329,24 @@ async def import_events(settings: Settings, file: str) -> int:
     parsed = read_events(Path(file), settings, file)
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     counts: dict[Change, int] = {"added": 0, "updated": 0, "unchanged": 0}
+    moved = 0
+    texts = Texts.load()
     try:
         now = utc_now()
         async with db.transaction() as tx:
             for draft in parsed.drafts:
-                _, change = await tx.events.save(draft, now)
+                before = await tx.events.by_uid(draft.uid)
+                event, change = await tx.events.save(draft, now)
                 counts[change] += 1
+                if before is not None and before.starts_at != event.starts_at:
+                    # Its reminders move with it and registrants are told (sent by the running bot).
+                    moved += 1
+                    await reschedule_event(tx, event.id, settings=settings, texts=texts, now=now)
     finally:
         await db.close()
     skipped = f", {parsed.skipped} cancelled skipped" if parsed.skipped else ""
+    if moved:
+        skipped += f", {moved} moved to a new time (registrants will be told)"
     print(
         f"{file}: {len(parsed.drafts)} event(s): {counts['added']} added, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged{skipped}"

@@ -171,6 +171,9 @@ class Runtime:
                 on_queued=self.outbox.wake,
             )
             self.reminders.start()
+            # Staff cancelling or moving an event in Slack: registrants told, reminders follow.
+            self.slack.events.on_cancel = self.reminders.cancel_event
+            self.slack.events.on_reschedule = self.reminders.reschedule_event
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)

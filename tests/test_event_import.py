@@ -64,10 +64,14 @@ async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLi
     assert salon.reminder_offsets == (4320, 1440, 120)
     assert (npo.public, npo.online_url, npo.reminder_offsets) == (False, "https://example.org/live", None)
 
+    moved = write_csv(tmp_path, [GOOD[0].replace("2027-01-15 18:30", "2027-01-15 19:00"), GOOD[1]])
+    status, out, _ = await madoguchi("events", "import", str(moved), "--config", str(config))
+    assert status == 0 and "1 updated, 1 unchanged, 1 moved to a new time" in out.decode()
+
     status, out, _ = await madoguchi("events", "list", "--config", str(config))
     listing = out.decode()
     assert status == 0 and "times in Asia/Tokyo" in listing
-    assert "2027-01-15 18:30-20:00  0/30  ミズベサロン1月" in listing and "internal" in listing
+    assert "2027-01-15 19:00-20:00  0/30  ミズベサロン1月" in listing and "internal" in listing
 
 
 @pytest.mark.parametrize(

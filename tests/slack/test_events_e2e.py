@@ -9,10 +9,12 @@ from typing import Any
 
 from bot.sandbox.fake_slack import ViewEvent
 from bot.sandbox.slack_signing import block_action, slash_command, view_submission
+from tests.harness import wait_for
 from tests.slack.test_desk_e2e import STAFF, STRANGER, Desk, desk
 
 __all__ = ["desk"]  # the fixture, shared with the desk tests
 
+CITIZEN = "U0000000000000000000000000000000c"
 TITLE = "<!channel> 川辺の交流会 & 相談"
 FORM = {
     "kind": {"value": {"type": "static_select", "selected_option": {"value": "salon"}}},
@@ -114,3 +116,29 @@ async def test_only_staff_manage_events(desk: Desk) -> None:
     status, text = await desk.post(body)
     assert status == 200 and "errors" in json.loads(text)
     assert await desk.bot.db.read.events.all_events() == []
+
+
+async def test_cancelling_in_slack_tells_registrants_on_line(desk: Desk) -> None:
+    trigger = desk.slack.issue_trigger_id(STAFF)
+    await desk.post(slash_command("/madoguchi", "event", STAFF, "C_DEFAULT", trigger))
+    await submit(desk, await opened(desk), FORM)
+    [event] = await desk.bot.db.read.events.all_events()
+    now = datetime.now(UTC)
+    async with desk.bot.db.transaction() as tx:
+        user = await tx.users.ensure(CITIZEN, now)
+        await tx.registrations.put(event.id, user.id, "registered", 1, now)
+    await desk.post(
+        block_action(
+            STAFF, "event_cancel", str(event.id), "C_DEFAULT", trigger_id=desk.slack.issue_trigger_id(STAFF)
+        )
+    )
+    confirm = await opened(desk)
+    assert "申込者 1 人" in json.dumps(confirm.view, ensure_ascii=False)
+    await submit(desk, confirm, {})
+
+    def told() -> bool:
+        return any("中止" in text for text in desk.line.sent_texts(CITIZEN))
+
+    await wait_for(told)
+    cancelled = await desk.bot.db.read.events.get(event.id)
+    assert cancelled is not None and cancelled.status == "cancelled"
