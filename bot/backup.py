@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import IO
@@ -104,9 +104,13 @@ class NightlyBackup:
     # After a failure, the next try is this much later (not every minute).
     RETRY_AFTER = timedelta(hours=1)
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, on_failed: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        # Told the error kind of a failed nightly copy (the ops channel), once per try.
+        self._on_failed = on_failed
         self._lock = asyncio.Lock()
         self._failed_at: datetime | None = None
 
@@ -133,8 +137,10 @@ class NightlyBackup:
                 return None
             try:
                 path = await self.take(folder, now)
-            except Exception:
+            except Exception as exc:
                 self._failed_at = now  # logged by take(); tried again in an hour
+                if self._on_failed is not None:
+                    await self._on_failed(type(exc).__name__)
                 return None
             self._failed_at = None
             return path

@@ -22,7 +22,13 @@ from storage import Database, Repositories
 log = logging.getLogger("madoguchi.ops")
 
 Cause = Literal[
-    "inbox_failed", "outbox_dead", "outbox_refused", "line_monthly_limit", "slack_disconnected", "quota_low"
+    "inbox_failed",
+    "outbox_dead",
+    "outbox_refused",
+    "line_monthly_limit",
+    "slack_disconnected",
+    "quota_low",
+    "backup_failed",
 ]
 QUIET_FOR = timedelta(hours=1)
 # Ops posts have their own order key, so a stuck case thread never holds them up.

@@ -156,7 +156,11 @@ class Runtime:
                 self.db, settings, texts, self.clock, self.slack, on_queued=self.outbox.wake
             )
             scheduler.every(IDLE_SWEEP_SECONDS, self.escalation.run, "escalation-sweep")
-            self.backups = NightlyBackup(settings, self.clock)
+            self.backups = NightlyBackup(
+                settings,
+                self.clock,
+                on_failed=lambda error: self.alerts.report("backup_failed", error=error),
+            )
             scheduler.every(BACKUP_CHECK_SECONDS, self.backups.run, "nightly-backup")
             self.retention = RetentionSweeper(self.db, settings, self.clock, on_queued=self.outbox.wake)
             scheduler.every(RETENTION_SWEEP_SECONDS, self.retention.run, "retention-sweep")

@@ -137,3 +137,15 @@ async def test_the_nightly_backup_is_taken_once_a_day_at_its_time(tmp_path: Path
     now = datetime(2026, 11, 30, 18, 31, tzinfo=UTC)
     assert await nightly.run() is not None  # 03:31 JST: the next one
     assert len(backups_in(tmp_path / "nightly")) == 2
+
+
+async def test_a_failed_nightly_backup_reaches_the_ops_channel(tmp_path: Path, line: FakeLine) -> None:
+    (tmp_path / "nightly").write_text("a file where the folder should be")  # it cannot be written into
+    settings = settings_for(tmp_path, line.base_url, '[backup]\nfolder = "nightly"\n')
+    async with Runtime(settings) as bot:
+        assert await bot.backups.run() is None
+        [alert] = await bot.db.read.ops_alerts.since(bot.clock() - timedelta(minutes=1))
+        assert alert.cause == "backup_failed" and "madoguchi backup" in alert.detail
+        assert await bot.backups.run() is None  # not tried (nor reported) again within the hour
+        [again] = await bot.db.read.ops_alerts.since(bot.clock() - timedelta(minutes=1))
+        assert again.count == 1
