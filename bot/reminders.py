@@ -139,6 +139,7 @@ async def reschedule_event(
         await tx.reminders.cancel_for_event(event_id)
         return 0
     pending = await tx.reminders.reschedule_for_event(event_id, event.starts_at, now)
+    pending -= await tx.reminders.cancel_other_offsets(event_id, event_offsets(event, settings))
     pending += await tx.reminders.ensure_for_event(
         event_id, event.starts_at, event_offsets(event, settings), now
     )
@@ -236,9 +237,9 @@ class ReminderService:
             for event in events:
                 # A start time changed without `reschedule_event`: pending rows follow it, silently.
                 await tx.reminders.reschedule_for_event(event.id, event.starts_at, now, rearm_settled=False)
-                await tx.reminders.ensure_for_event(
-                    event.id, event.starts_at, event_offsets(event, self._settings), now
-                )
+                offsets = event_offsets(event, self._settings)
+                await tx.reminders.cancel_other_offsets(event.id, offsets)
+                await tx.reminders.ensure_for_event(event.id, event.starts_at, offsets, now)
 
     async def _settle_event(self, event_id: int, reminders: list[Reminder], now: datetime) -> int:
         """Settle an event's due reminders: the latest sent (or missed, or cancelled), earlier ones missed."""

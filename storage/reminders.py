@@ -132,6 +132,18 @@ class ReminderRepository(Repository):
             )
         return created
 
+    async def cancel_other_offsets(self, event_id: int, offsets: Iterable[timedelta]) -> int:
+        """The event's offsets changed: its pending reminders at offsets no longer wanted are cancelled."""
+        keep = {int(o.total_seconds()) for o in offsets}
+        cancelled = 0
+        for reminder in await self.for_event(event_id):
+            if reminder.status == "pending" and reminder.offset_seconds not in keep:
+                cancelled += await self._run(
+                    "UPDATE reminders SET status = 'cancelled' WHERE id = ? AND status = 'pending'",
+                    (reminder.id,),
+                )
+        return cancelled
+
     async def for_event(self, event_id: int) -> list[Reminder]:
         rows = await self._all(
             "SELECT * FROM reminders WHERE event_id = ? AND kind = ? ORDER BY due_at, id",

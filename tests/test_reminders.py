@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import aiosqlite
 import pytest
+from linebot.v3.messaging import ApiException
 
 from bot.config import EventsSettings, Settings
 from bot.delivery import RetryPolicy
@@ -22,7 +24,7 @@ from storage import Database
 from storage.events import EventDraft
 from storage.migrate import apply_migrations, available_migrations
 from tests.conftest import NOW
-from tests.harness import settings_for, wait_for
+from tests.harness import LINE_TOKEN, settings_for, wait_for
 
 MULTICAST = "/v2/bot/message/multicast"
 # 2026-12-03 19:00 in Tokyo, a Thursday: the reminders fall due 3 days, 1 day and 2 hours before.
@@ -303,3 +305,58 @@ async def test_the_migration_keeps_existing_reminders(tmp_path: Path) -> None:
             assert await tx.reminders.settle(reminder.id, "missed", NOW)
     finally:
         await db.close()
+
+
+async def test_offsets_taken_off_an_event_cancel_its_pending_reminders(
+    db: Database, settings: Settings
+) -> None:
+    event_id = await make_event(db, 1)
+    clock = Clock(NOW)
+    reminders = service(db, settings, clock)
+    await reminders.run()
+    async with db.transaction() as tx:
+        await tx.events.upsert(
+            EventDraft(
+                uid="salon-1203",
+                kind="salon",
+                title=TITLE,
+                starts_at=STARTS,
+                venue=VENUE,
+                reminder_offsets=(60,),
+            ),
+            NOW,
+        )
+    await reminders.run()
+    rows = await db.read.reminders.for_event(event_id)
+    assert [(r.offset_seconds, r.status) for r in rows] == [
+        (3 * 86400, "cancelled"),
+        (86400, "cancelled"),
+        (7200, "cancelled"),
+        (3600, "pending"),
+    ]
+
+
+async def test_the_fake_line_is_as_strict_as_line_about_multicasts(
+    settings: Settings, line: FakeLine
+) -> None:
+    line.quota = 10_000
+    message = [{"type": "text", "text": "お知らせ"}]
+    key = "123e4567-e89b-12d3-a456-426614174000"
+    # The SDK's model stops 501 recipients before they leave; the fake refuses them too, as LINE does.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{line.base_url}/v2/bot/message/multicast",
+            json={"to": [f"U{n:032x}" for n in range(501)], "messages": message},
+            headers={"Authorization": f"Bearer {LINE_TOKEN}"},
+        ) as response,
+    ):
+        assert response.status == 400
+    async with LineApi(settings.line) as api:
+        with pytest.raises(ValueError):
+            await api.multicast([f"U{n:032x}" for n in range(501)], message, key)
+        await api.multicast([f"U{n:032x}" for n in range(500)], message, key)
+        with pytest.raises(ApiException) as again:
+            await api.multicast([f"U{n:032x}" for n in range(500)], message, key)
+        assert again.value.status == 409
+    assert line.usage == 500  # charged once
