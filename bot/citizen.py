@@ -87,6 +87,12 @@ async def queue_reply(
             reply_token_expires_at=reply_token_expires_at if first else None,
             case_id=case_id,
         )
+    for notify in reply.notify:  # another citizen (the first on a waitlist, given a seat): pushed
+        other = await tx.users.get(notify.user_id)
+        if other is None or not other.following:
+            continue
+        for batch in render_batches(notify.messages):
+            await tx.outbox.add("line", other.line_user_id, {"messages": batch}, now)
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)
         assert case is not None

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flows.context import DeskContext, Reply
-from flows.messages import Choice, Inbound, Outgoing
+from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from storage.conversations import Conversation
 from storage.repositories import Repositories
@@ -124,3 +124,8 @@ class Commands:
 
 
 COMMANDS = Commands()
+
+
+def menu(texts: Texts) -> Text:
+    """The text menu: the commands declared with a menu label, as choices."""
+    return Text(texts.get("menu.text"), choices=COMMANDS.menu_choices(texts))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from flows import intake, matching, paging, privacy
+from flows import events, intake, matching, paging, privacy
 from flows.commands import COMMANDS, Call, Command
+from flows.commands import menu as menu
 from flows.context import DeskContext as DeskContext
 from flows.context import Notify
 from flows.context import Reply as Reply
@@ -32,10 +33,6 @@ HELP_WORDS = frozenset({"help", "ヘルプ", "へるぷ", "使い方", "?"})
 CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい"})
 STATUS_WORDS = frozenset({"status", "相談状況"})
 CONTACT_WORDS = frozenset({"contact", "お問い合わせ", "問い合わせ", "連絡先"})
-# Answered "準備中" when typed, but advertised nowhere (menu, rich menu, greeting, help) until the
-# events feature exists.
-EVENTS_SOON_WORDS = frozenset({"イベント"})
-REGISTRATIONS_SOON_WORDS = frozenset({"申込状況"})
 # 削除: deletion of the citizen's personal data, asked first; always available, even mid-flow.
 DELETE_WORDS = frozenset(
     {"delete", "削除", "さくじょ", "データ削除", "データの削除", "個人情報削除", "個人情報の削除", "削除して",
@@ -53,10 +50,6 @@ DELETE_NO_WORDS = ("いいえ", "no", "しない", "削除しない", "やめる
 RESTART = "flow:restart"
 FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
-
-
-def menu(texts: Texts) -> Text:
-    return Text(texts.get("menu.text"), choices=COMMANDS.menu_choices(texts))
 
 
 def contact_text(ctx: DeskContext) -> str:
@@ -94,6 +87,14 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
         filed = await file_held(conversation, user, tx, ctx)
         rest = await respond(inbound, user, tx, ctx)
         return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
+    if conversation is not None and conversation.flow == events.FLOW:
+        if command is None:  # a typed answer to the list or the event shown
+            reply = await events.in_conversation(call)
+            if reply is not None:
+                return reply
+        await tx.conversations.delete(user.id)  # moved on: answered as if nothing were shown
+        conversation = None
+        call = Call(word, inbound, user, None, tx, ctx)
     if conversation is not None and conversation.data.get("draft"):
         if word == RESUME:
             return await _resume_draft(conversation, tx, ctx)
@@ -132,10 +133,6 @@ async def _say_contact(call: Call) -> list[Outgoing]:
 
 async def _say_status(call: Call) -> list[Outgoing]:
     return [await _status(call.user, call.tx, call.ctx)]
-
-
-async def _say_soon(call: Call) -> list[Outgoing]:
-    return [Text(call.ctx.texts.get("coming_soon.text"))]
 
 
 async def _consult(call: Call) -> Reply:
@@ -532,8 +529,6 @@ COMMANDS.add(Command("contact", CONTACT_WORDS, _say_contact, menu="menu.contact"
 COMMANDS.add(Command("help", HELP_WORDS, _say_help, menu="menu.help", menu_order=60))
 COMMANDS.add(Command("menu", MENU_WORDS, _say_nothing))
 COMMANDS.add(Command("delete", DELETE_WORDS, _delete, mid_flow="takeover", pattern=_DELETE_TYPED))
-COMMANDS.add(Command("events", EVENTS_SOON_WORDS, _say_soon))
-COMMANDS.add(Command("registrations", REGISTRATIONS_SOON_WORDS, _say_soon))
 
 # The text menu, in order: (value, wording key). Only what works.
 MENU_ITEMS = COMMANDS.menu_items()

@@ -57,12 +57,21 @@ class Confirm:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A button that opens an address (add to calendar). Not an answer: never among a message's
+    choices, and whatever it offers is also written out in a text for those who type."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Card:
     """A titled block of lines with buttons (a Flex bubble on LINE)."""
 
     title: str
     lines: tuple[str, ...] = ()
-    buttons: tuple[Choice, ...] = ()
+    buttons: tuple[Choice | Link, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,20 @@ class Registration:
     party_size: int
     created_at: datetime
     updated_at: datetime
+    # The place asked for on the event's waitlist (migration 0012): ordering only, see `position`.
+    waitlist_seq: int | None = None
+
+
+# What registering did: a seat, a place on the waitlist, nothing new (already signed up or waiting),
+# or nothing possible (the event is not open for sign-ups: cancelled, closed, started, past its deadline).
+Outcome = Literal["registered", "waitlisted", "already", "closed"]
+
+# A seat is free when the event has no capacity or fewer seats taken than its capacity. Nobody who asks
+# now gets a seat ahead of those already waiting.
+_SEAT_FREE = """(e.capacity IS NULL OR e.capacity > (SELECT coalesce(sum(t.party_size), 0) FROM registrations t
+     WHERE t.event_id = e.id AND t.status = 'registered'))"""
+_OPEN = """e.status = 'open' AND e.starts_at > :now
+    AND (e.registration_deadline IS NULL OR e.registration_deadline >= :now)"""
 
 
 class RegistrationRepository(Repository):
@@ -39,6 +53,89 @@ class RegistrationRepository(Repository):
         )
         assert row is not None
         return from_row(Registration, row)
+
+    async def register(
+        self, event_id: int, user_id: int, now: datetime
+    ) -> tuple[Outcome, Registration | None]:
+        """Sign a citizen up for an open event: a seat if one is free and nobody is waiting, else the
+        next place on the waitlist. One conditional INSERT decides, inside the caller's write
+        transaction, so two citizens asking for the last seat at once cannot both get it. A citizen
+        who cancelled earlier asks again as anyone would (their row is reused)."""
+        await self._run(
+            f"""WITH seat AS (
+                SELECT e.id AS event_id,
+                    CASE WHEN {_SEAT_FREE} AND NOT EXISTS (SELECT 1 FROM registrations w
+                        WHERE w.event_id = e.id AND w.status = 'waitlisted')
+                    THEN 'registered' ELSE 'waitlisted' END AS status
+                FROM events e WHERE e.id = :event AND {_OPEN})
+            INSERT INTO registrations
+                (event_id, user_id, status, party_size, waitlist_seq, created_at, updated_at)
+            SELECT seat.event_id, :user, seat.status, 1,
+                CASE WHEN seat.status = 'waitlisted' THEN (SELECT coalesce(max(q.waitlist_seq), 0) + 1
+                    FROM registrations q WHERE q.event_id = seat.event_id) END,
+                :now, :now
+            FROM seat WHERE true
+            ON CONFLICT (event_id, user_id) DO UPDATE SET status = excluded.status,
+                party_size = excluded.party_size, waitlist_seq = excluded.waitlist_seq,
+                created_at = excluded.created_at, updated_at = excluded.updated_at
+            WHERE registrations.status = 'cancelled'""",
+            {"event": event_id, "user": user_id, "now": to_db(now)},
+        )
+        # (sqlite3's rowcount is -1 for a statement starting with WITH: ask SQLite itself.)
+        row = await self._one("SELECT changes()")
+        changed = row is not None and int(row[0]) > 0
+        mine = await self.of(event_id, user_id)
+        if changed and mine is not None:
+            return ("registered" if mine.status == "registered" else "waitlisted"), mine
+        if mine is not None and mine.status != "cancelled":
+            return "already", mine
+        return "closed", mine
+
+    async def cancel(self, event_id: int, user_id: int, now: datetime) -> Registration | None:
+        """Cancel a sign-up or a place on the waitlist: the registration as it was, or None when there
+        was nothing to cancel (one conditional UPDATE: a double tap cancels once)."""
+        before = await self.of(event_id, user_id)
+        changed = await self._run(
+            "UPDATE registrations SET status = 'cancelled', waitlist_seq = NULL, updated_at = ?"
+            " WHERE event_id = ? AND user_id = ? AND status IN ('registered', 'waitlisted')",
+            (to_db(now), event_id, user_id),
+        )
+        return before if changed else None
+
+    async def promote(self, event_id: int, now: datetime) -> list[Registration]:
+        """Give the seats that are free to the first on the waitlist, in order; the promoted ones."""
+        promoted: list[Registration] = []
+        while True:
+            row = await self._one(
+                f"""UPDATE registrations SET status = 'registered', waitlist_seq = NULL, updated_at = :now
+                WHERE id = (SELECT w.id FROM registrations w WHERE w.event_id = :event
+                            AND w.status = 'waitlisted' ORDER BY w.waitlist_seq, w.id LIMIT 1)
+                AND EXISTS (SELECT 1 FROM events e WHERE e.id = :event AND e.status = 'open'
+                            AND e.starts_at > :now AND {_SEAT_FREE})
+                RETURNING *""",
+                {"event": event_id, "now": to_db(now)},
+            )
+            if row is None:
+                return promoted
+            promoted.append(from_row(Registration, row))
+
+    async def position(self, registration: Registration) -> int | None:
+        """The place on the waitlist (1 = next to get a seat), or None when not waiting."""
+        if registration.status != "waitlisted" or registration.waitlist_seq is None:
+            return None
+        row = await self._one(
+            "SELECT count(*) FROM registrations WHERE event_id = ? AND status = 'waitlisted'"
+            " AND waitlist_seq <= ?",
+            (registration.event_id, registration.waitlist_seq),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def of(self, event_id: int, user_id: int) -> Registration | None:
+        row = await self._one(
+            "SELECT * FROM registrations WHERE event_id = ? AND user_id = ?", (event_id, user_id)
+        )
+        return None if row is None else from_row(Registration, row)
 
     async def get(self, registration_id: int) -> Registration | None:
         row = await self._one("SELECT * FROM registrations WHERE id = ?", (registration_id,))

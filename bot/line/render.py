@@ -26,9 +26,10 @@ from linebot.v3.messaging import (
     QuickReplyItem,
     TemplateMessage,
     TextMessage,
+    URIAction,
 )
 
-from flows.messages import MAX_CHOICES, Card, Carousel, Choice, Confirm, Outgoing, Text
+from flows.messages import MAX_CHOICES, Card, Carousel, Choice, Confirm, Link, Outgoing, Text
 
 MAX_MESSAGES_PER_REQUEST = 5
 MAX_TEXT_UTF16 = 5000
@@ -82,6 +83,12 @@ def _action(choice: Choice) -> PostbackAction:
     return PostbackAction(label=_label(choice.label), data=choice.value, displayText=choice.label[:300])
 
 
+def _button_action(button: Choice | Link) -> PostbackAction | URIAction:
+    if isinstance(button, Link):
+        return URIAction(label=_label(button.label), uri=button.url)
+    return _action(button)
+
+
 def _quick_reply(choices: Sequence[Choice]) -> QuickReply | None:
     if not choices:
         return None
@@ -100,7 +107,9 @@ def _bubble(card: Card) -> FlexBubble:
         footer = FlexBox(
             layout="vertical",
             spacing="sm",
-            contents=[FlexButton(action=_action(b), style="primary", height="sm") for b in card.buttons],
+            contents=[
+                FlexButton(action=_button_action(b), style="primary", height="sm") for b in card.buttons
+            ],
         )
     return FlexBubble(body=FlexBox(layout="vertical", spacing="sm", contents=body), footer=footer)
 

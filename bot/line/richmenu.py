@@ -1,9 +1,11 @@
-"""The rich menu (相談する / 相談状況 / お問い合わせ / ヘルプ): its layout, image, and installation as the default.
+"""The rich menu (相談する / イベント / 申込状況 / 相談状況 / お問い合わせ / ヘルプ): its layout, image, and
+installation as the default.
 
 Only what works is on it. The tiles are declared once, in TILES, in the order of the image
-(bot/assets/richmenu.png, drawn by bot/assets/make_richmenu.sh from the same labels). Each tile sends a
-postback whose data is the same value the text menu's choices carry, so the flows handle a tap on the
-rich menu exactly like a tap on a quick reply; お問い合わせ calls the center (a tel: link to [center]
+(bot/assets/richmenu.png, drawn by bot/assets/make_richmenu.sh from the same labels), three to a row. Each
+tile sends a postback whose data is the name of a command with a menu label (flows/commands.py), the
+value the text menu's choice carries, so the flows handle a tap on the rich menu exactly like a tap on a
+quick reply; お問い合わせ calls the center (a tel: link to [center]
 phone), or shows the contact details when no phone is configured.
 """
 
@@ -22,22 +24,25 @@ from bot.logs import fields
 log = logging.getLogger("madoguchi.line.richmenu")
 
 NAME = "madoguchi-main"
-WIDTH, HEIGHT = 2500, 843
+COLUMNS = 3
+TILE_HEIGHT = 843
+WIDTH, HEIGHT = 2500, 1686
 
 
 @dataclass(frozen=True)
 class Tile:
-    value: str  # the postback data: the text menu's choice value (flows/desk.py MENU_ITEMS)
+    value: str  # the postback data: the name of a command in the text menu (flows/commands.py)
     label: str  # shown on the image (with `caption` under it) and sent as the citizen's message
     caption: str
     colour: str
     call: bool = False  # a tel: link to [center] phone when one is configured
 
 
-# In image order, left to right. イベント ("events", セミナー・サロン) and 申込状況 ("registrations",
-# お申込みの確認) come back with the events feature: add their tiles here and in make_richmenu.sh.
+# In image order: left to right, then the next row (add a tile here and in make_richmenu.sh).
 TILES = (
     Tile("consult", "相談する", "ご相談の受付", "#1f6f8b"),
+    Tile("events", "イベント", "セミナー・サロン", "#3a7d44"),
+    Tile("registrations", "申込状況", "お申込みの確認", "#7b5ea7"),
     Tile("status", "相談状況", "ご相談の確認", "#2a9d8f"),
     Tile("contact", "お問い合わせ", "お電話はこちら", "#e9a23b", call=True),
     Tile("help", "ヘルプ", "使い方", "#6c757d"),
@@ -51,7 +56,7 @@ def _action(tile: Tile, phone: str) -> dict[str, Any]:
 
 
 def definition(phone: str = "") -> RichMenuRequest:
-    width = WIDTH // len(TILES)
+    width = WIDTH // COLUMNS
     return RichMenuRequest.from_dict(
         {
             "size": {"width": WIDTH, "height": HEIGHT},
@@ -60,7 +65,12 @@ def definition(phone: str = "") -> RichMenuRequest:
             "chatBarText": "メニュー",
             "areas": [
                 {
-                    "bounds": {"x": index * width, "y": 0, "width": width, "height": HEIGHT},
+                    "bounds": {
+                        "x": (index % COLUMNS) * width,
+                        "y": (index // COLUMNS) * TILE_HEIGHT,
+                        "width": width,
+                        "height": TILE_HEIGHT,
+                    },
                     "action": _action(tile, phone),
                 }
                 for index, tile in enumerate(TILES)

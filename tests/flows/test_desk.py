@@ -34,6 +34,8 @@ MENU = Text(
     TEXTS.get("menu.text"),
     choices=(
         Choice(TEXTS.get("menu.consult"), "consult"),
+        Choice(TEXTS.get("menu.events"), "events"),
+        Choice(TEXTS.get("menu.registrations"), "registrations"),
         Choice(TEXTS.get("menu.status"), "status"),
         Choice(TEXTS.get("menu.contact"), "contact"),
         Choice(TEXTS.get("menu.help"), "help"),
@@ -175,8 +177,14 @@ async def test_follow_greets_with_the_center_name_and_shows_the_menu(citizen: Ci
     reply = await citizen.send(Inbound("follow"))
     assert reply == Reply([text("greeting.text", center=CENTER), MENU])
     assert CENTER in TEXTS.get("greeting.text", center=CENTER)
-    # Only what works: events and registrations come with the events feature.
-    assert [c.value for c in MENU.choices] == ["consult", "status", "contact", "help"]
+    assert [c.value for c in MENU.choices] == [
+        "consult",
+        "events",
+        "registrations",
+        "status",
+        "contact",
+        "help",
+    ]
     assert await citizen.conversation() is None
 
 
@@ -197,9 +205,9 @@ async def test_help_words_and_the_help_choice_explain_and_show_the_menu(
     assert await citizen.send(inbound) == Reply([text("help.text"), MENU])
 
 
-@pytest.mark.parametrize("value", ["events", "registrations"])
-async def test_events_and_registrations_typed_are_announced_as_coming(citizen: Citizen, value: str) -> None:
-    assert await citizen.tap(value) == Reply([text("coming_soon.text"), MENU])
+@pytest.mark.parametrize(("value", "key"), [("events", "events.none"), ("registrations", "events.mine_none")])
+async def test_events_and_registrations_without_any_say_so(citizen: Citizen, value: str, key: str) -> None:
+    assert await citizen.tap(value) == Reply([text(key), MENU])
 
 
 async def test_status_choice_without_cases_says_there_are_none(citizen: Citizen) -> None:

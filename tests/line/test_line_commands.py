@@ -81,8 +81,22 @@ async def test_richmenu_is_installed_as_default_with_its_image(tmp_path: Path, l
     assert line.default_rich_menu == menu.rich_menu_id
     areas = menu.body["areas"]
     # Only working tiles (tests/line/test_richmenu.py has the rest); no phone configured here.
-    assert [a["action"]["data"] for a in areas] == ["consult", "status", "contact", "help"]
-    assert [a["action"]["label"] for a in areas] == ["相談する", "相談状況", "お問い合わせ", "ヘルプ"]
+    assert [a["action"]["data"] for a in areas] == [
+        "consult",
+        "events",
+        "registrations",
+        "status",
+        "contact",
+        "help",
+    ]
+    assert [a["action"]["label"] for a in areas] == [
+        "相談する",
+        "イベント",
+        "申込状況",
+        "相談状況",
+        "お問い合わせ",
+        "ヘルプ",
+    ]
     uploads = line.find_requests(path=f"/v2/bot/richmenu/{menu.rich_menu_id}/content")
     assert uploads and uploads[-1].body == richmenu.image()
     assert uploads[-1].headers["content-type"] == "image/png"

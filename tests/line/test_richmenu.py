@@ -21,18 +21,18 @@ CENTER = '\n[center]\nphone = "045-123-4567"\naddress = "横浜市中区本町6-
 def test_only_working_tiles_and_a_tel_link() -> None:
     menu = richmenu.definition("045-123-4567").to_dict()
     labels = [a["action"]["label"] for a in menu["areas"]]
-    assert labels == ["相談する", "相談状況", "お問い合わせ", "ヘルプ"]
-    assert not {"イベント", "申込状況"} & set(labels)
-    contact = menu["areas"][2]["action"]
+    assert labels == ["相談する", "イベント", "申込状況", "相談状況", "お問い合わせ", "ヘルプ"]
+    contact = menu["areas"][4]["action"]
     assert contact == {"type": "uri", "label": "お問い合わせ", "uri": "tel:0451234567"}
-    # The tiles cover the menu side by side, without gaps.
+    # The tiles cover the menu three to a row, two rows, without gaps.
     bounds = [a["bounds"] for a in menu["areas"]]
-    assert [b["x"] for b in bounds] == [i * (richmenu.WIDTH // 4) for i in range(4)]
-    assert all(b["height"] == richmenu.HEIGHT for b in bounds)
+    width = richmenu.WIDTH // 3
+    assert [(b["x"], b["y"]) for b in bounds] == [(x * width, y * 843) for y in range(2) for x in range(3)]
+    assert all(b["width"] == width and b["height"] * 2 == richmenu.HEIGHT for b in bounds)
 
 
 def test_without_a_phone_the_contact_tile_shows_the_details() -> None:
-    action = richmenu.definition("").to_dict()["areas"][2]["action"]
+    action = richmenu.definition("").to_dict()["areas"][4]["action"]
     assert action["type"] == "postback" and action["data"] == "contact"
 
 
@@ -54,7 +54,7 @@ async def test_installed_with_the_configured_phone(tmp_path: Path, line: FakeLin
     settings = settings_for(tmp_path, line.base_url, CENTER)
     assert await run(settings.source, "line", "richmenu") == 0
     [menu] = line.rich_menus.values()
-    assert menu.body["areas"][2]["action"]["uri"] == "tel:0451234567"
+    assert menu.body["areas"][4]["action"]["uri"] == "tel:0451234567"
 
 
 async def test_the_status_and_contact_tiles_answer(tmp_path: Path, line: FakeLine) -> None:

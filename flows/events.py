@@ -1,0 +1,394 @@
+"""Events for citizens: イベント (upcoming public events), their details, 申し込む, the waitlist,
+キャンセル, and 申込状況 (the citizen's own sign-ups).
+
+Each is a command (flows/commands.py). Buttons carry what they act on (`event:12:register`), so a
+tap works wherever the citizen is, even in the middle of a consultation. The same can be typed: a list
+is numbered in its text, and outside any other conversation the list shown is kept (the conversation
+`events`) so that a number, a title, 次へ or 前へ names what was shown under it; at an event, the options
+are numbered too (申し込む, キャンセルする, 一覧に戻る). Anything else typed leaves the events and is
+answered as usual.
+
+A seat is decided by one conditional INSERT (storage.registrations.register): when two citizens ask
+for the last seat at once, one gets it and the other is put on the waitlist and told their place.
+A cancelled seat goes to the first on the waitlist, who is told by a message of their own
+(`Reply.notify`). Times are shown in the center's timezone with the weekday (flows/dates.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlencode
+
+from flows import matching, paging
+from flows.commands import COMMANDS, Call, Command, menu
+from flows.context import DeskContext, Notify, Reply
+from flows.dates import moment_text
+from flows.messages import Card, Carousel, Choice, Link, Outgoing, Text
+from flows.texts import Texts
+from storage.conversations import Conversation
+from storage.events import Event
+from storage.registrations import Registration
+
+FLOW = "events"
+PER_PAGE = 12  # LINE shows at most 12 bubbles in a carousel
+MAX_LISTED = 120
+GOOGLE_CALENDAR = "https://calendar.google.com/calendar/render"
+
+EVENTS_WORDS = frozenset({"イベント", "いべんと", "イベント一覧", "イベント情報", "イベントを見る"})
+MINE_WORDS = frozenset(
+    {"申込状況", "申し込み状況", "申込み状況", "お申し込み状況", "申込確認", "申し込み確認", "申込一覧"}
+)
+YES_WORDS = ("はい", "yes", "ok", "キャンセルする", "キャンセルします", "お願いします")
+NO_WORDS = ("いいえ", "no", "しない", "キャンセルしない", "やめる", "やめます", "戻る")
+
+
+# -- wording helpers ------------------------------------------------------------------------------
+
+
+def when_text(event: Event, ctx: DeskContext) -> str:
+    """12月5日(土) 14:00〜16:00 (the end's date too when it ends on another day)."""
+    texts, tz = ctx.texts, ctx.timezone
+    start = moment_text(texts, event.starts_at, tz)
+    if event.ends_at is None:
+        return start
+    end_local = event.ends_at.astimezone(tz)
+    if end_local.date() == event.starts_at.astimezone(tz).date():
+        end = texts.get("events.end_time", hour=end_local.hour, minute=end_local.minute)
+    else:
+        end = moment_text(texts, event.ends_at, tz)
+    return texts.get("events.range", start=start, end=end)
+
+
+def calendar_url(event: Event, with_url: bool = False) -> str:
+    """A Google Calendar link that fills in the event (times in UTC, so any timezone reads them right).
+    The online address goes in only for those signed up (it is not public)."""
+    ends = event.ends_at or event.starts_at + timedelta(hours=1)
+    stamp = "%Y%m%dT%H%M%SZ"
+    online = event.online_url if with_url else ""
+    details = "\n".join(x for x in (event.description, online) if x)
+    query = {
+        "action": "TEMPLATE",
+        "text": event.title,
+        "dates": f"{event.starts_at.strftime(stamp)}/{ends.strftime(stamp)}",
+        "details": details,
+        "location": event.venue or online,
+    }
+    return GOOGLE_CALENDAR + "?" + urlencode({k: v for k, v in query.items() if v}, quote_via=quote)
+
+
+def _open_for_sign_up(event: Event, now: datetime) -> bool:
+    deadline = event.registration_deadline
+    return event.status == "open" and event.starts_at > now and (deadline is None or deadline >= now)
+
+
+def _summary(event: Event, ctx: DeskContext, with_url: bool = False) -> str:
+    """The event in a few lines: title, date and time, venue and online address (told only to those
+    signed up; others read that it will be)."""
+    texts = ctx.texts
+    lines = [
+        texts.get("events.title_line", title=event.title),
+        texts.get("events.when", when=when_text(event, ctx)),
+    ]
+    if event.venue:
+        lines.append(texts.get("events.venue", venue=event.venue))
+    if event.online_url:
+        online = (
+            texts.get("events.online", url=event.online_url) if with_url else texts.get("events.online_later")
+        )
+        lines.append(online)
+    return "\n".join(lines)
+
+
+async def _seats_line(event: Event, call: Call) -> str:
+    texts = call.ctx.texts
+    if event.status == "cancelled":
+        return texts.get("events.cancelled_event")
+    if not _open_for_sign_up(event, call.ctx.now):
+        return texts.get("events.closed")
+    if event.capacity is None:
+        return texts.get("events.no_capacity")
+    left = event.capacity - await call.tx.registrations.seats_taken(event.id)
+    if left <= 0:
+        return texts.get("events.full")
+    return texts.get("events.seats_left", left=left, capacity=event.capacity)
+
+
+async def _mine_line(mine: Registration | None, call: Call) -> str | None:
+    if mine is None or mine.status == "cancelled":
+        return None
+    if mine.status == "registered":
+        return call.ctx.texts.get("events.mine_registered")
+    position = await call.tx.registrations.position(mine)
+    return call.ctx.texts.get("events.mine_waitlisted", position=position)
+
+
+async def _actions(event: Event, mine: Registration | None, call: Call) -> list[Choice]:
+    """What the citizen can do with the event: sign up (or join the waitlist), or cancel."""
+    texts = call.ctx.texts
+    if mine is not None and mine.status in ("registered", "waitlisted"):
+        key = "events.cancel" if mine.status == "registered" else "events.leave_waitlist"
+        return [Choice(texts.get(key), f"event:{event.id}:cancel", ("キャンセル", "取り消す", "取消"))]
+    if not _open_for_sign_up(event, call.ctx.now):
+        return []
+    full = event.capacity is not None and await call.tx.registrations.seats_taken(event.id) >= event.capacity
+    key = "events.join_waitlist" if full else "events.register"
+    return [Choice(texts.get(key), f"event:{event.id}:register", ("申し込む", "申込", "申し込み", "参加"))]
+
+
+async def _card(event: Event, call: Call) -> Card:
+    texts = call.ctx.texts
+    mine = await call.tx.registrations.of(event.id, call.user.id)
+    lines = [when_text(event, call.ctx)]
+    if event.venue:
+        lines.append(texts.get("events.venue", venue=event.venue))
+    if event.online_url:
+        lines.append(texts.get("events.online_short"))
+    lines.append(await _seats_line(event, call))
+    mine_line = await _mine_line(mine, call)
+    if mine_line:
+        lines.append(mine_line)
+    buttons: list[Choice | Link] = [Choice(texts.get("events.details"), f"event:{event.id}")]
+    buttons += await _actions(event, mine, call)
+    registered = mine is not None and mine.status == "registered"
+    buttons.append(Link(texts.get("events.calendar"), calendar_url(event, registered)))
+    return Card(event.title, tuple(lines), tuple(buttons))
+
+
+# -- the list (イベント, 申込状況) ----------------------------------------------------------------
+
+
+def _keeps_state(call: Call) -> bool:
+    """A list or question is kept for typed answers only where it replaces nothing: never in the
+    middle of a consultation, nor over a kept draft (the citizen taps the buttons there)."""
+    conversation = call.conversation
+    return not call.in_flow and (conversation is None or conversation.flow == FLOW)
+
+
+async def _save(call: Call, step: str, data: dict[str, object]) -> None:
+    now = call.ctx.now
+    await call.tx.conversations.save(Conversation(call.user.id, FLOW, step, now, now, data=data))
+
+
+def _end(call: Call, messages: Sequence[Outgoing]) -> Reply:
+    """An answer that ends here: followed by the menu, except as a detour in a conversation."""
+    return Reply([*messages] if call.in_flow else [*messages, menu(call.ctx.texts)])
+
+
+async def _show_list(call: Call, ids: list[int], page: int, mine: bool) -> Reply:
+    texts = call.ctx.texts
+    events = [e for e in [await call.tx.events.get(i) for i in ids] if e is not None]
+    if not events:
+        return _end(call, [Text(texts.get("events.mine_none" if mine else "events.none"))])
+    pages = (len(events) + PER_PAGE - 1) // PER_PAGE
+    page = max(0, min(page, pages - 1))
+    first = page * PER_PAGE
+    shown = events[first : first + PER_PAGE]
+    cards = tuple([await _card(e, call) for e in shown])
+    header = texts.get("events.mine_header" if mine else "events.header")
+    if pages > 1:
+        header += texts.get("events.page", first=first + 1, last=first + len(shown), total=len(events))
+    lines = [header]
+    for number, event in enumerate(shown, first + 1):
+        item = texts.get("events.item", number=number, when=when_text(event, call.ctx), title=event.title)
+        status = (
+            await _mine_line(await call.tx.registrations.of(event.id, call.user.id), call) if mine else None
+        )
+        lines.append(item + (texts.get("events.item_status", status=status) if status else ""))
+    keeps = _keeps_state(call)
+    lines.append(texts.get("events.hint" if keeps else "events.hint_buttons"))
+    command = "registrations" if mine else "events"
+    choices: list[Choice] = []
+    if page > 0:
+        choices.append(Choice(texts.get("flow.prev_page"), f"{command}:{page - 1}"))
+    if page + 1 < pages:
+        choices.append(Choice(texts.get("flow.next_page"), f"{command}:{page + 1}"))
+    if not call.in_flow:
+        choices.append(Choice(texts.get("events.menu"), "menu"))
+    if keeps:
+        await _save(call, "list", {"ids": [e.id for e in events], "page": page, "mine": mine})
+    alt = texts.get("events.mine_alt" if mine else "events.alt")
+    return Reply([Carousel(alt, cards), Text("\n".join(lines), choices=tuple(choices))])
+
+
+def _page(call: Call) -> int:
+    argument = call.argument
+    return int(argument) if argument.isascii() and argument.isdigit() else 0
+
+
+async def _events(call: Call) -> Reply:
+    """イベント: the upcoming public events, a page of 12 at a time."""
+    events = await call.tx.events.upcoming(call.ctx.now, limit=MAX_LISTED, public_only=True)
+    return await _show_list(call, [e.id for e in events], _page(call), mine=False)
+
+
+async def _mine(call: Call) -> Reply:
+    """申込状況: the citizen's sign-ups and places on waitlists for events still to come."""
+    ids: list[int] = []
+    for registration in await call.tx.registrations.for_user(call.user.id):
+        event = await call.tx.events.get(registration.event_id)
+        if registration.status != "cancelled" and event is not None and event.starts_at >= call.ctx.now:
+            ids.append(event.id)
+    events = sorted(
+        [e for e in [await call.tx.events.get(i) for i in ids] if e is not None], key=lambda e: e.starts_at
+    )
+    return await _show_list(call, [e.id for e in events], _page(call), mine=True)
+
+
+# -- one event -----------------------------------------------------------------------------------
+
+
+async def _event(call: Call) -> Reply:
+    """Buttons on an event: event:<id> (details), event:<id>:register, event:<id>:cancel,
+    event:<id>:cancel:yes|no."""
+    head, _, action = call.argument.partition(":")
+    event = await call.tx.events.get(int(head)) if head.isascii() and head.isdigit() else None
+    texts = call.ctx.texts
+    if event is None or not event.public:
+        return _end(call, [Text(texts.get("events.not_found"))])
+    if action == "register":
+        return await _register(event, call)
+    if action == "cancel":
+        return await _ask_cancel(event, call)
+    if action == "cancel:yes":
+        return await _cancel(event, call)
+    if action == "cancel:no":
+        return _end(call, [Text(texts.get("events.cancel_kept"))])
+    return await _details(event, call)
+
+
+async def _details(event: Event, call: Call) -> Reply:
+    texts = call.ctx.texts
+    mine = await call.tx.registrations.of(event.id, call.user.id)
+    registered = mine is not None and mine.status == "registered"
+    lines = [_summary(event, call.ctx, registered), await _seats_line(event, call)]
+    if event.registration_deadline is not None and _open_for_sign_up(event, call.ctx.now):
+        deadline = moment_text(texts, event.registration_deadline, call.ctx.timezone)
+        lines.append(texts.get("events.deadline", deadline=deadline))
+    mine_line = await _mine_line(mine, call)
+    if mine_line:
+        lines.append(mine_line)
+    if event.description:
+        lines.append(event.description)
+    lines.append(texts.get("events.calendar_line", url=calendar_url(event, registered)))
+    options = [*await _actions(event, mine, call), Choice(texts.get("events.back"), "events", ("一覧",))]
+    keeps = _keeps_state(call)
+    if keeps:
+        await _save(call, "event", {"id": event.id})
+        lines.append(paging.listing(options, texts))
+    return Reply([Text("\n".join(lines), choices=tuple(options))])
+
+
+async def _register(event: Event, call: Call) -> Reply:
+    tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
+    promoted = await tx.registrations.promote(event.id, now)  # seats freed meanwhile go to those waiting
+    outcome, mine = await tx.registrations.register(event.id, call.user.id, now)
+    summary = _summary(event, call.ctx)
+    if outcome == "registered":
+        said = texts.get("events.registered", summary=_summary(event, call.ctx, with_url=True))
+    elif outcome == "waitlisted" and mine is not None:
+        said = texts.get("events.waitlisted", summary=summary, position=await tx.registrations.position(mine))
+    elif outcome == "already" and mine is not None and mine.status == "waitlisted":
+        said = texts.get("events.already_waitlisted", position=await tx.registrations.position(mine))
+    elif outcome == "already":
+        said = texts.get("events.already_registered")
+    else:
+        said = texts.get("events.cancelled_event" if event.status == "cancelled" else "events.closed")
+    reply = _end(call, [Text(said)])
+    reply.notify = await _tell_promoted(event, promoted, call.ctx)
+    return reply
+
+
+async def _ask_cancel(event: Event, call: Call) -> Reply:
+    texts = call.ctx.texts
+    mine = await call.tx.registrations.of(event.id, call.user.id)
+    if mine is None or mine.status == "cancelled":
+        return _end(call, [Text(texts.get("events.nothing_to_cancel"))])
+    options = _cancel_options(event, texts)
+    question = texts.get("events.cancel_question", summary=_summary(event, call.ctx))
+    if _keeps_state(call):
+        await _save(call, "cancel", {"id": event.id})
+        question += "\n" + paging.listing(options, texts)
+    return Reply([Text(question, choices=options)])
+
+
+def _cancel_options(event: Event, texts: Texts) -> tuple[Choice, ...]:
+    return (
+        Choice(texts.get("events.cancel_yes"), f"event:{event.id}:cancel:yes", YES_WORDS),
+        Choice(texts.get("events.cancel_no"), f"event:{event.id}:cancel:no", NO_WORDS),
+    )
+
+
+async def _cancel(event: Event, call: Call) -> Reply:
+    tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
+    before = await tx.registrations.cancel(event.id, call.user.id, now)
+    if before is None:
+        return _end(call, [Text(texts.get("events.nothing_to_cancel"))])
+    promoted = await tx.registrations.promote(event.id, now) if before.status == "registered" else []
+    key = "events.cancelled" if before.status == "registered" else "events.waitlist_left"
+    reply = _end(call, [Text(texts.get(key, summary=_summary(event, call.ctx)))])
+    reply.notify = await _tell_promoted(event, promoted, call.ctx)
+    return reply
+
+
+async def _tell_promoted(event: Event, promoted: list[Registration], ctx: DeskContext) -> list[Notify]:
+    text = Text(ctx.texts.get("events.promoted", summary=_summary(event, ctx, with_url=True)))
+    return [Notify(r.user_id, (text,)) for r in promoted]
+
+
+# -- typed answers while a list or an event is shown ----------------------------------------------
+
+
+async def in_conversation(call: Call) -> Reply | None:
+    """A typed answer to the list, the event or the question shown; None when it is none of them
+    (the desk then drops the events conversation and answers as usual)."""
+    conversation = call.conversation
+    assert conversation is not None and conversation.flow == FLOW
+    value = await _named(conversation, call)
+    if value is None:
+        return None
+    await call.tx.conversations.delete(call.user.id)
+    command = COMMANDS.find(value)
+    assert command is not None
+    said = await command.run(replace(call, word=value, conversation=None))
+    return said if isinstance(said, Reply) else _end(call, said)
+
+
+async def _named(conversation: Conversation, call: Call) -> str | None:
+    """The button value a typed (or tapped) answer names at the step shown."""
+    word, data = call.word, conversation.data
+    text = call.inbound.text if call.inbound.kind == "text" else ""
+    if conversation.step == "list":
+        ids = [int(i) for i in data.get("ids", [])]
+        mine = bool(data.get("mine"))
+        page = int(data.get("page", 0))
+        command = "registrations" if mine else "events"
+        if word in paging.NEXT_WORDS:
+            return f"{command}:{page + 1}"
+        if word in paging.PREV_WORDS and page > 0:
+            return f"{command}:{page - 1}"
+        events = [e for e in [await call.tx.events.get(i) for i in ids] if e is not None]
+        options = [Choice(e.title, f"event:{e.id}") for e in events]
+        found = matching.match(text, options) if text else matching.Match()
+        return found.choice.value if found.choice is not None else None
+    event = await call.tx.events.get(int(data.get("id", 0)))
+    if event is None or not text:
+        return None
+    if conversation.step == "cancel":
+        options = list(_cancel_options(event, call.ctx.texts))
+    else:
+        registration = await call.tx.registrations.of(event.id, call.user.id)
+        back = Choice(call.ctx.texts.get("events.back"), "events", ("一覧",))
+        options = [*await _actions(event, registration, call), back]
+    found = matching.match(text, options)
+    return found.choice.value if found.choice is not None else None
+
+
+# -- the declarations (see flows/commands.py) ----------------------------------------------------
+
+COMMANDS.add(Command("events", EVENTS_WORDS, _events, menu="menu.events", menu_order=20, takes_argument=True))
+COMMANDS.add(
+    Command("registrations", MINE_WORDS, _mine, menu="menu.registrations", menu_order=30, takes_argument=True)
+)
+COMMANDS.add(Command("event", frozenset(), _event, takes_argument=True))
