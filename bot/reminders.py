@@ -186,6 +186,7 @@ class ReminderService:
         # reminder id -> the due time its alarm is set for
         self._armed: dict[int, datetime] = {}
         self._ran = False
+        self._stopping = False
 
     def start(self) -> None:
         """Register the sweeper and a first sweep right away (it arms every pending row)."""
@@ -193,6 +194,12 @@ class ReminderService:
             return
         self._scheduler.every(SWEEP_SECONDS, self.run, "reminder-sweep")
         self._scheduler.at(self._clock(), self.run, "reminder-catch-up")
+
+    async def stop(self) -> None:
+        """No sweep starts from here on; one under way finishes (before the database and LINE close)."""
+        self._stopping = True
+        async with self._lock:
+            pass
 
     async def cancel_event(self, tx: Repositories, event_id: int) -> int | None:
         """`cancel_event` with this service's settings, texts and clock."""
@@ -207,6 +214,8 @@ class ReminderService:
     async def run(self) -> int:
         """Create missing rows, send or settle what is due, arm what is pending. Returns multicast rows queued."""
         async with self._lock:
+            if self._stopping:
+                return 0
             now = self._clock()
             await self._ensure(now)
             queued = 0

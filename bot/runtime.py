@@ -175,6 +175,8 @@ class Runtime:
                 on_queued=self.outbox.wake,
             )
             self.reminders.start()
+            # Runs after the scheduler stops (pushed earlier): waits for a sweep under way.
+            self._stack.push_async_callback(self.reminders.stop)
             # Staff cancelling or moving an event in Slack: registrants told, reminders follow.
             self.slack.events.on_cancel = self.reminders.cancel_event
             self.slack.events.on_reschedule = self.reminders.reschedule_event

@@ -360,3 +360,14 @@ async def test_the_fake_line_is_as_strict_as_line_about_multicasts(
             await api.multicast([f"U{n:032x}" for n in range(500)], message, key)
         assert again.value.status == 409
     assert line.usage == 500  # charged once
+
+
+async def test_a_stopped_service_sends_nothing_more(db: Database, settings: Settings) -> None:
+    event_id = await make_event(db, 2)
+    clock = Clock(NOW)
+    reminders = service(db, settings, clock)
+    await reminders.run()
+    await reminders.stop()
+    clock.now = STARTS - timedelta(hours=1)
+    assert await reminders.run() == 0
+    assert await statuses(db, event_id) == ["pending", "pending", "pending"]  # left for the next start
