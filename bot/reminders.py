@@ -65,15 +65,22 @@ def batches(recipients: Sequence[str], size: int = MULTICAST_MAX_RECIPIENTS) -> 
 
 
 async def queue_multicast(
-    tx: Repositories, recipients: Sequence[str], messages: list[dict[str, Any]], now: datetime, key: str
+    tx: Repositories,
+    recipients: Sequence[str],
+    messages: list[dict[str, Any]],
+    now: datetime,
+    key: str,
+    purpose: str = "",
 ) -> int:
-    """One outbox row per batch of ≤500 recipients (each with its own retry key); returns the rows."""
+    """One outbox row per batch of ≤500 recipients (each with its own retry key); returns the rows.
+
+    `purpose` ("reminder", "cancelled", "rescheduled") names the send in a quota warning."""
     parts = batches(recipients)
     for number, batch in enumerate(parts):
         await tx.outbox.add(
             "line",
             MULTICAST,
-            {"kind": MULTICAST, "to": batch, "messages": messages},
+            {"kind": MULTICAST, "to": batch, "messages": messages, "purpose": purpose},
             now,
             order_key=f"line:{MULTICAST}:{key}:{number}",
         )
@@ -117,7 +124,8 @@ async def cancel_event(
     await tx.events.set_status(event_id, "cancelled", now)
     recipients = await tx.reminders.recipients(event_id, SIGNED_UP)
     if message is not None and recipients:
-        await queue_multicast(tx, recipients, [message], now, f"event:{event_id}:cancelled:{now.timestamp()}")
+        key = f"event:{event_id}:cancelled:{now.timestamp()}"
+        await queue_multicast(tx, recipients, [message], now, key, "cancelled")
     log.info(
         "reminders.event_cancelled",
         extra=fields(event=event_id, reminders=cancelled, recipients=len(recipients)),
@@ -149,7 +157,7 @@ async def reschedule_event(
         recipients = await tx.reminders.recipients(event_id, SIGNED_UP)
         if message is not None and recipients and event.starts_at > now:
             key = f"event:{event_id}:rescheduled:{now.timestamp()}"
-            await queue_multicast(tx, recipients, [message], now, key)
+            await queue_multicast(tx, recipients, [message], now, key, "rescheduled")
         else:
             recipients = []
     log.info(
@@ -273,8 +281,10 @@ class ReminderService:
                 recipients = await tx.reminders.recipients(event_id)
                 message = await _notice(tx, event_id, "reminder", self._settings, self._texts)
                 if message is not None and recipients:
-                    queued = await queue_multicast(tx, recipients, [message], now, f"reminder:{latest.id}")
-                    await self._warn_if_short(tx, quota, len(recipients), 1, "purpose_reminder")
+                    queued = await queue_multicast(
+                        tx, recipients, [message], now, f"reminder:{latest.id}", "reminder"
+                    )
+                    await self._warn_if_short(tx, quota, len(recipients), 1, "reminder")
         log.info(
             "reminders.settled",
             extra=fields(
@@ -314,7 +324,7 @@ class ReminderService:
             await self._alerts.note(
                 tx,
                 "quota_low",
-                purpose=self._texts.get(f"reminders.{purpose}"),
+                purpose=self._purpose_text(purpose),
                 recipients=recipients,
                 messages=messages,
                 needed=needed,
@@ -322,6 +332,18 @@ class ReminderService:
                 used=quota.used,
                 remaining=remaining,
             )
+
+    async def quota_short(self, purpose: str, recipients: int, messages: int, quota: Quota) -> None:
+        """The LINE sender's warning before one multicast row (a notice, or a batch sent again)."""
+        async with self._db.transaction() as tx:
+            await self._warn_if_short(tx, quota, recipients, messages, purpose)
+        if self._on_queued is not None:
+            self._on_queued()
+
+    def _purpose_text(self, purpose: str) -> str:
+        if purpose in ("reminder", "cancelled", "rescheduled"):
+            return self._texts.get(f"reminders.purpose_{purpose}")
+        return self._texts.get("reminders.purpose_other")
 
     async def _arm(self) -> None:
         """An alarm for every pending row (re-set when its time changed; dropped when it is settled)."""

@@ -129,7 +129,7 @@ class Runtime:
                 observe=self.metrics.observe_slack,
             )
             senders: dict[str, Sender] = {
-                "line": LineSender(self.line, self.db, self.clock),
+                "line": (line_sender := LineSender(self.line, self.db, self.clock)),
                 "slack": SlackSender(slack_client, self.db, settings, texts, self.line, self.clock),
             }
             self.alerts = OpsAlerts(
@@ -175,6 +175,8 @@ class Runtime:
                 on_queued=self.outbox.wake,
             )
             self.reminders.start()
+            # Each multicast row checks the month's quota first (a notice, a batch sent member by member).
+            line_sender.on_quota_short = self.reminders.quota_short
             # Runs after the scheduler stops (pushed earlier): waits for a sweep under way.
             self._stack.push_async_callback(self.reminders.stop)
             # Staff cancelling or moving an event in Slack: registrants told, reminders follow.

@@ -14,7 +14,7 @@ from linebot.v3.messaging import ApiException
 from bot.config import EventsSettings, Settings
 from bot.delivery import RetryPolicy
 from bot.line.api import LineApi
-from bot.line.sender import LineSender
+from bot.line.sender import LineSender, QuotaShort
 from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
 from bot.reminders import ReminderService, cancel_event, queue_multicast, reschedule_event
@@ -59,12 +59,13 @@ def service(db: Database, settings: Settings, clock: Clock, api: LineApi | None 
     return ReminderService(db, settings, texts, clock, line=api, alerts=alerts)
 
 
-async def deliver(db: Database, settings: Settings, clock: Clock) -> None:
+async def deliver(
+    db: Database, settings: Settings, clock: Clock, on_quota_short: QuotaShort | None = None
+) -> None:
     """Run the outbox against the fake LINE until nothing LINE-bound is pending."""
     async with LineApi(settings.line) as api:
-        worker = OutboxWorker(
-            db, clock, {"line": LineSender(api, db, clock)}, RetryPolicy(max_attempts=3, base_delay=0.01)
-        )
+        sender = LineSender(api, db, clock, on_quota_short=on_quota_short)
+        worker = OutboxWorker(db, clock, {"line": sender}, RetryPolicy(max_attempts=3, base_delay=0.01))
         worker.start()
         try:
 
@@ -371,3 +372,21 @@ async def test_a_stopped_service_sends_nothing_more(db: Database, settings: Sett
     clock.now = STARTS - timedelta(hours=1)
     assert await reminders.run() == 0
     assert await statuses(db, event_id) == ["pending", "pending", "pending"]  # left for the next start
+
+
+async def test_staff_are_warned_before_a_cancellation_notice_beyond_the_quota(
+    db: Database, settings: Settings, line: FakeLine
+) -> None:
+    line.quota = 1000
+    line.usage = 900
+    event_id = await make_event(db, 150)
+    clock = Clock(NOW)
+    reminders = service(db, settings, clock)
+    async with db.transaction() as tx:
+        assert await reminders.cancel_event(tx, event_id) == 150
+    await deliver(db, settings, clock, on_quota_short=reminders.quota_short)
+    alerts = await db.read.ops_alerts.since(NOW)
+    assert [a.cause for a in alerts] == ["quota_low"]
+    assert all(figure in alerts[0].detail for figure in ("中止", "150", "1000", "900", "100"))
+    # The warning comes before the send; LINE then refuses what is over the limit, as it does.
+    assert [r.status for r in line.find_requests(path=MULTICAST)] == [429]

@@ -12,6 +12,7 @@ issued it), the earlier attempt arrived and nothing more is sent. Past that wind
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from linebot.v3.messaging import ApiException
 
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
-from bot.line.api import LineApi, classify, error_message
+from bot.line.api import LineApi, Quota, classify, error_message
 from bot.logs import fields
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
@@ -41,11 +42,23 @@ def reply_token_expiry(issued_at: datetime) -> datetime:
     return issued_at + REPLY_TOKEN_LIFETIME
 
 
+# The month's quota, once asked, is trusted this long (counting what we sent since) before asking again.
+QUOTA_FRESH_SECONDS = 60.0
+# Told before a multicast that needs more messages than the month has left:
+# (its purpose as the row says, e.g. "reminder"; recipients; messages each; the quota as known).
+QuotaShort = Callable[[str, int, int, Quota], Awaitable[None]]
+
+
 class LineSender:
-    def __init__(self, api: LineApi, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, api: LineApi, db: Database, clock: Clock, *, on_quota_short: QuotaShort | None = None
+    ) -> None:
         self._api = api
         self._db = db
         self._clock = clock
+        self.on_quota_short = on_quota_short
+        self._quota: Quota | None = None
+        self._quota_at = 0.0
 
     async def send(self, message: OutboxMessage) -> Outcome:
         if message.body.get("kind") == MULTICAST:
@@ -96,11 +109,16 @@ class LineSender:
         to = await self._db.read.reminders.still_following(list(body["to"]))
         if not to:
             return Final("unfollowed", cancelled=True)
+        needed = len(to) * len(body["messages"])
+        if message.attempts == 0:
+            await self._check_quota(str(body.get("purpose", "")), len(to), len(body["messages"]))
         try:
             await self._api.multicast(to, body["messages"], message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             outcome = classify(exc)
         else:
+            if self._quota is not None:
+                self._quota = Quota(self._quota.kind, self._quota.limit, self._quota.used + needed)
             return Delivered("multicast")
         if isinstance(outcome, Delivered):  # 409: this retry key was accepted before
             return Delivered("multicast")
@@ -108,6 +126,24 @@ class LineSender:
             log.warning("line.multicast_split", extra=fields(id=message.id, recipients=len(to)))
             return Delivered("multicast_split", record=_split(message, to, self._clock()))
         return outcome
+
+    async def _check_quota(self, purpose: str, recipients: int, messages: int) -> None:
+        """Warn (through `on_quota_short`) when this send needs more than the month has left."""
+        if self.on_quota_short is None:
+            return
+        if self._quota is None or time.monotonic() - self._quota_at > QUOTA_FRESH_SECONDS:
+            try:
+                self._quota = await self._api.quota()
+            except Exception as exc:  # the send goes ahead; LINE refuses what is over the limit
+                log.warning("line.quota_unavailable", extra=fields(error=type(exc).__name__))
+                return
+            self._quota_at = time.monotonic()
+        quota = self._quota
+        if quota.limit is not None and recipients * messages > quota.limit - quota.used:
+            try:
+                await self.on_quota_short(purpose, recipients, messages, quota)
+            except Exception:
+                log.exception("line.quota_warning_failed")
 
     def _reply_failed(self, outcome: Outcome, expires: datetime) -> Outcome:
         """A reply whose fate is unknown (5xx, 429, timeout, dropped connection) is tried again with its
