@@ -30,6 +30,7 @@ from flows.texts import Texts
 from storage.conversations import Conversation
 from storage.events import Event
 from storage.registrations import Registration
+from storage.repositories import Repositories
 
 FLOW = "events"
 PER_PAGE = 12  # LINE shows at most 12 bubbles in a carousel
@@ -330,6 +331,18 @@ async def _cancel(event: Event, call: Call) -> Reply:
     reply = _end(call, [Text(texts.get(key, summary=_summary(event, call.ctx)))])
     reply.notify = await _tell_promoted(event, promoted, call.ctx)
     return reply
+
+
+async def fill_freed_seats(tx: Repositories, event_ids: list[int], ctx: DeskContext) -> list[Notify]:
+    """Seats freed outside a citizen's own cancellation (a deletion on request) go to the first on each
+    waitlist, who are told."""
+    notify: list[Notify] = []
+    for event_id in event_ids:
+        event = await tx.events.get(event_id)
+        promoted = await tx.registrations.promote(event_id, ctx.now)
+        if event is not None and promoted:
+            notify += await _tell_promoted(event, promoted, ctx)
+    return notify
 
 
 async def _tell_promoted(event: Event, promoted: list[Registration], ctx: DeskContext) -> list[Notify]:

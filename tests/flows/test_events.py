@@ -201,3 +201,20 @@ async def test_card_is_a_card(db: Database, citizen: Citizen) -> None:
     await add_event(db)
     carousel = (await citizen.say("イベント")).messages[0]
     assert isinstance(carousel, Carousel) and all(isinstance(c, Card) for c in carousel.cards)
+
+
+async def test_a_deletion_on_request_gives_the_freed_seat_to_the_first_waiting(
+    db: Database, citizen: Citizen
+) -> None:
+    event = await add_event(db, capacity=1)
+    other = Citizen(db, line_id="U_TARO")
+    await citizen.tap(f"event:{event.id}:register")
+    await other.tap(f"event:{event.id}:register")
+    await citizen.say("削除")
+    done = await citizen.say("はい")
+    assert done.forgotten
+    taro = await other.user()
+    [notify] = done.notify
+    assert notify.user_id == taro.id
+    registration = await db.read.registrations.of(event.id, taro.id)
+    assert registration is not None and registration.status == "registered"
