@@ -73,6 +73,7 @@ async def queue_reply(
     bodies of their stored events: its own messages are the last they get."""
     if reply.forgotten:
         cancelled = await tx.outbox.forget(f"line:{line_user_id}", "deleted on request")
+        await tx.outbox.drop_recipient(line_user_id)
         await tx.inbox.forget(f"line:{line_user_id}")
         log.info("citizen.data_deleted", extra=fields(cases=len(reply.staff), cancelled=cancelled))
     for index, batch in enumerate(render_batches(reply.messages)):

@@ -168,6 +168,18 @@ class OutboxRepository(Repository):
         )
         return cancelled
 
+    async def drop_recipient(self, line_user_id: str) -> int:
+        """Deletion: take a citizen out of the pending multicasts (reminders, notices to many) that
+        still name them; returns how many rows changed. A row left with nobody is cancelled when due."""
+        return await self._run(
+            "UPDATE outbox SET payload = json_set(payload, '$.to',"
+            " (SELECT json_group_array(value) FROM json_each(outbox.payload, '$.to') WHERE value <> :user))"
+            " WHERE status = 'pending' AND channel = 'line' AND json_valid(payload)"
+            " AND json_type(payload, '$.to') = 'array'"
+            " AND EXISTS (SELECT 1 FROM json_each(outbox.payload, '$.to') WHERE value = :user)",
+            {"user": line_user_id},
+        )
+
     async def forget_case(self, case_id: int, reason: str) -> int:
         """The same for every row about a case (its Slack posts, staff answers to the citizen)."""
         cancelled = await self._run(

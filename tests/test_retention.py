@@ -153,3 +153,26 @@ def test_the_retention_period_is_validated(tmp_path: Path) -> None:
     for value in (0, 29, 3651):
         with pytest.raises(ConfigError, match=r"privacy\.anonymise_closed_after_days"):
             settings_for(tmp_path, "http://127.0.0.1:9", f"[privacy]\nanonymise_closed_after_days = {value}")
+
+
+async def test_a_deletion_takes_the_citizen_out_of_pending_multicasts(tmp_path: Path) -> None:
+    """A reminder queued for many before the citizen asked for deletion must not reach them after."""
+    db = await Database.open(tmp_path / "db.sqlite3")
+    try:
+        async with db.transaction() as tx:
+            both = await tx.outbox.add(
+                "line", "multicast", {"kind": "multicast", "to": ["U_A", "U_B"], "messages": []}, NOW,
+                order_key="line:multicast:1",
+            )  # fmt: skip
+            alone = await tx.outbox.add(
+                "line", "multicast", {"kind": "multicast", "to": ["U_A"], "messages": []}, NOW,
+                order_key="line:multicast:2",
+            )  # fmt: skip
+            other = await tx.outbox.add("line", "U_A", {"messages": []}, NOW)
+            assert await tx.outbox.drop_recipient("U_A") == 2
+        rows = {m.id: m for m in [await db.read.outbox.get(i) for i in (both.id, alone.id, other.id)] if m}
+        assert rows[both.id].body["to"] == ["U_B"]
+        assert rows[alone.id].body["to"] == []  # the sender cancels a multicast to nobody
+        assert rows[other.id].body == {"messages": []}  # a push is cancelled by its own order key
+    finally:
+        await db.close()
