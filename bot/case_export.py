@@ -13,7 +13,7 @@ import getpass
 import io
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -60,18 +60,19 @@ def _columns(settings: Settings, texts: Texts) -> list[Column]:
     ]
 
 
-def _write(rows: list[list[object]], output: str | None) -> None:
+def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
+    """UTF-8 with a BOM and CRLF line ends, to `output` or standard output (OutputError if unwritable)."""
     buffer = io.StringIO(newline="")
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     data = buffer.getvalue().encode(ENCODING)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    else:
-        try:
-            Path(output).write_bytes(data)
-        except OSError as exc:
-            raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc
+        return
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc
 
 
 async def export_cases(settings: Settings, output: str | None) -> int:
@@ -82,7 +83,7 @@ async def export_cases(settings: Settings, output: str | None) -> int:
         cases = sorted(await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id)
         rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]
         rows += [[value(case) for _, value in columns] for case in cases]
-        _write(rows, output)
+        write_csv(rows, output)
         async with db.transaction() as tx:
             # Who read the personal data, and how much; never what.
             await tx.audit.record(
@@ -120,5 +121,5 @@ async def export_stats(settings: Settings, output: str | None) -> int:
     header = ["month", "category", "received", "answered", "answered_on_time", "closed"]
     rows: list[list[object]] = [[texts.get(f"export.stats_{key}") for key in header]]
     rows += [[*key, received[key], answered[key], on_time[key], closed[key]] for key in sorted(received)]
-    _write(rows, output)
+    write_csv(rows, output)
     return 0

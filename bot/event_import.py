@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from bot.case_export import ENCODING, OutputError
+from bot.case_export import write_csv
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.reminders import reschedule_event
@@ -426,20 +425,5 @@ async def report_events(settings: Settings, output: str | None) -> int:
         statuses = {e.id: [r.status for r in await db.read.registrations.for_event(e.id)] for e in events}
     finally:
         await db.close()
-    _write_csv([REPORT_HEADER, *report_rows(events, statuses, settings)], output)
+    write_csv([REPORT_HEADER, *report_rows(events, statuses, settings)], output)
     return 0
-
-
-def _write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
-    """As `cases stats`: UTF-8 with a BOM and CRLF, so a spreadsheet opens it with the Japanese intact."""
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    data = buffer.getvalue().encode(ENCODING)
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        Path(output).write_bytes(data)
-    except OSError as exc:
-        raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc

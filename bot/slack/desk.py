@@ -8,7 +8,6 @@ through the reply modal's confirmation or a thread message that starts with the 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -27,6 +26,7 @@ from bot.logs import fields
 from bot.slack import card, home, mrkdwn
 from bot.slack.events import EventDesk
 from bot.slack.http_gate import SlackHttpGate, on_error
+from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict
 from flows import staff
 from flows.dashboard import dashboard, restrict, stats
@@ -120,7 +120,7 @@ class SlackDesk:
             actor = body["user"]["id"]
             await self._act(
                 actor,
-                _case_id(action.get("value")),
+                row_id(action.get("value")),
                 f"action:{action.get('action_ts')}:{actor}:{action['action_id']}",
                 lambda tx, case: act(tx, case, actor, self._clock()),
                 channel=(body.get("channel") or {}).get("id"),
@@ -132,7 +132,7 @@ class SlackDesk:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
             await ack()
             actor = body["user"]["id"]
-            case = await self._db.read.cases.get(_case_id(body["actions"][0].get("value")))
+            case = await self._db.read.cases.get(row_id(body["actions"][0].get("value")))
             if case is None:
                 channel = (body.get("channel") or {}).get("id")
                 await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
@@ -153,7 +153,7 @@ class SlackDesk:
         modal carries only ids: private_metadata holds 3,000 characters at most."""
         view = body["view"]
         actor = str(body["user"]["id"])
-        case = await self._db.read.cases.get(_case_id(_metadata(view).get("case_id")))
+        case = await self._db.read.cases.get(row_id(view_metadata(view).get("case_id")))
         values = (view.get("state") or {}).get("values") or {}
         text = str(((values.get("reply") or {}).get("text") or {}).get("value") or "")
         if case is None:
@@ -176,12 +176,12 @@ class SlackDesk:
     async def _reply_confirm(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
         view = body["view"]
-        metadata = _metadata(view)
+        metadata = view_metadata(view)
         actor = str(body["user"]["id"])
-        draft_id = _case_id(metadata.get("draft_id"))
+        draft_id = row_id(metadata.get("draft_id"))
         await self._act(
             actor,
-            _case_id(metadata.get("case_id")),
+            row_id(metadata.get("case_id")),
             f"view:{view['id']}:reply",
             lambda tx, case: staff.reply_from_draft(tx, case, actor, draft_id, self._clock(), self._texts),
         )
@@ -193,7 +193,7 @@ class SlackDesk:
         message = str(view["state"]["values"]["message"]["text"].get("value") or "")
         await self._act(
             actor,
-            _case_id(_metadata(view).get("case_id")),
+            row_id(view_metadata(view).get("case_id")),
             f"view:{view['id']}:close",
             lambda tx, case: staff.close(tx, case, actor, message, self._clock(), self._texts),
         )
@@ -457,19 +457,3 @@ def not_sent_line(outcome: Final | Retry, texts: Texts) -> str:
     if len(reason) > NOT_SENT_REASON_MAX:
         reason = reason[: NOT_SENT_REASON_MAX - 1] + "…"
     return texts.get("staff.not_sent", advice=texts.get(advice), reason=mrkdwn.escape(reason))
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    """A modal's private_metadata as we wrote it (a JSON object); anything else is empty."""
-    try:
-        metadata = json.loads(str(view.get("private_metadata") or "{}"))
-    except ValueError:
-        return {}
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def _case_id(value: object) -> int:
-    """A row id (a case's, a draft's) from a button's value or a modal's metadata; anything that is
-    not one names no row (0)."""
-    text = str(value or "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0

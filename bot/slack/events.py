@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.event_import import COLUMNS, FieldError, draft_from_fields, kind_label, reminders_text, when
 from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
+from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict
 from flows.texts import Texts
 from storage import Database, Repositories
@@ -160,11 +161,11 @@ class EventDesk:
 
     async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
-        await self._open(body, lambda: self._form_for(_event_id(body["actions"][0].get("value"))))
+        await self._open(body, lambda: self._form_for(row_id(body["actions"][0].get("value"))))
 
     async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
-        await self._open(body, lambda: self._cancel_view(_event_id(body["actions"][0].get("value"))))
+        await self._open(body, lambda: self._cancel_view(row_id(body["actions"][0].get("value"))))
 
     async def _open(self, body: dict[str, Any], view: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """A modal for staff; anyone else sees why not, in a modal too (App Home has no channel)."""
@@ -303,7 +304,7 @@ class EventDesk:
     async def _save(self, ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
         actor = str(body["user"]["id"])
-        metadata = _metadata(view)
+        metadata = view_metadata(view)
         refusal = await self._refusal(actor)
         if refusal is not None:
             await ack(response_action="errors", errors={"title": refusal})
@@ -355,7 +356,7 @@ class EventDesk:
         if refusal is not None:
             await ack(response_action="update", view=self.notice_view(refusal))
             return
-        event_id = _event_id(_metadata(view).get("event_id"))
+        event_id = row_id(view_metadata(view).get("event_id"))
         now = self._clock()
         async with self._db.transaction() as tx:
             event = await tx.events.get(event_id)
@@ -412,16 +413,3 @@ def _values(view: dict[str, Any]) -> dict[str, str]:
         else:
             found[block_id] = str(leaf.get("value") or "")
     return {k: v for k, v in found.items() if k in COLUMNS and k != "uid"}
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        metadata = json.loads(str(view.get("private_metadata") or "{}"))
-    except ValueError:
-        return {}
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def _event_id(value: object) -> int:
-    text = str(value or "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
