@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.line.render import render_batches
 from bot.logs import fields
 from flows.contact import Contact
+from flows.context import Notify
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
 from storage.cases import Case
@@ -88,12 +89,7 @@ async def queue_reply(
             reply_token_expires_at=reply_token_expires_at if first else None,
             case_id=case_id,
         )
-    for notify in reply.notify:  # another citizen (the first on a waitlist, given a seat): pushed
-        other = await tx.users.get(notify.user_id)
-        if other is None or not other.following:
-            continue
-        for batch in render_batches(notify.messages):
-            await tx.outbox.add("line", other.line_user_id, {"messages": batch}, now)
+    await queue_notify(tx, reply.notify, now)
     for event in reply.staff:
         case = await tx.cases.get(event.case_id)
         assert case is not None
@@ -111,6 +107,16 @@ async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now
     kinds = STAFF_ROWS["case_anonymised"] if case.slack_ts else ("case_created", "card_update")
     for kind in kinds:
         await queue_case_row(tx, settings, case, {"event": kind}, now)
+
+
+async def queue_notify(tx: Repositories, notify: list[Notify], now: datetime) -> None:
+    """Messages to other citizens (the first on a waitlist, given a seat): pushed, if they follow."""
+    for each in notify:
+        other = await tx.users.get(each.user_id)
+        if other is None or not other.following:
+            continue
+        for batch in render_batches(each.messages):
+            await tx.outbox.add("line", other.line_user_id, {"messages": batch}, now)
 
 
 async def queue_case_row(

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.citizen import desk_context, queue_notify
 from bot.clock import Clock
 from bot.config import Settings
 from bot.line.api import MULTICAST_MAX_RECIPIENTS, LineApi, Quota
@@ -36,6 +37,7 @@ from bot.line.sender import MULTICAST
 from bot.logs import fields
 from bot.ops_alerts import OpsAlerts
 from bot.scheduler import Scheduler
+from flows.events import fill_freed_seats
 from flows.reminders import Notice, event_notice
 from flows.texts import Texts
 from storage import Database, Repositories
@@ -236,6 +238,7 @@ class ReminderService:
                     by_event.setdefault(reminder.event_id, []).append(reminder)
             for event_id, reminders in by_event.items():
                 queued += await self._settle_event(event_id, reminders, now)
+            queued += await self._fill_freed_seats(now)
             if queued and self._on_queued is not None:
                 self._on_queued()
             await self._arm()
@@ -245,6 +248,17 @@ class ReminderService:
                     "reminders.started", extra=fields(armed=len(self._armed), due=len(due), batches=queued)
                 )
             return queued
+
+    async def _fill_freed_seats(self, now: datetime) -> int:
+        """Seats freed by staff (a larger capacity) go to the first on each waitlist, who are told; a
+        citizen's own cancellation does this at once, this catches every other way a seat frees up."""
+        ids = [event.id for event in await self._db.read.reminders.events_ahead(now)]
+        if not ids:
+            return 0
+        async with self._db.transaction() as tx:
+            notify = await fill_freed_seats(tx, ids, desk_context(self._settings, self._texts, now))
+            await queue_notify(tx, notify, now)
+        return len(notify)
 
     async def _ensure(self, now: datetime) -> None:
         events = await self._db.read.reminders.events_ahead(now)

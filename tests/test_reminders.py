@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -390,3 +392,31 @@ async def test_staff_are_warned_before_a_cancellation_notice_beyond_the_quota(
     assert all(figure in alerts[0].detail for figure in ("中止", "150", "1000", "900", "100"))
     # The warning comes before the send; LINE then refuses what is over the limit, as it does.
     assert [r.status for r in line.find_requests(path=MULTICAST)] == [429]
+
+
+async def test_seats_freed_by_staff_go_to_the_first_waiting_who_are_told(
+    db: Database, settings: Settings, line: FakeLine
+) -> None:
+    """A larger capacity (staff edited the event) fills from the waitlist on the next sweep."""
+    async with db.transaction() as tx:
+        draft = EventDraft(
+            uid="salon-x", kind="salon", title=TITLE, starts_at=STARTS, venue=VENUE, capacity=1
+        )
+        event = await tx.events.upsert(draft, NOW)
+        seated = await tx.users.ensure("U_SEATED", NOW)
+        waiting = await tx.users.ensure("U_WAITING", NOW)
+        await tx.registrations.register(event.id, seated.id, NOW)
+        await tx.registrations.register(event.id, waiting.id, NOW)
+    reminders = service(db, settings, Clock(NOW))
+    await reminders.run()
+    before = await db.read.registrations.of(event.id, waiting.id)
+    assert before is not None and before.status == "waitlisted"
+    async with db.transaction() as tx:
+        await tx.events.upsert(dataclasses.replace(draft, capacity=2), NOW)
+    await reminders.run()
+    registration = await db.read.registrations.of(event.id, waiting.id)
+    assert registration is not None and registration.status == "registered"
+    [told] = await db.read.outbox.in_order("line:U_WAITING")
+    assert "お席をご用意できました" in json.dumps(told.body, ensure_ascii=False)
+    await reminders.run()  # nothing more: one promotion, one message
+    assert len(await db.read.outbox.in_order("line:U_WAITING")) == 1
