@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from webhook_ack import TOKEN, bot_config  # noqa: E402  (the same bot configuration)
+
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import RetryPolicy  # noqa: E402
 from bot.line.api import MULTICAST_MAX_RECIPIENTS, LineApi  # noqa: E402
@@ -39,7 +41,6 @@ from flows.texts import Texts  # noqa: E402
 from storage import Database  # noqa: E402
 from storage.events import EventDraft  # noqa: E402
 
-TOKEN = "bench-access-token"
 MULTICAST = "/v2/bot/message/multicast"
 LINE_MULTICAST_PER_SECOND = 200
 
@@ -68,29 +69,6 @@ async def _fake_line_role() -> None:
         )
 
 
-def _config(folder: Path, base_url: str) -> Path:
-    path = folder / "config.toml"
-    path.write_text(
-        f"""
-[storage]
-path = "bench.sqlite3"
-[line]
-channel_secret = "bench-secret"
-channel_access_token = "{TOKEN}"
-api_base_url = "{base_url}"
-data_api_base_url = "{base_url}"
-[slack]
-mode = "http"
-bot_token = "xoxb-bench"
-signing_secret = "bench-signing-secret"
-api_base_url = "http://127.0.0.1:9/api/"
-default_channel = "C_BENCH"
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
 class _Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -107,7 +85,7 @@ async def _run_once(registrants: int) -> dict[str, float | int | str]:
     assert child.stdout is not None and child.stdin is not None
     base_url = (await child.stdout.readline()).decode().strip()
     with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as tmp:
-        settings = load_settings(_config(Path(tmp), base_url), environ={})
+        settings = load_settings(bot_config(Path(tmp), base_url), environ={})
         now = datetime.now(UTC)
         starts = now + timedelta(days=2)
         clock = _Clock(now)
