@@ -9,30 +9,43 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from bot.config import Settings
 from bot.line.render import render_batches
 from bot.logs import fields
 from flows.contact import Contact
-from flows.context import Notify
+from flows.context import Notify, StaffEvent
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
 from storage.cases import Case
+from storage.outbox_rows import (
+    CardUpdate,
+    CaseAnonymised,
+    CaseCreated,
+    CaseFollowup,
+    CaseReopened,
+    LineMessages,
+    OutboxRow,
+    ThreadPurge,
+)
 from storage.repositories import Repositories
 
 log = logging.getLogger("madoguchi.citizen")
 
-# What the staff side gets for each staff event: a reopened case also has its card redrawn; an
-# anonymised one gets a line in its thread and its card redrawn without the personal data (see
-# `queue_anonymised`).
-STAFF_ROWS = {
-    "case_created": ("case_created",),
-    "case_followup": ("case_followup",),
-    "case_reopened": ("case_reopened", "card_update"),
-    # The thread's posts of the citizen's words are deleted, then the card redrawn without them.
-    "case_anonymised": ("case_anonymised", "thread_purge", "card_update"),
-}
+
+def staff_rows(event: StaffEvent) -> list[OutboxRow]:
+    """What the staff side gets for each staff event: a reopened case also has its card redrawn; an
+    anonymised one gets a line in its thread, the thread's posts of the citizen's words deleted, and
+    its card redrawn without the personal data (see `queue_anonymised`)."""
+    case_id = event.case_id
+    if event.kind == "case_created":
+        return [CaseCreated(case_id)]
+    if event.kind == "case_followup":
+        assert event.message_id is not None
+        return [CaseFollowup(case_id, event.message_id)]
+    if event.kind == "case_reopened":
+        return [CaseReopened(case_id), CardUpdate(case_id)]
+    return [CaseAnonymised(case_id), ThreadPurge(case_id), CardUpdate(case_id)]
 
 
 def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext:
@@ -80,9 +93,8 @@ async def queue_reply(
     for index, batch in enumerate(render_batches(reply.messages)):
         first = index == 0 and reply_token is not None
         await tx.outbox.add(
-            "line",
+            LineMessages(batch),
             line_user_id,
-            {"messages": batch},
             now,
             # One reply token answers one request: the first batch; the rest are pushed.
             reply_token=reply_token if first else None,
@@ -96,17 +108,20 @@ async def queue_reply(
         if event.kind == "case_anonymised":
             await queue_anonymised(tx, settings, case, now)
             continue
-        for kind in STAFF_ROWS[event.kind]:
-            await queue_case_row(tx, settings, case, {"event": kind, "message_id": event.message_id}, now)
+        for row in staff_rows(event):
+            await queue_case_row(tx, settings, case, row, now)
 
 
 async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now: datetime) -> None:
     """The Slack side of an anonymised case: a line in its thread and the card redrawn without the
     personal data. A card not posted yet (its row was cancelled with the case's others) is posted as
     it is now, and redrawn too in case the first post was in flight."""
-    kinds = STAFF_ROWS["case_anonymised"] if case.slack_ts else ("case_created", "card_update")
-    for kind in kinds:
-        await queue_case_row(tx, settings, case, {"event": kind}, now)
+    if case.slack_ts:
+        rows = staff_rows(StaffEvent("case_anonymised", case.id))
+    else:
+        rows = [CaseCreated(case.id), CardUpdate(case.id)]
+    for row in rows:
+        await queue_case_row(tx, settings, case, row, now)
 
 
 async def queue_notify(tx: Repositories, notify: list[Notify], now: datetime) -> None:
@@ -116,17 +131,16 @@ async def queue_notify(tx: Repositories, notify: list[Notify], now: datetime) ->
         if other is None or not other.following:
             continue
         for batch in render_batches(each.messages):
-            await tx.outbox.add("line", other.line_user_id, {"messages": batch}, now)
+            await tx.outbox.add(LineMessages(batch), other.line_user_id, now)
 
 
 async def queue_case_row(
-    tx: Repositories, settings: Settings, case: Case, payload: dict[str, Any], now: datetime
+    tx: Repositories, settings: Settings, case: Case, row: OutboxRow, now: datetime
 ) -> None:
     """A Slack row about a case, in the case's channel, ordered after everything else of the case."""
     await tx.outbox.add(
-        "slack",
+        row,
         case.slack_channel or settings.channel_for(case.category),
-        {**payload, "case_id": case.id},
         now,
         order_key=f"slack:case:{case.id}",
         case_id=case.id,

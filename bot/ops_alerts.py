@@ -18,6 +18,7 @@ from bot.logs import fields
 from bot.slack.mrkdwn import escape
 from flows.texts import Texts
 from storage import Database, Repositories
+from storage.outbox_rows import OpsAlert
 
 log = logging.getLogger("madoguchi.ops")
 
@@ -55,9 +56,7 @@ class OpsAlerts:
         if count is None or not channel:
             return
         note = self._texts.get("ops.repeat_note", count=count)
-        await tx.outbox.add(
-            "slack", channel, {"event": "ops_alert", "text": f"{text}\n{note}"}, now, order_key=OPS_ORDER_KEY
-        )
+        await tx.outbox.add(OpsAlert(f"{text}\n{note}"), channel, now, order_key=OPS_ORDER_KEY)
 
     async def report(self, cause: Cause, **detail: str | int) -> None:
         """`note` in a transaction of its own (for failures noticed outside one)."""

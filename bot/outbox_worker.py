@@ -24,6 +24,7 @@ from bot.logs import fields
 from bot.ops_alerts import OPS_ORDER_KEY, Cause, OpsAlerts
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
+from storage.outbox_rows import BadRow
 
 log = logging.getLogger("madoguchi.outbox")
 
@@ -181,6 +182,9 @@ class OutboxWorker:
             return
         try:
             outcome: Outcome = await self._senders[message.channel].send(message)
+        except BadRow as exc:  # a stored row that fits no kind: never sent half right
+            log.error("outbox.bad_row", extra=fields(id=message.id, channel=message.channel))
+            outcome = Final(str(exc))
         except Exception as exc:
             log.exception("outbox.sender_error", extra=fields(id=message.id, channel=message.channel))
             outcome = Retry(f"internal: {type(exc).__name__}")

@@ -41,6 +41,7 @@ from flows.events import fill_freed_seats
 from flows.reminders import Notice, event_notice
 from flows.texts import Texts
 from storage import Database, Repositories
+from storage.outbox_rows import LineMulticast
 from storage.reminders import EVENT_REMINDER, EventForReminders, Reminder
 
 log = logging.getLogger("madoguchi.reminders")
@@ -80,9 +81,8 @@ async def queue_multicast(
     parts = batches(recipients)
     for number, batch in enumerate(parts):
         await tx.outbox.add(
-            "line",
+            LineMulticast(batch, messages, purpose),
             MULTICAST,
-            {"kind": MULTICAST, "to": batch, "messages": messages, "purpose": purpose},
             now,
             order_key=f"line:{MULTICAST}:{key}:{number}",
         )

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from storage.base import Repository, from_row
+from storage.outbox_rows import BadRow, OutboxRow, decode, encode
 from storage.timefmt import from_db, to_db
 
 # The oldest pending row of each order key: the only rows that may be sent now.
@@ -46,13 +47,20 @@ class OutboxMessage:
     def body(self) -> Any:
         return json.loads(self.payload)
 
+    @property
+    def row(self) -> OutboxRow:
+        """What the row asks to deliver; `BadRow` when its stored body fits no kind."""
+        body = self.body
+        if not isinstance(body, dict):
+            raise BadRow("outbox row body is not an object")
+        return decode(body)
+
 
 class OutboxRepository(Repository):
     async def add(
         self,
-        channel: str,
+        row: OutboxRow,
         recipient: str,
-        payload: Any,
         now: datetime,
         *,
         order_key: str | None = None,
@@ -63,10 +71,10 @@ class OutboxRepository(Repository):
         message_id = await self._insert(
             "outbox",
             {
-                "channel": channel,
+                "channel": row.channel,
                 "recipient": recipient,
-                "order_key": order_key or f"{channel}:{recipient}",
-                "payload": json.dumps(payload, ensure_ascii=False),
+                "order_key": order_key or f"{row.channel}:{recipient}",
+                "payload": json.dumps(encode(row), ensure_ascii=False),
                 "reply_token": reply_token,
                 "reply_token_expires_at": reply_token_expires_at,
                 # One key for every attempt, so the platform can tell a retry from a new message.

@@ -16,6 +16,7 @@ from bot.sandbox.line_webhook import text_event
 from storage import Database
 from storage.cases import NewCase
 from storage.inbox import IncomingEvent
+from storage.outbox_rows import LineMessages, LineMulticast
 from tests.conftest import NOW
 from tests.harness import post_events, settings_for, wait_for
 
@@ -65,7 +66,9 @@ async def test_undelivered_texts_are_purged_after_the_period_and_leave_the_file(
                 await tx.inbox.add([IncomingEvent("line", f"ev-{tag}", f"line:U_{tag}", body)], when)
                 [item] = await tx.inbox.for_key(f"line:U_{tag}")
                 await tx.inbox.mark_failed(item.id, "ValueError", when)
-                message = await tx.outbox.add("line", f"U_{tag}", {"text": f"{MARKER}-{tag}"}, when)
+                message = await tx.outbox.add(
+                    LineMessages([{"type": "text", "text": f"{MARKER}-{tag}"}]), f"U_{tag}", when
+                )
                 await tx.outbox.finish(message.id, "dead", "gave up")
         assert f"{MARKER}-old".encode() in file_bytes(path)
 
@@ -121,7 +124,7 @@ async def test_closed_cases_past_the_period_are_anonymised_exactly_and_still_cou
         assert f"{MARKER}-kept".encode() in file_bytes(settings.database_path)
         # The card of the expired case is redrawn (and its thread told); the others are left alone.
         rows = await db.read.outbox.in_order(f"slack:case:{expired.id}")
-        assert [r.body["event"] for r in rows] == ["case_anonymised", "thread_purge", "card_update"]
+        assert [r.row.kind for r in rows] == ["case_anonymised", "thread_purge", "card_update"]
         assert await db.read.outbox.in_order(f"slack:case:{kept.id}") == []
         [entry] = await db.read.audit.for_subject("case", expired.id)
         assert (entry.actor, entry.action, entry.detail["reason"]) == (
@@ -137,7 +140,7 @@ async def test_closed_cases_past_the_period_are_anonymised_exactly_and_still_cou
         ]
 
         await RetentionSweeper(db, settings, lambda: NOW + timedelta(minutes=2)).run()  # idempotent; now due
-        assert [r.body["event"] for r in await db.read.outbox.in_order(f"slack:case:{expired.id}")] == [
+        assert [r.row.kind for r in await db.read.outbox.in_order(f"slack:case:{expired.id}")] == [
             "case_anonymised", "thread_purge", "card_update"]  # fmt: skip
         again = await db.read.cases.get(kept.id)
         assert again is not None and again.anonymised_reason == "retention"
@@ -161,18 +164,18 @@ async def test_a_deletion_takes_the_citizen_out_of_pending_multicasts(tmp_path: 
     try:
         async with db.transaction() as tx:
             both = await tx.outbox.add(
-                "line", "multicast", {"kind": "multicast", "to": ["U_A", "U_B"], "messages": []}, NOW,
+                LineMulticast(["U_A", "U_B"], []), "multicast", NOW,
                 order_key="line:multicast:1",
             )  # fmt: skip
             alone = await tx.outbox.add(
-                "line", "multicast", {"kind": "multicast", "to": ["U_A"], "messages": []}, NOW,
+                LineMulticast(["U_A"], []), "multicast", NOW,
                 order_key="line:multicast:2",
             )  # fmt: skip
-            other = await tx.outbox.add("line", "U_A", {"messages": []}, NOW)
+            other = await tx.outbox.add(LineMessages([]), "U_A", NOW)
             assert await tx.outbox.drop_recipient("U_A") == 2
         rows = {m.id: m for m in [await db.read.outbox.get(i) for i in (both.id, alone.id, other.id)] if m}
-        assert rows[both.id].body["to"] == ["U_B"]
-        assert rows[alone.id].body["to"] == []  # the sender cancels a multicast to nobody
-        assert rows[other.id].body == {"messages": []}  # a push is cancelled by its own order key
+        assert rows[both.id].row == LineMulticast(["U_B"], [])
+        assert rows[alone.id].row == LineMulticast([], [])  # the sender cancels a multicast to nobody
+        assert rows[other.id].row == LineMessages([])  # a push is cancelled by its own order key
     finally:
         await db.close()

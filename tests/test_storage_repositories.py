@@ -11,6 +11,7 @@ from storage.cases import NewCase
 from storage.conversations import Conversation
 from storage.events import EventDraft
 from storage.inbox import IncomingEvent
+from storage.outbox_rows import LineMessages
 from storage.wards import WardCenterSpec
 from tests.conftest import NOW
 
@@ -165,11 +166,19 @@ async def test_inbox_deduplicates_and_keeps_arrival_order(db: Database) -> None:
 async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
     async with db.transaction() as tx:
         a1 = await tx.outbox.add(
-            "line", "U1", {"text": "一"}, NOW, reply_token="rt", reply_token_expires_at=LATER
+            LineMessages([{"type": "text", "text": "一"}]),
+            "U1",
+            NOW,
+            reply_token="rt",
+            reply_token_expires_at=LATER,
         )
-        a2 = await tx.outbox.add("line", "U1", {"text": "二"}, NOW)
-        b1 = await tx.outbox.add("line", "U2", {"text": "三"}, NOW)
-    assert a1.retry_key != a2.retry_key and a1.body == {"text": "一"} and a1.reply_token_expires_at == LATER
+        a2 = await tx.outbox.add(LineMessages([{"type": "text", "text": "二"}]), "U1", NOW)
+        b1 = await tx.outbox.add(LineMessages([{"type": "text", "text": "三"}]), "U2", NOW)
+    assert (
+        a1.retry_key != a2.retry_key
+        and a1.row == LineMessages([{"type": "text", "text": "一"}])
+        and a1.reply_token_expires_at == LATER
+    )
     assert [m.id for m in await db.read.outbox.due(NOW, ["line"])] == [a1.id, b1.id]  # only each key's head
     async with db.transaction() as tx:
         await tx.outbox.retry_later(a1.id, LATER, "HTTP 500")

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from linebot.v3.messaging import ApiException
@@ -25,6 +26,7 @@ from bot.line.api import LineApi, Quota, classify, error_message
 from bot.logs import fields
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
+from storage.outbox_rows import LineMessages, LineMulticast
 
 log = logging.getLogger("madoguchi.line.sender")
 
@@ -33,8 +35,8 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 # Bots see tokens refused well before the documented minute (around 30 s); inside this much time
 # from the webhook's timestamp a refusal of a token we already used can only mean "used".
 REPLY_SURELY_VALID = timedelta(seconds=20)
-# An outbox row whose payload is {"kind": "multicast", "to": [...], "messages": [...]}.
-MULTICAST = "multicast"
+# The recipient (and order-key part) of multicast rows, which name their recipients themselves.
+MULTICAST = LineMulticast.kind
 
 
 def reply_token_expiry(issued_at: datetime) -> datetime:
@@ -61,12 +63,15 @@ class LineSender:
         self._quota_at = 0.0
 
     async def send(self, message: OutboxMessage) -> Outcome:
-        if message.body.get("kind") == MULTICAST:
-            return await self._multicast(message)
+        row = message.row
+        if isinstance(row, LineMulticast):
+            return await self._multicast(message, row)
+        if not isinstance(row, LineMessages):
+            return Final(f"not a LINE row: {row.kind}")
         user = await self._db.read.users.by_line_id(message.recipient)
         if user is not None and not user.following:
             return Final("unfollowed", cancelled=True)
-        messages = message.body["messages"]
+        messages = row.messages
         expires = message.reply_token_expires_at
         if message.reply_token and expires is not None and self._clock() < expires:
             async with self._db.transaction() as tx:
@@ -98,22 +103,21 @@ class LineSender:
             return classify(exc)
         return Delivered("push")
 
-    async def _multicast(self, message: OutboxMessage) -> Outcome:
+    async def _multicast(self, message: OutboxMessage, row: LineMulticast) -> Outcome:
         """One multicast row: the same messages to its ≤500 recipients, with the row's retry key.
 
         Who unfollowed since the row was written is left out. When LINE refuses the batch for good
         (a 4xx other than 429), it is sent again member by member, as pushes with keys of their own,
         so the one recipient at fault gets the error and everyone else the message.
         """
-        body = message.body
-        to = await self._db.read.reminders.still_following(list(body["to"]))
+        to = await self._db.read.reminders.still_following(row.to)
         if not to:
             return Final("unfollowed", cancelled=True)
-        needed = len(to) * len(body["messages"])
+        needed = len(to) * len(row.messages)
         if message.attempts == 0:
-            await self._check_quota(str(body.get("purpose", "")), len(to), len(body["messages"]))
+            await self._check_quota(row.purpose, len(to), len(row.messages))
         try:
-            await self._api.multicast(to, body["messages"], message.retry_key)
+            await self._api.multicast(to, row.messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             outcome = classify(exc)
         else:
@@ -124,7 +128,7 @@ class LineSender:
             return Delivered("multicast")
         if isinstance(outcome, Final) and len(to) > 1 and not outcome.reason.startswith("monthly_limit"):
             log.warning("line.multicast_split", extra=fields(id=message.id, recipients=len(to)))
-            return Delivered("multicast_split", record=_split(message, to, self._clock()))
+            return Delivered("multicast_split", record=_split(row.messages, to, self._clock()))
         return outcome
 
     async def _check_quota(self, purpose: str, recipients: int, messages: int) -> None:
@@ -160,11 +164,13 @@ class LineSender:
         return message.reply_attempted_at is not None and self._surely_valid(expires)
 
 
-def _split(message: OutboxMessage, to: list[str], now: datetime) -> Callable[[Repositories], Awaitable[None]]:
+def _split(
+    messages: list[dict[str, Any]], to: list[str], now: datetime
+) -> Callable[[Repositories], Awaitable[None]]:
     """Queue one push per recipient of a refused multicast (recorded with the row's outcome)."""
 
     async def record(tx: Repositories) -> None:
         for user in to:
-            await tx.outbox.add("line", user, {"messages": message.body["messages"]}, now)
+            await tx.outbox.add(LineMessages(messages), user, now)
 
     return record

@@ -36,6 +36,7 @@ from flows.texts import Texts
 from storage import Database, Repositories
 from storage.cases import Case
 from storage.outbox import OutboxMessage
+from storage.outbox_rows import CardUpdate, ThreadNote
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -380,9 +381,9 @@ class SlackDesk:
         """Thread lines and a redraw of the card, in order after everything else of this case."""
         now = self._clock()
         for line in lines:
-            await queue_case_row(tx, self._settings, case, {"event": "thread_note", "text": line}, now)
+            await queue_case_row(tx, self._settings, case, ThreadNote(case.id, line), now)
         if redraw:
-            await queue_case_row(tx, self._settings, case, {"event": "card_update"}, now)
+            await queue_case_row(tx, self._settings, case, CardUpdate(case.id), now)
 
     async def echo_delivery(self, message: OutboxMessage, outcome: Outcome) -> None:
         """Every message sent to a citizen is echoed in the case thread with how it went."""

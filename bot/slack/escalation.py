@@ -14,6 +14,7 @@ from flows.dates import moment_text
 from flows.escalation import overdue_cases
 from flows.texts import Texts
 from storage import Database
+from storage.outbox_rows import ChannelNote
 
 log = logging.getLogger("madoguchi.slack.escalation")
 
@@ -68,11 +69,9 @@ class EscalationSweeper:
                         minutes=hours.escalate_after_minutes,
                     )
                 if escalation_channel:
-                    payload = {"event": "channel_note", "case_id": case.id, "text": text}
                     await tx.outbox.add(
-                        "slack",
+                        ChannelNote(case.id, text),
                         escalation_channel,
-                        payload,
                         now,
                         order_key=f"slack:channel:{escalation_channel}",
                     )

@@ -25,7 +25,32 @@ from bot.slack.card import card_text, case_blocks
 from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
 from storage import Database, Repositories
+from storage.cases import Case
 from storage.outbox import OutboxMessage
+from storage.outbox_rows import (
+    CardUpdate,
+    CaseAnonymised,
+    CaseCreated,
+    CaseFollowup,
+    CaseReopened,
+    ChannelNote,
+    ChannelPost,
+    OpsAlert,
+    ThreadNote,
+    ThreadPurge,
+)
+
+# The rows about one case, delivered in its channel and thread.
+CaseRow = (
+    CaseCreated
+    | CardUpdate
+    | ChannelNote
+    | ThreadNote
+    | CaseFollowup
+    | CaseReopened
+    | CaseAnonymised
+    | ThreadPurge
+)
 
 # A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
 MAX_THREAD_TEXT = 12_000
@@ -52,73 +77,18 @@ class SlackSender:
         self._channel_locks: dict[str, asyncio.Lock] = {}
 
     async def send(self, message: OutboxMessage) -> Outcome:
-        body: dict[str, Any] = message.body
-        if body["event"] == "ops_alert":
-            try:
-                await self._post(channel=message.recipient, text=str(body["text"]))
-            except SlackApiError as exc:
-                return _classify(exc)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                return Retry(type(exc).__name__)
-            return Delivered("chat.postMessage")
-        case = await self._db.read.cases.get(int(body["case_id"]))
-        if case is None:
-            return Final("case no longer exists")
+        row = message.row
         try:
-            if body["event"] == "case_created":
-                if case.slack_ts:
-                    return Delivered("chat.postMessage")  # posted before; the ts was recorded
-                label = self._settings.category_label(case.category)
-                earlier = await self._db.read.cases.earlier_numbers(case)
-                response = await self._post(
-                    channel=message.recipient,
-                    text=card_text(case, label, self._texts),
-                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
-                )
-                channel, ts = str(response["channel"]), str(response["ts"])
-
-                async def record(tx: Repositories) -> None:
-                    await tx.cases.set_slack_message(case.id, channel, ts)
-                    if case.anonymised_at is None:  # the card shows the personal data to the channel
-                        detail = {"surface": "card", "channel": channel}
-                        await tx.audit.record(
-                            "slack", "case.card_posted", "case", case.id, self._clock(), detail
-                        )
-
-                return Delivered("chat.postMessage", record=record)
-            if body["event"] == "channel_note":
-                await self._post(channel=message.recipient, text=str(body["text"]))
+            if isinstance(row, OpsAlert | ChannelPost):
+                blocks = row.blocks if isinstance(row, ChannelPost) and row.blocks else None
+                await self._post(channel=message.recipient, text=row.text, blocks=blocks)
                 return Delivered("chat.postMessage")
-            if not case.slack_channel or not case.slack_ts:
-                return Retry("the case card is not posted yet")
-            if body["event"] == "card_update":
-                label = self._settings.category_label(case.category)
-                earlier = await self._db.read.cases.earlier_numbers(case)
-                await self._client.chat_update(
-                    channel=case.slack_channel,
-                    ts=case.slack_ts,
-                    text=card_text(case, label, self._texts),
-                    blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
-                )
-                return Delivered("chat.update")
-            if body["event"] == "case_followup" and await self._upload_content(
-                body, case.slack_channel, case.slack_ts
-            ):
-                return Delivered("files.upload")
-            if body["event"] == "thread_purge":
-                return await self._purge_thread(case.id, case.slack_channel)
-            text = await self._thread_text(body)
-            response = await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
-            if body["event"] != "case_followup":
-                return Delivered("chat.postMessage")
-            # The ts of a post that carries the citizen's words, so that deleting their data can
-            # delete the post too.
-            message_id, ts = int(body["message_id"]), str(response["ts"])
-
-            async def record(tx: Repositories) -> None:
-                await tx.cases.set_message_slack_ts(message_id, ts)
-
-            return Delivered("chat.postMessage", record=record)
+            if not isinstance(row, CaseRow):
+                return Final(f"not a Slack row: {row.kind}")
+            case = await self._db.read.cases.get(row.case_id)
+            if case is None:
+                return Final("case no longer exists")
+            return await self._send_case_row(message, row, case)
         except SlackApiError as exc:
             return _classify(exc)
         except ApiException as exc:
@@ -126,13 +96,67 @@ class SlackSender:
         except (TimeoutError, aiohttp.ClientError) as exc:
             return Retry(type(exc).__name__)
 
-    async def _upload_content(self, body: dict[str, Any], channel: str, thread_ts: str) -> bool:
+    async def _send_case_row(self, message: OutboxMessage, row: CaseRow, case: Case) -> Outcome:
+        if isinstance(row, CaseCreated):
+            if case.slack_ts:
+                return Delivered("chat.postMessage")  # posted before; the ts was recorded
+            label = self._settings.category_label(case.category)
+            earlier = await self._db.read.cases.earlier_numbers(case)
+            response = await self._post(
+                channel=message.recipient,
+                text=card_text(case, label, self._texts),
+                blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
+            )
+            channel, ts = str(response["channel"]), str(response["ts"])
+
+            async def record_card(tx: Repositories) -> None:
+                await tx.cases.set_slack_message(case.id, channel, ts)
+                if case.anonymised_at is None:  # the card shows the personal data to the channel
+                    detail = {"surface": "card", "channel": channel}
+                    await tx.audit.record("slack", "case.card_posted", "case", case.id, self._clock(), detail)
+
+            return Delivered("chat.postMessage", record=record_card)
+        if isinstance(row, ChannelNote):
+            await self._post(channel=message.recipient, text=row.text)
+            return Delivered("chat.postMessage")
+        if not case.slack_channel or not case.slack_ts:
+            return Retry("the case card is not posted yet")
+        if isinstance(row, CardUpdate):
+            label = self._settings.category_label(case.category)
+            earlier = await self._db.read.cases.earlier_numbers(case)
+            await self._client.chat_update(
+                channel=case.slack_channel,
+                ts=case.slack_ts,
+                text=card_text(case, label, self._texts),
+                blocks=case_blocks(case, label, self._texts, self._settings.center.tz, earlier),
+            )
+            return Delivered("chat.update")
+        if isinstance(row, ThreadPurge):
+            return await self._purge_thread(case.id, case.slack_channel)
+        if isinstance(row, CaseFollowup) and await self._upload_content(
+            row, case.slack_channel, case.slack_ts
+        ):
+            return Delivered("files.upload")
+        text = await self._thread_text(row, case)
+        response = await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
+        if not isinstance(row, CaseFollowup):
+            return Delivered("chat.postMessage")
+        # The ts of a post that carries the citizen's words, so that deleting their data can
+        # delete the post too.
+        message_id, ts = row.message_id, str(response["ts"])
+
+        async def record_post(tx: Repositories) -> None:
+            await tx.cases.set_message_slack_ts(message_id, ts)
+
+        return Delivered("chat.postMessage", record=record_post)
+
+    async def _upload_content(self, row: CaseFollowup, channel: str, thread_ts: str) -> bool:
         """An image or file from the citizen, fetched from LINE and put in the case thread.
 
         False when there is nothing to upload, or LINE no longer has the content (it keeps it for a
         limited time): the thread then gets a line saying what arrived.
         """
-        message = await self._db.read.cases.get_message(int(body["message_id"]))
+        message = await self._db.read.cases.get_message(row.message_id)
         if message is None or message.kind == "text" or not message.line_message_id or self._line is None:
             return False
         try:
@@ -170,16 +194,16 @@ class SlackSender:
 
         return Delivered("chat.delete", record=record)
 
-    async def _thread_text(self, body: dict[str, Any]) -> str:
-        if body["event"] == "thread_note":
-            return str(body["text"])
-        if body["event"] == "case_reopened":
+    async def _thread_text(self, row: CaseRow, case: Case) -> str:
+        if isinstance(row, ThreadNote):
+            return row.text
+        if isinstance(row, CaseReopened):
             return self._texts.get("staff.citizen_reopened")
-        if body["event"] == "case_anonymised":
-            case = await self._db.read.cases.get(int(body["case_id"]))
-            reason = case.anonymised_reason if case is not None and case.anonymised_reason else "request"
+        if isinstance(row, CaseAnonymised):
+            reason = case.anonymised_reason or "request"
             return self._texts.get(f"staff.anonymised_note_{reason}")
-        message = await self._db.read.cases.get_message(int(body["message_id"]))
+        assert isinstance(row, CaseFollowup)
+        message = await self._db.read.cases.get_message(row.message_id)
         if message is None:
             return ""
         if message.kind == "text":

@@ -23,6 +23,7 @@ from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
 from storage import Database
 from storage.inbox import IncomingEvent
+from storage.outbox_rows import LineMessages
 from tests.conftest import NOW
 from tests.harness import ROOT, post_events, settings_for, wait_for, write_config
 from tests.hostile.conftest import ServerLog
@@ -159,9 +160,7 @@ async def test_retry_commands_put_failed_work_back_in_line(tmp_path: Path, line:
     try:
         for when, tag in ((now - timedelta(days=3), "old"), (now - timedelta(minutes=5), "new")):
             async with db.transaction() as tx:
-                message = await tx.outbox.add(
-                    "line", "U_HANAKO", {"messages": [{"type": "text", "text": tag}]}, when
-                )
+                message = await tx.outbox.add(LineMessages([{"type": "text", "text": tag}]), "U_HANAKO", when)
                 await tx.outbox.finish(message.id, "dead", "gave up after 8 attempts: HTTP 500")
                 event = text_event("U_HANAKO", "ヘルプ")
                 await tx.inbox.add(

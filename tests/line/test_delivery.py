@@ -17,6 +17,7 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FailMode, FakeLine, RecordedRequest
 from bot.sandbox.line_webhook import follow_event, text_event, unfollow_event
 from storage.outbox import OutboxMessage
+from storage.outbox_rows import LineMessages
 from tests.harness import post_events, settings_for, wait_for
 
 PUSH = "/v2/bot/message/push"
@@ -109,9 +110,7 @@ async def test_retries_run_out_into_a_dead_letter(bot: Runtime, line: FakeLine) 
 
 async def test_a_4xx_is_final_and_keeps_lines_message(bot: Runtime, line: FakeLine) -> None:
     async with bot.db.transaction() as tx:
-        await tx.outbox.add(
-            "line", "U_HANAKO", {"messages": [{"type": "text", "text": "x" * 5001}]}, bot.clock()
-        )
+        await tx.outbox.add(LineMessages([{"type": "text", "text": "x" * 5001}]), "U_HANAKO", bot.clock())
     bot.outbox.wake()
     [row] = await settled(bot)
     assert row.status == "failed" and row.attempts == 1
@@ -148,7 +147,7 @@ async def test_nothing_is_sent_after_unfollow(bot: Runtime, line: FakeLine) -> N
     assert [r.status for r in rows] == ["cancelled"]
     # A message queued later, for instance a staff reply, is not sent either.
     async with bot.db.transaction() as tx:
-        await tx.outbox.add("line", "U_HANAKO", {"messages": [{"type": "text", "text": "返信"}]}, bot.clock())
+        await tx.outbox.add(LineMessages([{"type": "text", "text": "返信"}]), "U_HANAKO", bot.clock())
     bot.outbox.wake()
     rows = await settled(bot, count=2)
     assert [r.status for r in rows] == ["cancelled", "cancelled"]

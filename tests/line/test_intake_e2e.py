@@ -133,7 +133,7 @@ async def test_a_complete_intake_stores_the_case_and_gives_its_number(bot: Runti
     )
     # Handed to the staff side: a Slack row in the category's channel, waiting for the staff desk.
     [handoff] = await bot.db.read.outbox.in_order(f"slack:case:{case.id}")
-    assert (handoff.recipient, handoff.body["event"], handoff.status) == (
+    assert (handoff.recipient, handoff.row.kind, handoff.status) == (
         "C_DEFAULT",
         "case_created",
         "pending",

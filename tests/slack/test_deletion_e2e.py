@@ -15,6 +15,7 @@ import pytest
 from bot.sandbox.slack_signing import event_callback, message_event
 from storage.cases import Case, NewCase
 from storage.events import EventDraft
+from storage.outbox_rows import LineMessages
 from tests.harness import captured_log, wait_for
 from tests.line.test_intake_e2e import USER, Citizen
 from tests.personal_log import no_personal_data_in_log  # noqa: F401
@@ -73,9 +74,7 @@ async def prepare_citizen(desk: Desk) -> tuple[Case, Case]:
             EventDraft("salon-1", "salon", "ミズベサロン", now + timedelta(days=7)), now
         )
         await tx.registrations.put(event.id, user.id, "registered", 1, now)
-        dead = await tx.outbox.add(
-            "line", USER, {"messages": [{"type": "text", "text": "未送信のお知らせ"}]}, now
-        )
+        dead = await tx.outbox.add(LineMessages([{"type": "text", "text": "未送信のお知らせ"}]), USER, now)
         await tx.outbox.finish(dead.id, "dead", "gave up")
     return first, second
 
@@ -84,9 +83,7 @@ async def message_waiting(desk: Desk) -> None:
     """A message to the citizen that LINE refused for now, due again tomorrow (it heads their queue)."""
     now = desk.bot.clock()
     async with desk.bot.db.transaction() as tx:
-        waiting = await tx.outbox.add(
-            "line", USER, {"messages": [{"type": "text", "text": "届く前のお知らせ"}]}, now
-        )
+        waiting = await tx.outbox.add(LineMessages([{"type": "text", "text": "届く前のお知らせ"}]), USER, now)
         await tx.outbox.retry_later(waiting.id, now + timedelta(days=1), "HTTP 500")
 
 

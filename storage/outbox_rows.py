@@ -1,0 +1,185 @@
+"""The kinds of outgoing rows, each a typed class, with one serialiser for all of them.
+
+An outbox row is what waits for a platform to deliver: LINE messages for one citizen, one multicast, a
+case card, a line in a case thread, a post in a staff channel. Each kind is a frozen dataclass declared
+once with `@row_kind(name, channel)`; `encode` and `decode` are the only code that turns rows into the
+stored JSON and back. So a misspelt kind is a name the type checker rejects, a missing field is a type
+error where the row is made, and a stored row that does not fit its kind (an old version's row, a
+damaged file) is refused by `decode` with `BadRow` instead of being sent half right at night.
+
+Adding a kind: declare its class here (or in the module that owns it) with `@row_kind`, and give the
+sender of its channel a branch for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+Channel = Literal["line", "slack"]
+
+# The field that names a row's kind in its stored JSON.
+KIND_KEY = "kind"
+
+
+class BadRow(ValueError):
+    """A stored row whose kind is unknown or whose fields do not fit its kind."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    kind: ClassVar[str]
+    channel: ClassVar[Channel]
+
+
+R = TypeVar("R", bound=OutboxRow)
+_KINDS: dict[str, tuple[type[OutboxRow], TypeAdapter[Any]]] = {}
+
+
+def row_kind(name: str, channel: Channel) -> Callable[[type[R]], type[R]]:
+    """Declare a row kind: its stored name and the channel whose sender delivers it."""
+
+    def declare(cls: type[R]) -> type[R]:
+        if name in _KINDS:
+            raise ValueError(f"outbox row kind {name!r} is declared twice")
+        cls.kind = name
+        cls.channel = channel
+        _KINDS[name] = (cls, TypeAdapter(cls))
+        return cls
+
+    return declare
+
+
+def encode(row: OutboxRow) -> dict[str, Any]:
+    """The JSON-ready body of a row: its fields and its kind."""
+    _, adapter = _KINDS[row.kind]
+    return {KIND_KEY: row.kind, **adapter.dump_python(row, mode="json")}
+
+
+def decode(body: Mapping[str, Any]) -> OutboxRow:
+    """The row a stored body holds; `BadRow` when it holds none."""
+    kind = body.get(KIND_KEY)
+    if kind is None:
+        kind = _legacy_kind(body)
+    declared = _KINDS.get(kind) if isinstance(kind, str) else None
+    if declared is None:
+        raise BadRow(f"unknown outbox row kind {kind!r}")
+    _, adapter = declared
+    values = {key: value for key, value in body.items() if key != KIND_KEY}
+    try:
+        return adapter.validate_python(values)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise BadRow(f"outbox row of kind {kind!r} does not fit it ({exc.error_count()} errors)") from None
+
+
+def _legacy_kind(body: Mapping[str, Any]) -> object:
+    """Rows written before kinds were typed: Slack rows named theirs `event`; LINE rows had none."""
+    if "event" in body:
+        return body["event"]
+    return LineMessages.kind if "messages" in body else None
+
+
+# --- LINE -------------------------------------------------------------------------------------------
+
+
+@row_kind("line_messages", "line")
+@dataclass(frozen=True)
+class LineMessages(OutboxRow):
+    """One to five messages for the citizen the row is addressed to (a reply while its token is fresh,
+    else a push)."""
+
+    messages: list[dict[str, Any]]
+
+
+@row_kind("multicast", "line")
+@dataclass(frozen=True)
+class LineMulticast(OutboxRow):
+    """The same messages to at most 500 citizens in one request; `purpose` names it in a quota warning."""
+
+    to: list[str]
+    messages: list[dict[str, Any]]
+    purpose: str = ""
+
+
+# --- Slack ------------------------------------------------------------------------------------------
+
+
+@row_kind("ops_alert", "slack")
+@dataclass(frozen=True)
+class OpsAlert(OutboxRow):
+    """A line for the ops channel (no personal data)."""
+
+    text: str
+
+
+@row_kind("channel_post", "slack")
+@dataclass(frozen=True)
+class ChannelPost(OutboxRow):
+    """A post in a staff channel the row is addressed to (the events channel's day-before list...)."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@row_kind("case_created", "slack")
+@dataclass(frozen=True)
+class CaseCreated(OutboxRow):
+    """The case card, posted once; its ts is recorded so that later rows update it."""
+
+    case_id: int
+
+
+@row_kind("card_update", "slack")
+@dataclass(frozen=True)
+class CardUpdate(OutboxRow):
+    case_id: int
+
+
+@row_kind("channel_note", "slack")
+@dataclass(frozen=True)
+class ChannelNote(OutboxRow):
+    """A line about a case in a channel, outside its thread (an escalation)."""
+
+    case_id: int
+    text: str
+
+
+@row_kind("thread_note", "slack")
+@dataclass(frozen=True)
+class ThreadNote(OutboxRow):
+    """A line in the case thread, already in Slack's markup."""
+
+    case_id: int
+    text: str
+
+
+@row_kind("case_followup", "slack")
+@dataclass(frozen=True)
+class CaseFollowup(OutboxRow):
+    """A citizen's later message (text, image, file) copied into the case thread."""
+
+    case_id: int
+    message_id: int
+
+
+@row_kind("case_reopened", "slack")
+@dataclass(frozen=True)
+class CaseReopened(OutboxRow):
+    case_id: int
+
+
+@row_kind("case_anonymised", "slack")
+@dataclass(frozen=True)
+class CaseAnonymised(OutboxRow):
+    case_id: int
+
+
+@row_kind("thread_purge", "slack")
+@dataclass(frozen=True)
+class ThreadPurge(OutboxRow):
+    """Delete the thread posts that carried a citizen's words (their data was deleted)."""
+
+    case_id: int
