@@ -9,9 +9,12 @@ staff side must be shown.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flows import events, intake, matching, paging, privacy
+from flows import state as state_io
 from flows.commands import COMMANDS, Call, Command
 from flows.commands import menu as menu
 from flows.context import DeskContext as DeskContext
@@ -52,6 +55,37 @@ FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
 
 
+@dataclass(frozen=True)
+class Aside:
+    """A conversation kept aside while the deletion question is open: いいえ gives it back as it was."""
+
+    flow: str
+    step: str
+    data: dict[str, Any]
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class DeleteQuestion:
+    previous: Aside | None = None
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """A message that came while the citizen was asked which case it belongs to."""
+
+    kind: str  # "text", or the media type
+    text: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class WhichCase:
+    held: list[HeldMessage]
+    cases: list[int]  # the cases listed, in order: a typed number means the case shown under it
+    page: int = 0
+
+
 def contact_text(ctx: DeskContext) -> str:
     """お問い合わせ: the center's contact details."""
     block = ctx.contact.block(ctx.texts)
@@ -62,6 +96,16 @@ def contact_text(ctx: DeskContext) -> str:
 
 async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     """The bot's answer to one inbound event from a citizen."""
+    try:
+        return await _respond(inbound, user, tx, ctx)
+    except state_io.BadState:
+        # A kept state that fits its flow no more (an older version's, a damaged row): start afresh
+        # rather than act on half of it. States are read before anything is written.
+        await tx.conversations.delete(user.id)
+        return await _respond(inbound, user, tx, ctx)
+
+
+async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     texts = ctx.texts
     if inbound.kind == "follow":
         return Reply([Text(texts.get("greeting.text", center=ctx.center_name)), menu(texts)])
@@ -75,7 +119,8 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
     call = Call(word, inbound, user, conversation, tx, ctx)
     if command is not None and command.mid_flow == "takeover":
         return await _run(command, call)
-    if conversation is not None and conversation.flow == intake.NAME and not conversation.data.get("draft"):
+    draft = _draft(conversation)
+    if draft is None and conversation is not None and conversation.flow == intake.NAME:
         return await _in_intake(conversation, inbound, word, user, tx, ctx)
     if conversation is not None and conversation.flow == FOLLOWUP_FLOW:
         reply = await _choose_followup_case(conversation, inbound, word, user, tx, ctx)
@@ -95,15 +140,22 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
         await tx.conversations.delete(user.id)  # moved on: answered as if nothing were shown
         conversation = None
         call = Call(word, inbound, user, None, tx, ctx)
-    if conversation is not None and conversation.data.get("draft"):
+    if conversation is not None and draft is not None:
         if word == RESUME:
-            return await _resume_draft(conversation, tx, ctx)
+            return await _resume_draft(conversation, draft, tx, ctx)
         if word == RESTART:
             return await _start_intake(user, tx, ctx)
     if command is not None:
         return await _run(command, call)
-    keeps_draft = conversation is not None and bool(conversation.data.get("draft"))
-    return await _free_message(inbound, user, tx, ctx, keeps_draft)
+    return await _free_message(inbound, user, tx, ctx, draft is not None)
+
+
+def _draft(conversation: Conversation | None) -> State | None:
+    """The consultation kept aside after a long silence, if that is what the conversation holds."""
+    if conversation is None or conversation.flow != intake.NAME:
+        return None
+    state = state_io.read(State, conversation)
+    return state if state.draft else None
 
 
 async def _run(command: Command, call: Call) -> Reply:
@@ -137,7 +189,7 @@ async def _say_status(call: Call) -> list[Outgoing]:
 
 async def _consult(call: Call) -> Reply:
     """相談する: the intake; with a draft kept, first whether to resume it or start again."""
-    if call.conversation is not None and call.conversation.data.get("draft"):
+    if _draft(call.conversation) is not None:
         texts = call.ctx.texts
         choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.restart"), RESTART))
         return Reply([Text(texts.get("flow.draft_found"), choices=choices)])
@@ -179,9 +231,13 @@ def _out_of_hours(ctx: DeskContext) -> list[Outgoing]:
     return [Text(text)]
 
 
-async def _resume_draft(conversation: Conversation, tx: Repositories, ctx: DeskContext) -> Reply:
-    state = State.from_data(conversation.step, conversation.data)
-    await tx.conversations.save(_conversation(conversation.user_id, state, conversation.started_at, ctx.now))
+async def _resume_draft(
+    conversation: Conversation, draft: State, tx: Repositories, ctx: DeskContext
+) -> Reply:
+    state = replace(draft, draft=False)
+    await state_io.save(
+        tx, conversation.user_id, intake.NAME, state.step, state, ctx.now, started_at=conversation.started_at
+    )
     return Reply(_engine(ctx).prompt(state))
 
 
@@ -189,7 +245,7 @@ async def _in_intake(
     conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
 ) -> Reply:
     engine = _engine(ctx)
-    state = State.from_data(conversation.step, conversation.data)
+    state = state_io.read(State, conversation)
     # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
     command = COMMANDS.find(word)
     if command is not None and command.mid_flow in ("detour", "resume"):
@@ -244,11 +300,7 @@ async def _promise(case: Case, tx: Repositories, ctx: DeskContext) -> str:
 
 
 async def _save(user: User, state: State, tx: Repositories, ctx: DeskContext, started_at: datetime) -> None:
-    await tx.conversations.save(_conversation(user.id, state, started_at, ctx.now))
-
-
-def _conversation(user_id: int, state: State, started_at: datetime, now: datetime) -> Conversation:
-    return Conversation(user_id, intake.NAME, state.step, started_at, now, data=state.to_data())
+    await state_io.save(tx, user.id, intake.NAME, state.step, state, ctx.now, started_at=started_at)
 
 
 # -- 削除: deletion on request ---------------------------------------------------------------
@@ -280,15 +332,10 @@ async def _ask_delete(
     conversation: Conversation | None, user: User, tx: Repositories, ctx: DeskContext
 ) -> Reply:
     """Say what will be deleted and ask. A conversation under way is kept aside: いいえ resumes it."""
-    data: dict[str, object] = {}
+    aside = None
     if conversation is not None:
-        data["previous"] = {
-            "flow": conversation.flow,
-            "step": conversation.step,
-            "data": conversation.data,
-            "started_at": conversation.started_at.isoformat(),
-        }
-    await tx.conversations.save(Conversation(user.id, DELETE_FLOW, "confirm", ctx.now, ctx.now, data=data))
+        aside = Aside(conversation.flow, conversation.step, conversation.data, conversation.started_at)
+    await state_io.save(tx, user.id, DELETE_FLOW, "confirm", DeleteQuestion(aside), ctx.now)
     numbers = [c.number for c in await tx.cases.for_user(user.id)]
     return Reply([_delete_question(numbers, ctx.texts)])
 
@@ -326,18 +373,16 @@ async def restore_before_delete(
 ) -> list[Outgoing]:
     """The deletion was not confirmed: the conversation it interrupted comes back (an intake asks
     its question again); without one, the menu."""
-    previous = conversation.data.get("previous")
-    if not isinstance(previous, dict):
+    previous = state_io.read(DeleteQuestion, conversation).previous
+    if previous is None:
         await tx.conversations.delete(conversation.user_id)
         return [menu(ctx.texts)]
-    started = datetime.fromisoformat(str(previous["started_at"]))
-    data = dict(previous.get("data") or {})
     back = Conversation(
-        conversation.user_id, str(previous["flow"]), str(previous["step"]), started, ctx.now, data=data
+        conversation.user_id, previous.flow, previous.step, previous.started_at, ctx.now, data=previous.data
     )
     await tx.conversations.save(back)
-    if back.flow == intake.NAME and not data.get("draft"):
-        return _engine(ctx).prompt(State.from_data(back.step, data))
+    if back.flow == intake.NAME and _draft(back) is None:
+        return _engine(ctx).prompt(state_io.read(State, back))
     return [menu(ctx.texts)]
 
 
@@ -406,9 +451,9 @@ async def _reopen_recent(user: User, tx: Repositories, ctx: DeskContext) -> Case
     return latest
 
 
-def _held(inbound: Inbound) -> dict[str, str]:
+def _held(inbound: Inbound) -> HeldMessage:
     kind = inbound.media if inbound.kind == "media" else "text"
-    return {"kind": kind, "text": inbound.text, "message_id": inbound.message_id}
+    return HeldMessage(kind, inbound.text, inbound.message_id)
 
 
 def _which_paged(cases: list[Case], page: int, ctx: DeskContext) -> paging.Paged:
@@ -423,7 +468,7 @@ def _which_paged(cases: list[Case], page: int, ctx: DeskContext) -> paging.Paged
 
 async def _ask_which_case(
     user: User,
-    held: list[dict[str, str]],
+    held: list[HeldMessage],
     cases: list[Case],
     page: int,
     started_at: datetime,
@@ -433,8 +478,8 @@ async def _ask_which_case(
     """Ask which case the held messages belong to; the cases listed are kept, so a typed number
     means the case that was shown under it."""
     paged = _which_paged(cases, page, ctx)
-    data = {"held": held, "cases": [c.id for c in cases], "page": paged.page}
-    await tx.conversations.save(Conversation(user.id, FOLLOWUP_FLOW, "which", started_at, ctx.now, data=data))
+    which = WhichCase(held, [c.id for c in cases], paged.page)
+    await state_io.save(tx, user.id, FOLLOWUP_FLOW, "which", which, ctx.now, started_at=started_at)
     text = ctx.texts.get("followup.which")
     if paged.paged:
         text += "\n" + paging.listing(paged.options, ctx.texts)
@@ -460,13 +505,13 @@ async def _choose_followup_case(
     conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
 ) -> Reply | None:
     """The citizen was asked which case a message belongs to. None: they moved on to something else."""
-    held: list[dict[str, str]] = list(conversation.data.get("held", []))
+    which = state_io.read(WhichCase, conversation)
+    held = list(which.held)
     open_list = await tx.cases.for_user(user.id, include_closed=False)
     open_cases = {c.id: c for c in open_list}
     every_case = {c.id: c for c in await tx.cases.for_user(user.id)}
-    shown = [every_case[i] for i in conversation.data.get("cases", []) if i in every_case] or open_list
-    page = int(conversation.data.get("page", 0))
-    paged = _which_paged(shown, page, ctx)
+    shown = [every_case[i] for i in which.cases if i in every_case] or open_list
+    paged = _which_paged(shown, which.page, ctx)
     started = conversation.started_at
     turned = paging.turn(word, paged)
     if turned is not None:
@@ -489,7 +534,7 @@ async def file_held(conversation: Conversation, user: User, tx: Repositories, ct
     """Messages held while asking which case: never dropped, they go with the citizen's newest case."""
     await tx.conversations.delete(user.id)
     cases = await tx.cases.for_user(user.id, include_closed=False) or await tx.cases.for_user(user.id)
-    held: list[dict[str, str]] = list(conversation.data.get("held", []))
+    held = state_io.read(WhichCase, conversation).held
     if not cases or not held:
         return Reply()
     return await _add_followups(cases[-1], held, user, tx, ctx)
@@ -500,20 +545,20 @@ def _is_command(word: str) -> bool:
 
 
 async def _add_followups(
-    case: Case, held: list[dict[str, str]], user: User, tx: Repositories, ctx: DeskContext
+    case: Case, held: list[HeldMessage], user: User, tx: Repositories, ctx: DeskContext
 ) -> Reply:
     staff: list[StaffEvent] = []
     for item in held:
         message = await tx.cases.add_message(
             case.id,
             "citizen",
-            item["text"],
+            item.text,
             ctx.now,
-            kind=item["kind"],
-            line_message_id=item["message_id"] or None,
+            kind=item.kind,
+            line_message_id=item.message_id or None,
         )
         staff.append(StaffEvent("case_followup", case.id, message.id))
-    key = "followup.added" if all(i["kind"] == "text" for i in held) else "followup.media_added"
+    key = "followup.added" if all(i.kind == "text" for i in held) else "followup.media_added"
     return Reply([Text(ctx.texts.get(key, number=case.number))], staff)
 
 

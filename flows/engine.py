@@ -91,7 +91,7 @@ class Flow:
 
 @dataclass(frozen=True)
 class State:
-    """Where a citizen stands: stored as JSON in the conversation row."""
+    """Where a citizen stands in a flow (stored through flows/state.py)."""
 
     step: str
     answers: dict[str, Any] = field(default_factory=dict)
@@ -102,28 +102,8 @@ class State:
     page: int = 0
     # A question of the engine's own waiting at this step: PENDING_CANCEL or PENDING_REWRITE.
     pending: str = ""
-
-    def to_data(self) -> dict[str, Any]:
-        return {
-            "answers": self.answers,
-            "history": list(self.history),
-            "buffer": list(self.buffer),
-            "editing": self.editing,
-            "page": self.page,
-            "pending": self.pending,
-        }
-
-    @classmethod
-    def from_data(cls, step: str, data: Mapping[str, Any]) -> State:
-        return cls(
-            step=step,
-            answers=dict(data.get("answers", {})),
-            history=tuple(data.get("history", ())),
-            buffer=tuple(data.get("buffer", ())),
-            editing=bool(data.get("editing", False)),
-            page=int(data.get("page", 0)),
-            pending=str(data.get("pending", "")),
-        )
+    # Kept aside after a long silence (flows/idle.py): the citizen resumes it or starts again.
+    draft: bool = False
 
 
 Outcome = Literal["continue", "cancelled", "declined", "confirmed"]

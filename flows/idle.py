@@ -10,9 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flows import intake
+from flows import state as state_io
 from flows.desk import FOLLOWUP_FLOW, DeskContext, Reply, file_held
-from flows.engine import CANCEL, RESUME
+from flows.engine import CANCEL, RESUME, State
 from flows.messages import Choice, Text
+from storage.conversations import Conversation
 from storage.repositories import Repositories
 from storage.users import User
 
@@ -31,32 +33,53 @@ class IdleNotice:
 
 
 async def sweep_idle(tx: Repositories, ctx: DeskContext, policy: IdlePolicy) -> list[IdleNotice]:
-    now = ctx.now
-    texts = ctx.texts
     notices: list[IdleNotice] = []
-    for user_id in await tx.conversations.idle_since(now - policy.nudge_after):
+    for user_id in await tx.conversations.idle_since(ctx.now - policy.nudge_after):
         conversation = await tx.conversations.get(user_id)
         user = await tx.users.get(user_id)
         if conversation is None or user is None:
             continue
-        idle = now - conversation.updated_at
-        if conversation.flow == FOLLOWUP_FLOW:
-            notices.append(IdleNotice(user, await file_held(conversation, user, tx, ctx)))
-        elif conversation.flow != intake.NAME:
+        idle = ctx.now - conversation.updated_at
+        try:
+            notice = await _sweep_one(conversation, user, idle, tx, ctx, policy)
+        except state_io.BadState:  # a state that fits its flow no more: dropped, the sweep goes on
             await tx.conversations.delete(user_id)
-        elif conversation.data.get("draft"):
-            if idle >= policy.keep_draft:
-                await tx.conversations.delete(user_id)  # the draft's keeping period is over
-        elif idle >= policy.expire_after:
-            draft = replace(conversation, updated_at=now, data={**conversation.data, "draft": True})
-            await tx.conversations.save(draft)
-            days = policy.keep_draft.days
-            notices.append(IdleNotice(user, Reply([Text(texts.get("flow.expired", days=days))])))
-        elif conversation.nudged_at is None:
-            await tx.conversations.save(replace(conversation, nudged_at=now))
-            choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.cancel"), CANCEL))
-            notices.append(IdleNotice(user, Reply([Text(texts.get("flow.nudge"), choices=choices)])))
+            continue
+        if notice is not None:
+            notices.append(notice)
     return notices
+
+
+async def _sweep_one(
+    conversation: Conversation,
+    user: User,
+    idle: timedelta,
+    tx: Repositories,
+    ctx: DeskContext,
+    policy: IdlePolicy,
+) -> IdleNotice | None:
+    now, texts, user_id = ctx.now, ctx.texts, user.id
+    if conversation.flow == FOLLOWUP_FLOW:
+        return IdleNotice(user, await file_held(conversation, user, tx, ctx))
+    if conversation.flow != intake.NAME:
+        await tx.conversations.delete(user_id)
+        return None
+    state = state_io.read(State, conversation)
+    if state.draft:
+        if idle >= policy.keep_draft:
+            await tx.conversations.delete(user_id)  # the draft's keeping period is over
+        return None
+    if idle >= policy.expire_after:
+        draft = replace(state, draft=True)
+        await state_io.save(
+            tx, user_id, intake.NAME, state.step, draft, now, started_at=conversation.started_at
+        )
+        return IdleNotice(user, Reply([Text(texts.get("flow.expired", days=policy.keep_draft.days))]))
+    if conversation.nudged_at is None:
+        await tx.conversations.save(replace(conversation, nudged_at=now))
+        choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.cancel"), CANCEL))
+        return IdleNotice(user, Reply([Text(texts.get("flow.nudge"), choices=choices)]))
+    return None
 
 
 def idle_policy(nudge_after_minutes: int, expire_after_hours: int, keep_draft_days: int) -> IdlePolicy:

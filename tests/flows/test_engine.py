@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import DEFAULT_CATEGORIES
 from flows import intake
+from flows import state as state_io
 from flows.engine import (
     BACK,
     CANCEL,
@@ -470,7 +471,7 @@ def test_resume_repeats_the_current_question(engine: Engine) -> None:
 def test_state_survives_json(engine: Engine) -> None:
     state = tap(engine, at_summary(engine), EDIT).state
     assert state is not None
-    again = State.from_data(state.step, json.loads(json.dumps(state.to_data(), ensure_ascii=False)))
+    again = state_io.load(State, json.loads(json.dumps(state_io.dump(state), ensure_ascii=False)), state.step)
     assert again == state
 
 

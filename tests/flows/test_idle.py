@@ -135,7 +135,7 @@ async def test_resuming_a_draft_asks_the_saved_question_and_clears_the_draft(cit
     assert await citizen.tap("flow:resume") == Reply([NAME])
 
     after = await stored(citizen)
-    assert "draft" not in after.data and after.data == before.data
+    assert after.data["draft"] is False and after.data == before.data
     assert (after.step, after.updated_at, after.nudged_at, after.started_at) == (
         "name",
         citizen.now,
@@ -160,7 +160,7 @@ async def test_restarting_a_draft_begins_a_fresh_intake_at_privacy(citizen: Citi
         citizen.now,
         None,
     )
-    assert after.data.get("answers") == {} and "draft" not in after.data
+    assert after.data.get("answers") == {} and after.data["draft"] is False
 
 
 async def test_a_draft_is_deleted_silently_seven_days_after_suspension(citizen: Citizen) -> None:
@@ -259,3 +259,31 @@ async def test_a_follow_up_while_a_draft_is_kept_goes_to_the_newest_case_and_kee
     assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
     assert await citizen.tap("flow:resume") == Reply([NAME])
     assert (await stored(citizen)).data == before.data
+
+
+@pytest.mark.parametrize(
+    ("flow", "data", "answer"),
+    [
+        ("intake", {"answers": "not a mapping"}, "ヘルプ"),
+        ("intake", {"draft": "perhaps", "answers": {}}, "ヘルプ"),
+        ("followup", {"held": [{"kind": "text"}], "cases": [1]}, "ヘルプ"),
+        ("delete", {"previous": {"flow": "intake"}}, "いいえ"),
+    ],
+)
+async def test_a_state_that_fits_its_flow_no_more_is_dropped_not_acted_on(
+    citizen: Citizen, flow: str, data: dict[str, object], answer: str
+) -> None:
+    """An older version's or a damaged row: the citizen is answered afresh, the sweep goes on."""
+    other = Citizen(citizen.db, line_id="U_TARO")
+    await at_name(other)
+    user = await citizen.user()
+    async with citizen.db.transaction() as tx:
+        await tx.conversations.save(Conversation(user.id, flow, "which", NOW, NOW, data=data))
+
+    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [(other.line_id, Reply([NUDGE]))]
+    assert await citizen.conversation() is None
+
+    async with citizen.db.transaction() as tx:
+        await tx.conversations.save(Conversation(user.id, flow, "which", NOW, NOW, data=data))
+    assert (await citizen.say(answer)).messages[-1] == MENU
+    assert await citizen.conversation() is None

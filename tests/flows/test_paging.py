@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from flows import intake, paging
+from flows import state as state_io
 from flows.engine import Engine, Result, State
 from flows.messages import MAX_CHOICES, Choice, Inbound, Text
 from flows.paging import page_slices
@@ -99,7 +100,7 @@ def test_typed_page_words_turn_pages_and_back_from_the_first_page_goes_back() ->
     second = engine.handle(state, Inbound("text", text="次へ"))
     assert second.state is not None and second.state.page == 1 and labels(second)[0] == PREV
     # The page survives a restart: it is part of the stored state.
-    restored = State.from_data(second.state.step, second.state.to_data())
+    restored = state_io.load(State, state_io.dump(second.state), second.state.step)
     assert restored.page == 1 and engine.prompt(restored) == second.messages
     first = engine.handle(restored, Inbound("text", text="前へ"))
     assert first.state is not None and (first.state.step, first.state.page) == ("category", 0)
