@@ -44,7 +44,7 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
         8,
         time(14, 0),
         time(16, 0),
-        "seminar",
+        "npo-seminar",
         "NPO入門セミナー",
         f"{VENUE} 会議室",
         40,
@@ -74,7 +74,7 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
         18,
         time(13, 0),
         time(16, 0),
-        "consultation-session",
+        "expert-session",
         "士業相談会（税理士・社会保険労務士）",
         f"{VENUE} 相談ブース",
         8,
@@ -84,7 +84,7 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
         22,
         time(15, 0),
         time(17, 0),
-        "network",
+        "network-meeting",
         "ネットワーク会議（18区区民活動支援センター）",
         "横浜市役所 会議室",
         None,
@@ -121,6 +121,8 @@ def programme(now: datetime, tz: tzinfo) -> list[EventDraft]:
                 capacity=capacity,
                 description=description,
                 registration_deadline=starts - timedelta(days=1),
+                # The network meeting is for the ward centers (notices), not for citizens to sign up.
+                public=kind != "network-meeting",
             )
         )
     return drafts

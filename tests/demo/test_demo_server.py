@@ -6,9 +6,13 @@ import http.client
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.demo.sample import programme
+from bot.demo.world import demo_settings
 from tests.conftest import ROOT
 from tests.demo.conftest import DemoProcess, free_port
 
@@ -107,3 +111,13 @@ def test_a_host_other_than_loopback_is_refused() -> None:
     )
     assert result.returncode == 2
     assert "loopback only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_sample_programme_uses_the_configured_kinds_and_keeps_the_network_meeting_internal(
+    tmp_path: Path,
+) -> None:
+    settings = demo_settings(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9/")
+    kinds = {kind.id for kind in settings.events.kinds}
+    drafts = programme(datetime.now(UTC), settings.center.tz)
+    assert {draft.kind for draft in drafts} <= kinds
+    assert [d.public for d in drafts if d.kind == "network-meeting"] == [False]
