@@ -11,6 +11,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from storage.base import Repository, db_value, from_row
+from storage.slots import SlotRepository, SlotsBooked, SlotTimes, plan
 from storage.timefmt import to_db
 
 EventStatus = Literal["open", "closed", "cancelled"]
@@ -38,6 +39,15 @@ class EventDraft:
     # Minutes before the start; None = the configured default, () = no reminders.
     reminder_offsets: tuple[int, ...] | None = None
     source: EventSource = "import"
+    # Time slots (consultation sessions; storage/slots.py): how many per advisor (0 = none), minutes
+    # each, minutes between, and the advisors' labels (税理士、社会保険労務士: one slot each at a time).
+    slot_count: int = 0
+    slot_minutes: int = 0
+    slot_break: int = 0
+    slot_advisors: str = ""
+
+    def planned_slots(self) -> list[SlotTimes]:
+        return plan(self.starts_at, self.slot_count, self.slot_minutes, self.slot_break, self.slot_advisors)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,14 @@ class Event:
     public: bool = True
     reminder_offsets: tuple[int, ...] | None = None
     source: EventSource = "import"
+    slot_count: int = 0
+    slot_minutes: int = 0
+    slot_break: int = 0
+    slot_advisors: str = ""
+
+    @property
+    def has_slots(self) -> bool:
+        return self.slot_count > 0
 
     def draft(self) -> EventDraft:
         """What was saved, as a draft (to compare with a new one, or to edit)."""
@@ -88,10 +106,19 @@ class EventRepository(Repository):
     async def save(self, draft: EventDraft, now: datetime) -> tuple[Event, Change]:
         """`upsert`, saying what it did. An event identical to the draft is left alone (its
         updated_at too). Its status is not a detail: an existing event keeps it (cancelling is
-        `set_status`), so re-importing a file never revives a cancelled event."""
+        `set_status`), so re-importing a file never revives a cancelled event.
+
+        Its time slots follow the draft's plan (storage/slots.py); a change that would drop or move a
+        booked slot raises SlotsBooked before anything is written."""
         existing = await self.by_uid(draft.uid)
         if existing is not None and _same(existing.draft(), draft):
             return existing, "unchanged"
+        slots = SlotRepository(self._conn)
+        wanted = draft.planned_slots()
+        if existing is not None:
+            lost = await slots.lost_by(existing.id, wanted)
+            if lost:
+                raise SlotsBooked(lost)
         values = _db_values(draft)
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
@@ -103,6 +130,7 @@ class EventRepository(Repository):
         )
         event = await self.by_uid(draft.uid)
         assert event is not None
+        await slots.sync(event.id, wanted)
         return event, "added" if existing is None else "updated"
 
     async def get(self, event_id: int) -> Event | None:

@@ -17,6 +17,7 @@ from storage.outbox import OutboxRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
 from storage.reply_drafts import ReplyDraftRepository
+from storage.slots import SlotRepository
 from storage.users import UserRepository
 from storage.wards import WardCenterRepository
 
@@ -28,6 +29,7 @@ class Repositories:
         self.cases = CaseRepository(conn)
         self.events = EventRepository(conn)
         self.registrations = RegistrationRepository(conn)
+        self.slots = SlotRepository(conn)
         self.reminders = ReminderRepository(conn)
         self.inbox = InboxRepository(conn)
         self.outbox = OutboxRepository(conn)
