@@ -14,6 +14,7 @@ from bot.backup import BackupError, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings, load_settings
+from bot.event_digest import survey_report
 from bot.event_import import EventFileError, import_events, list_events, report_events
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         task.add_argument("--config", required=True, metavar="PATH")
         task.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
-    events = commands.add_parser("events", help="events: import, list, report").add_subparsers(
+    events = commands.add_parser("events", help="events: import, list, report, survey").add_subparsers(
         dest="events_command", required=True, metavar="TASK"
     )
     events_import = events.add_parser("import", help="add or update events from a CSV or iCalendar file")
@@ -91,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     events_list = events.add_parser("list", help="upcoming events, in the center's time")
     events_report = events.add_parser("report", help="counts per month and kind as CSV (no personal data)")
     events_report.add_argument("--output", metavar="FILE", help="write here instead of standard output")
-    for task in (events_import, events_list, events_report):
+    events_survey = events.add_parser("survey", help="one event's questionnaire counts as CSV")
+    events_survey.add_argument("event_id", metavar="EVENT_ID")
+    events_survey.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    for task in (events_import, events_list, events_report, events_survey):
         task.add_argument("--config", required=True, metavar="PATH")
 
     for queue, what in (("inbox", "events that failed for good"), ("outbox", "failed and dead messages")):
@@ -167,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(import_events(settings, args.file))
             if args.events_command == "list":
                 return asyncio.run(list_events(settings))
+            if args.events_command == "survey":
+                return asyncio.run(survey_report(settings, args.event_id, args.output))
             return asyncio.run(report_events(settings, args.output))
         if args.command == "inbox":
             return asyncio.run(inbox_retry(settings, args.hours))

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flows.business_hours import BusinessCalendar, parse_hours
 from flows.intake import MAX_CATEGORIES
+from flows.matching import number
+from flows.validators import fold
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PHONE = re.compile(r"0[0-9]+(-[0-9]+)*")
@@ -141,6 +143,9 @@ class SlackSettings(_Section):
     ops_channel: str = ""
     # Socket Mode disconnected this long is such a failure.
     ops_disconnected_minutes: float = Field(default=5.0, gt=0, le=1440)
+    # Staff channel for events: the day-before list of registrants (names) and questionnaire summaries;
+    # "" = none. Personal data goes there: it must be a private channel of staff only.
+    events_channel: str = ""
 
     @field_validator("api_base_url")
     @classmethod
@@ -321,11 +326,99 @@ def parse_reminder_offset(text: str) -> timedelta:
     return offset
 
 
+MAX_QUESTIONS = 3
+MAX_CHOICES_PER_QUESTION = 5
+# A choice is a quick reply, whose label LINE shows in at most 20 characters.
+MAX_CHOICE_LABEL = 20
+
+
+class SurveyQuestion(_Section):
+    text: str = Field(min_length=1, max_length=200)
+    choices: list[str]
+
+    @field_validator("choices")
+    @classmethod
+    def _choices(cls, value: list[str]) -> list[str]:
+        if not 2 <= len(value) <= MAX_CHOICES_PER_QUESTION:
+            raise ValueError(f"two to {MAX_CHOICES_PER_QUESTION} choices (got {len(value)})")
+        seen: set[str] = set()
+        for label in value:
+            if not label.strip() or len(label) > MAX_CHOICE_LABEL:
+                raise ValueError(f"each choice is 1 to {MAX_CHOICE_LABEL} characters (got {label!r})")
+            if number(label, 999) is not None:
+                raise ValueError(f"a choice cannot be a number (typed numbers pick by position): {label!r}")
+            if fold(label) in seen:
+                raise ValueError(f"two choices read the same: {label!r}")
+            seen.add(fold(label))
+        return value
+
+
+DEFAULT_QUESTIONS = [
+    SurveyQuestion(
+        text="イベントの満足度を教えてください。", choices=["満足", "やや満足", "やや不満", "不満"]
+    ),
+    SurveyQuestion(
+        text="また参加したいと思いますか？", choices=["ぜひ参加したい", "内容による", "参加しない"]
+    ),
+]
+
+
+class QuestionnaireSettings(_Section):
+    # After an event, those who had a seat (not the waitlisted, still following) get these questions on
+    # LINE, one at a time; the answers are summed up for the events channel when it closes.
+    enabled: bool = False
+    # Event kinds (ids of [[events.kinds]]) it applies to; [] = every kind but network-meeting.
+    kinds: list[str] = Field(default_factory=list)
+    # How long after the event's end (its start when it has no end) it goes out ("2h", "30m", "1d").
+    send_after: str = "2h"
+    # How long after it went out answers are counted; then the summary is posted.
+    close_after: str = "3d"
+    # One to three questions, each with two to five choices.
+    questions: list[SurveyQuestion] = Field(default_factory=lambda: list(DEFAULT_QUESTIONS))
+
+    @field_validator("send_after", "close_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_reminder_offset(value)
+        return value
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, value: list[SurveyQuestion]) -> list[SurveyQuestion]:
+        if not 1 <= len(value) <= MAX_QUESTIONS:
+            raise ValueError(f"one to {MAX_QUESTIONS} questions (got {len(value)})")
+        return value
+
+    @property
+    def send_delay(self) -> timedelta:
+        return parse_reminder_offset(self.send_after)
+
+    @property
+    def open_for(self) -> timedelta:
+        return parse_reminder_offset(self.close_after)
+
+
 class EventsSettings(_Section):
     kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_EVENT_KINDS), min_length=1)
     # How long before an event's start its registrants are reminded, unless the event says otherwise;
     # [] sends no reminders.
     reminder_offsets: list[str] = Field(default_factory=lambda: ["3d", "1d", "2h"])
+    # When, the day before an event (HH:MM in [center] timezone), [slack] events_channel gets its list.
+    digest_time: str = Field(default="10:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    questionnaire: QuestionnaireSettings = Field(default_factory=QuestionnaireSettings)
+
+    @model_validator(mode="after")
+    def _questionnaire_kinds(self) -> EventsSettings:
+        known = {kind.id for kind in self.kinds}
+        for kind in self.questionnaire.kinds:
+            if kind not in known:
+                raise ValueError(f"questionnaire.kinds: {kind!r} is not an [[events.kinds]] id")
+        return self
+
+    @property
+    def questionnaire_kinds(self) -> list[str]:
+        """The kinds the questionnaire applies to (all but network meetings unless configured)."""
+        return self.questionnaire.kinds or [k.id for k in self.kinds if k.id != "network-meeting"]
 
     @field_validator("kinds")
     @classmethod

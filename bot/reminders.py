@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import event_digest
 from bot.citizen import desk_context, queue_notify
 from bot.clock import Clock
 from bot.config import Settings
@@ -239,6 +240,7 @@ class ReminderService:
             for event_id, reminders in by_event.items():
                 queued += await self._settle_event(event_id, reminders, now)
             queued += await self._fill_freed_seats(now)
+            queued += await event_digest.sweep(self._db, self._settings, self._texts, now)
             if queued and self._on_queued is not None:
                 self._on_queued()
             await self._arm()

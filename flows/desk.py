@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows import events, intake, matching, paging, privacy
+from flows import events, intake, matching, paging, privacy, questionnaire
 from flows import state as state_io
 from flows.commands import COMMANDS, Call, Command
 from flows.commands import menu as menu
@@ -147,6 +147,9 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
             return await _start_intake(user, tx, ctx)
     if command is not None:
         return await _run(command, call)
+    answered = await questionnaire.typed_answer(inbound, user, tx, ctx)  # to a question waiting for it
+    if answered is not None:
+        return answered
     return await _free_message(inbound, user, tx, ctx, draft is not None)
 
 

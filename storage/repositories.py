@@ -14,6 +14,7 @@ from storage.line_groups import LineGroupRepository
 from storage.notices import NoticeRepository
 from storage.ops_alerts import OpsAlertRepository
 from storage.outbox import OutboxRepository
+from storage.questionnaire import QuestionnaireRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
 from storage.reply_drafts import ReplyDraftRepository
@@ -39,6 +40,7 @@ class Repositories:
         self.line_groups = LineGroupRepository(conn)
         self.reply_drafts = ReplyDraftRepository(conn)
         self.ops_alerts = OpsAlertRepository(conn)
+        self.questionnaire = QuestionnaireRepository(conn)
         self.health = HealthRepository(conn)
         self.checkpoint_requested = False
 

@@ -1,0 +1,318 @@
+"""What is sent about an event once, besides its reminders: the list of registrants for staff the day
+before, the questionnaire after it, and the questionnaire's summary when it closes.
+
+Run by the reminder sweep (`ReminderService.run`, every minute and at start), with its clock. Each send
+is claimed in the database (storage/questionnaire.py: a conditional UPDATE of `event_followups`) in the
+transaction that writes its outbox rows, so two sweeps or a restart send it once, a sweep that runs
+late still sends it, and a crash before the commit sends it after the restart.
+
+- The day-before list: at `[events] digest_time` (center's time) the day before the start, for every
+  event not cancelled, posted in `[slack] events_channel` (none when ""). Late (the bot was down) it
+  is still posted as long as the event has not started. A moved event gets a list for its new day.
+  Slack takes at most 3,000 characters in a section and 50 blocks in a message: the list is cut into
+  sections at line ends and into as many posts as needed.
+- The questionnaire: `[events.questionnaire] send_after` the end of a public event of its kinds, to those
+  with a seat who still follow (one multicast, batches of 500); late, it still goes while it would be
+  open had it gone on time. Answers count for `close_after`; then the summary goes to the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from bot.case_export import write_csv
+from bot.config import Settings
+from bot.line.render import render
+from bot.logs import fields
+from bot.slack.mrkdwn import escape, escape_cut
+from flows import questionnaire
+from flows.dates import moment_text
+from flows.reminders import place_text
+from flows.texts import Texts
+from storage import Database, Repositories
+from storage.events import Event
+from storage.outbox_rows import ChannelPost
+from storage.questionnaire import Question, Roster
+
+log = logging.getLogger("madoguchi.event_digest")
+
+# Slack's limits for one message (Block Kit): characters of a section's text, blocks.
+MAX_SECTION_TEXT = 3000
+MAX_BLOCKS = 50
+# The list goes out at most this long before the start (a digest time of 00:00 for an event at 23:59).
+DIGEST_LOOKAHEAD = timedelta(days=2)
+# A name longer than this is cut in the list (a row of the list stays readable).
+MAX_NAME = 100
+
+
+def digest_due_at(starts_at: datetime, settings: Settings) -> datetime:
+    """`digest_time` on the day before the start, both in the center's timezone."""
+    tz = settings.center.tz
+    hour, minute = (int(part) for part in settings.events.digest_time.split(":"))
+    day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
+    return datetime.combine(day_before, time(hour, minute), tzinfo=tz)
+
+
+async def sweep(db: Database, settings: Settings, texts: Texts, now: datetime) -> int:
+    """Send whatever is due: day-before lists, questionnaires, summaries. Returns the rows queued."""
+    queued = await _digests(db, settings, texts, now)
+    queued += await _questionnaires(db, settings, texts, now)
+    queued += await _summaries(db, settings, texts, now)
+    return queued
+
+
+# -- the day-before list -----------------------------------------------------------------------------
+
+
+async def _digests(db: Database, settings: Settings, texts: Texts, now: datetime) -> int:
+    channel = settings.slack.events_channel
+    if not channel:
+        return 0
+    queued = 0
+    for event_id in await db.read.questionnaire.digest_candidates(now, now + DIGEST_LOOKAHEAD):
+        event = await db.read.events.get(event_id)
+        if event is None or digest_due_at(event.starts_at, settings) > now:
+            continue
+        async with db.transaction() as tx:
+            event = await tx.events.get(event_id)  # as it is now: cancelled or moved meanwhile?
+            if event is None or event.status == "cancelled" or event.starts_at <= now:
+                continue
+            if digest_due_at(event.starts_at, settings) > now:
+                continue
+            if not await tx.questionnaire.claim_digest(event.id, event.starts_at, now):
+                continue
+            roster = await tx.questionnaire.roster(event.id)
+            posts = digest_posts(event, roster, settings, texts)
+            for post in posts:
+                await tx.outbox.add(post, channel, now)
+        queued += len(posts)
+        log.info(
+            "event_digest.posted",
+            extra=fields(event=event_id, registrants=len(roster.registrants), posts=len(posts)),
+        )
+    return queued
+
+
+def digest_posts(event: Event, roster: Roster, settings: Settings, texts: Texts) -> list[ChannelPost]:
+    """The list as Slack posts: a head (the event, counts), then the names in sections of at most
+    3,000 characters, at most 50 blocks a post. The posts' text (the notification) names nobody."""
+    tz = settings.center.tz
+    title = escape(event.title)
+    taken = roster.seats_taken
+    counts = (
+        texts.get("digest.counts_unlimited", taken=taken, waitlisted=roster.waitlisted)
+        if event.capacity is None
+        else texts.get("digest.counts", taken=taken, capacity=event.capacity, waitlisted=roster.waitlisted)
+    )
+    when = moment_text(texts, event.starts_at, tz)
+    place = escape(place_text(texts, event.venue, event.online_url))
+    head = "\n".join(
+        [texts.get("digest.title", title=title), texts.get("digest.when", when=when, place=place), counts]
+    )
+    lines = [_registrant_line(r.position, r.name, r.source, r.party_size, texts) for r in roster.registrants]
+    sections = _sections([texts.get("digest.list_header"), *lines]) if lines else [texts.get("digest.none")]
+    fallback = texts.get("digest.fallback", title=event.title, taken=taken)
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("digest.note")}]}
+    # The first post: head + sections + note; later ones: a line saying which part + sections.
+    room = MAX_BLOCKS - 2
+    parts = [sections[i : i + room] for i in range(0, len(sections), room)]
+    posts: list[ChannelPost] = []
+    for number, part in enumerate(parts, 1):
+        if number == 1:
+            top = head
+        else:
+            top = texts.get("digest.continued", title=title, part=number, parts=len(parts))
+        blocks: list[dict[str, Any]] = [_section(top), *(_section(s) for s in part)]
+        if number == len(parts):
+            blocks.append(note)
+        posts.append(ChannelPost(fallback, blocks))
+    return posts
+
+
+def _registrant_line(number: int, name: str, source: str, party: int, texts: Texts) -> str:
+    shown = escape_cut(" ".join(name.split()), MAX_NAME)  # one line, pinging nobody
+    if source == "line":
+        shown = texts.get("digest.line_name", name=shown)
+    elif source == "none":
+        shown = texts.get("digest.no_name")
+    if party > 1:
+        return texts.get("digest.line_party", number=number, name=shown, party=party)
+    return texts.get("digest.line", number=number, name=shown)
+
+
+def _sections(lines: list[str]) -> list[str]:
+    """Lines joined into texts of at most MAX_SECTION_TEXT characters, cut only at line ends."""
+    sections: list[str] = []
+    current = ""
+    for line in lines:
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) > MAX_SECTION_TEXT and current:
+            sections.append(current)
+            joined = line
+        current = joined
+    sections.append(current)
+    return sections
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+# -- the questionnaire -------------------------------------------------------------------------------
+
+
+async def _questionnaires(db: Database, settings: Settings, texts: Texts, now: datetime) -> int:
+    config = settings.events.questionnaire
+    if not config.enabled:
+        return 0
+    ended_by = now - config.send_delay
+    candidates = await db.read.questionnaire.survey_candidates(
+        ended_by - config.open_for, ended_by, settings.events.questionnaire_kinds
+    )
+    questions = [Question(q.text, tuple(q.choices)) for q in config.questions]
+    queued = 0
+    for event_id in candidates:
+        async with db.transaction() as tx:
+            event = await tx.events.get(event_id)
+            if event is None or event.status == "cancelled":
+                continue
+            recipients = await tx.questionnaire.claim_survey(event_id, questions, now + config.open_for, now)
+            if recipients is None:
+                continue  # sent by another sweep
+            batches = await _send_survey(tx, event, recipients, settings, texts, now)
+        queued += batches
+        log.info(
+            "event_digest.survey_sent", extra=fields(event=event_id, asked=len(recipients), batches=batches)
+        )
+    return queued
+
+
+async def _send_survey(
+    tx: Repositories, event: Event, recipients: list[str], settings: Settings, texts: Texts, now: datetime
+) -> int:
+    # bot.reminders runs this sweep; imported here so that neither module needs the other at import.
+    from bot.reminders import queue_multicast
+
+    survey = await tx.questionnaire.survey(event.id)
+    if survey is None or not recipients:
+        return 0
+    message = questionnaire.first_message(texts, survey, event.title, settings.center.tz)
+    return await queue_multicast(tx, recipients, render(message), now, f"survey:{event.id}", "survey")
+
+
+# -- the summary -------------------------------------------------------------------------------------
+
+
+async def _summaries(db: Database, settings: Settings, texts: Texts, now: datetime) -> int:
+    """Questionnaires whose time is up are closed, and each that asked anyone is summed up in the
+    events channel (if there is one)."""
+    channel = settings.slack.events_channel
+    queued = 0
+    for event_id in await db.read.questionnaire.closing_due(now):
+        async with db.transaction() as tx:
+            if not await tx.questionnaire.close(event_id, now):
+                continue
+            survey = await tx.questionnaire.survey(event_id)
+            event = await tx.events.get(event_id)
+            if not channel or survey is None or event is None or survey.asked == 0:
+                continue
+            tally = await tx.questionnaire.tally(survey)
+            summary = questionnaire.summarise(survey, tally)
+            await tx.outbox.add(
+                summary_post(event, survey.asked, tally.answered, summary, settings, texts), channel, now
+            )
+        queued += 1
+        log.info("event_digest.survey_summed_up", extra=fields(event=event_id, asked=survey.asked))
+    return queued
+
+
+def summary_post(
+    event: Event,
+    asked: int,
+    answered: int,
+    summary: tuple[questionnaire.QuestionSummary, ...],
+    settings: Settings,
+    texts: Texts,
+) -> ChannelPost:
+    """Counts and percentages per choice, and how many answered of how many asked (no names)."""
+    title = escape(event.title)
+    when = moment_text(texts, event.starts_at, settings.center.tz)
+    head = "\n".join(
+        [
+            texts.get("questionnaire.summary_title", title=title, when=when),
+            texts.get("questionnaire.summary_answered", answered=answered, asked=asked),
+        ]
+    )
+    blocks = [_section(head)]
+    for question in summary:
+        lines = [
+            texts.get(
+                "questionnaire.summary_question",
+                number=question.number,
+                text=escape(question.text),
+                answered=question.answered,
+            )
+        ]
+        lines += [
+            texts.get(
+                "questionnaire.summary_choice", label=escape(label), count=count, percent=f"{percent:g}"
+            )
+            for label, count, percent in question.choices
+        ]
+        blocks.append(_section("\n".join(lines)))
+    fallback = texts.get("questionnaire.summary_fallback", title=event.title, answered=answered, asked=asked)
+    return ChannelPost(fallback, blocks)
+
+
+# -- `madoguchi events survey EVENT_ID` --------------------------------------------------------------
+
+SURVEY_HEADER = [
+    "question",
+    "text",
+    "choice",
+    "count",
+    "percent",
+    "answered",
+    "respondents",
+    "asked",
+    "closed",
+]
+
+
+async def survey_report(settings: Settings, event_id: str, output: str | None) -> int:
+    """The questionnaire's counts as CSV (UTF-8 with BOM, CRLF), no personal data: one row per choice,
+    with how many answered the question, answered any, and were asked; `closed` is 1 once final."""
+    if not (event_id.isascii() and event_id.isdigit()):
+        print(f"error: events survey: EVENT_ID must be a number (got {event_id!r})", file=sys.stderr)
+        return 2
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+    try:
+        survey = await db.read.questionnaire.survey(int(event_id))
+        tally = None if survey is None else await db.read.questionnaire.tally(survey)
+    finally:
+        await db.close()
+    if survey is None or tally is None:
+        print(f"error: events survey: event {event_id} has had no questionnaire", file=sys.stderr)
+        return 2
+    closed = int(survey.closed_at is not None)
+    rows: list[list[object]] = [list(SURVEY_HEADER)]
+    for question in questionnaire.summarise(survey, tally):
+        for label, count, percent in question.choices:
+            rows.append(
+                [
+                    question.number,
+                    question.text,
+                    label,
+                    count,
+                    percent,
+                    question.answered,
+                    tally.answered,
+                    survey.asked,
+                    closed,
+                ]
+            )
+    write_csv(rows, output)
+    return 0

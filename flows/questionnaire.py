@@ -1,0 +1,153 @@
+"""The questionnaire after an event: what citizens are asked and how their answers are taken.
+
+Those who had a seat get the first question (bot/event_digest.py sends it, one multicast for all);
+each answer is thanked with the next question, until the last. A question's choices are quick replies
+whose postback names everything needed (`survey:<event>:<question>:<choice>`, the `survey` command),
+so a tap needs no conversation; for those who type (LINE for PC shows no quick replies, and they
+vanish once the citizen types) the question waiting for their answer is kept in their row of those
+asked (`survey_recipients.next_question`), the smallest state there is: a typed number or choice
+answers it when no conversation is under way. A citizen's last answer to a question counts until it
+closes; a tap twice stores one answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from flows import matching, paging
+from flows.commands import COMMANDS, Call, Command
+from flows.context import DeskContext, Reply
+from flows.dates import moment_text
+from flows.messages import Choice, Inbound, Outgoing, Text
+from flows.texts import Texts
+from flows.validators import fold
+from storage.questionnaire import Answered, Survey, Tally
+from storage.repositories import Repositories
+from storage.users import User
+
+NAME = "survey"
+WORDS = frozenset({"アンケート", "あんけーと"})
+# A typed answer is a choice (at most 20 characters) said in a few words; longer text is a message
+# for staff or a question, never taken for an answer by a part of it.
+MAX_TYPED = 30
+
+
+def value(event_id: int, question: int, choice: int) -> str:
+    return f"{NAME}:{event_id}:{question}:{choice}"
+
+
+def parse(argument: str) -> tuple[int, int, int] | None:
+    """(event, question, choice) of a postback's argument (`12:1:3`), or None when it names none."""
+    parts = argument.split(":")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts):
+        return None
+    event_id, question, choice = (int(p) for p in parts)
+    return event_id, question, choice
+
+
+def options(survey: Survey, question: int) -> tuple[Choice, ...]:
+    labels = survey.questions[question - 1].choices
+    return tuple(Choice(label, value(survey.event_id, question, n)) for n, label in enumerate(labels, 1))
+
+
+def question_message(texts: Texts, survey: Survey, question: int, lead: str = "") -> Text:
+    """One question, its choices numbered (for typing) and as quick replies (for tapping)."""
+    choices = options(survey, question)
+    asked = texts.get(
+        "questionnaire.question",
+        number=question,
+        count=len(survey.questions),
+        text=survey.questions[question - 1].text,
+    )
+    return Text("\n".join(p for p in (lead, asked, paging.listing(choices, texts)) if p), choices=choices)
+
+
+def first_message(texts: Texts, survey: Survey, title: str, tz: tzinfo) -> Text:
+    """What goes to everyone asked: the event, until when it is open, the first question. The same
+    text for all (one multicast), so nothing about the person."""
+    closes = moment_text(texts, survey.closes_at, tz)
+    lead = texts.get("questionnaire.intro", title=title, count=len(survey.questions), closes=closes)
+    return question_message(texts, survey, 1, lead)
+
+
+def _after(texts: Texts, survey: Survey, answered: Answered) -> Reply:
+    if answered.next_question is None:
+        return Reply([Text(texts.get("questionnaire.done"))])
+    lead = texts.get("questionnaire.thanks")
+    return Reply([question_message(texts, survey, answered.next_question, lead)])
+
+
+async def _tapped(call: Call) -> Reply | list[Outgoing]:
+    """A choice tapped (`survey:12:1:3`), or アンケート typed: the question waiting, if any."""
+    texts, tx, ctx, user = call.ctx.texts, call.tx, call.ctx, call.user
+    parsed = parse(call.argument)
+    if parsed is None:
+        return await _waiting(call)
+    event_id, question, choice = parsed
+    survey = await tx.questionnaire.survey(event_id)
+    if survey is None or not await tx.questionnaire.was_asked(event_id, user.id):
+        return [Text(texts.get("questionnaire.not_asked"))]
+    if not survey.open_at(ctx.now):
+        return [Text(texts.get("questionnaire.closed"))]
+    if not (
+        1 <= question <= len(survey.questions) and 1 <= choice <= len(survey.questions[question - 1].choices)
+    ):
+        return [Text(texts.get("questionnaire.not_asked"))]  # not a choice it offered: forged or stale
+    answered = await tx.questionnaire.answer(survey, user.id, question, choice, ctx.now)
+    if not answered.accepted:
+        return [Text(texts.get("questionnaire.closed"))]
+    return _after(texts, survey, answered)
+
+
+async def _waiting(call: Call) -> Reply | list[Outgoing]:
+    """The question waiting for the citizen's answer, asked again (アンケート typed)."""
+    pending = await call.tx.questionnaire.pending(call.user.id, call.ctx.now)
+    if pending is None:
+        return [Text(call.ctx.texts.get("questionnaire.none"))]
+    survey, question = pending
+    return Reply([question_message(call.ctx.texts, survey, question)])
+
+
+async def typed_answer(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
+    """A typed number or choice that answers the question waiting for this citizen; None when it is
+    not one (the desk then answers the message as usual)."""
+    if inbound.kind != "text" or len(fold(inbound.text)) > MAX_TYPED:
+        return None
+    pending = await tx.questionnaire.pending(user.id, ctx.now)
+    if pending is None:
+        return None
+    survey, question = pending
+    found = matching.match(inbound.text, options(survey, question))
+    if found.choice is None:
+        return None
+    choice = int(found.choice.value.rsplit(":", 1)[1])
+    answered = await tx.questionnaire.answer(survey, user.id, question, choice, ctx.now)
+    if not answered.accepted:
+        return None
+    return _after(ctx.texts, survey, answered)
+
+
+@dataclass(frozen=True)
+class QuestionSummary:
+    number: int
+    text: str
+    answered: int
+    # (choice label, count, percent of those who answered this question)
+    choices: tuple[tuple[str, int, float], ...]
+
+
+def summarise(survey: Survey, tally: Tally) -> tuple[QuestionSummary, ...]:
+    """Counts and percentages per choice of each question."""
+    summary: list[QuestionSummary] = []
+    for number, (question, counts) in enumerate(zip(survey.questions, tally.counts, strict=True), 1):
+        answered = sum(counts)
+        rows = tuple(
+            (label, count, round(100 * count / answered, 1) if answered else 0.0)
+            for label, count in zip(question.choices, counts, strict=True)
+        )
+        summary.append(QuestionSummary(number, question.text, answered, rows))
+    return tuple(summary)
+
+
+COMMANDS.add(Command(NAME, WORDS, _tapped, takes_argument=True))
