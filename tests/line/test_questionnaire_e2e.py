@@ -102,6 +102,7 @@ async def test_questionnaire_tap_type_summary_and_a_late_answer(world: World, tm
     assert "（2/2）また参加したいと思いますか？" in texts_of(first)
     await hanako.tap(f"survey:{event_id}:1:2")  # a double tap: still one answer
     assert "ご回答ありがとうございました" in texts_of(await hanako.type("１"))  # question 2, by its number
+    assert "（1/2）イベントの満足度" in texts_of(await taro.type("アンケート"))  # the question waiting, again
     assert "（2/2）" in texts_of(await taro.type("満足"))  # a whole label, not やや満足
     assert "お答えいただけません" in texts_of(
         await jiro.tap(f"survey:{event_id}:1:1")
