@@ -9,11 +9,13 @@ and in which order. The answer to each keyword is taken from a control citizen o
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import aiohttp
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
 from storage import Database
-from tests.harness import post_events, wait_for
+from tests.harness import post_events, start_serve, wait_for
 
 KEYWORDS = ("ヘルプ", "開館時間", "場所", "電話番号", "駐車場")
 # The keyword answers need the center's contact details.
@@ -148,3 +150,39 @@ async def settle(path: Path) -> None:
         assert await db.read.outbox.count("failed") == 0
     finally:
         await db.close()
+
+
+def every_head_tried(path: Path, channel: str, times: int, keys: int) -> bool:
+    """Rows of `channel` wait under at least `keys` order keys, and the first waiting row of each key
+    (the one being delivered) has been tried at least `times` times: that many retry rounds of the
+    outage have passed."""
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        heads, short = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE o.attempts < ?) FROM outbox o JOIN"
+            " (SELECT min(id) AS id FROM outbox WHERE status = 'pending' AND channel = ? GROUP BY order_key) h"
+            " ON o.id = h.id",
+            (times, channel),
+        ).fetchone()
+    return bool(heads >= keys and not short)
+
+
+@asynccontextmanager
+async def serve_logged(config: Path) -> AsyncIterator[tuple[str, list[str]]]:
+    """`madoguchi serve` as a real process, its log read as it comes (a drill logs more than a pipe
+    holds) and kept; stopped with SIGTERM, which it must survive with exit status 0."""
+    process, address, lines = await start_serve(config)
+    assert process.stderr is not None
+    stream = process.stderr
+
+    async def keep_reading() -> None:
+        while raw := await stream.readline():
+            lines.append(raw.decode(errors="replace"))
+
+    reading = asyncio.create_task(keep_reading())
+    try:
+        yield address, lines
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 15) == 0
+        await reading
