@@ -20,6 +20,7 @@ from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
 from bot.queue_commands import DEFAULT_HOURS, inbox_retry, outbox_retry
 from bot.service import serve
+from bot.ward_commands import WardInputError, notices_send, wards_link, wards_list
 from storage import Database
 
 EXIT_BAD_INPUT = 2
@@ -98,6 +99,28 @@ def _parser() -> argparse.ArgumentParser:
     for task in (events_import, events_list, events_report, events_survey):
         task.add_argument("--config", required=True, metavar="PATH")
 
+    wards = commands.add_parser("wards", help="ward centers: their channels and LINE groups").add_subparsers(
+        dest="wards_command", required=True, metavar="TASK"
+    )
+    wards_link = wards.add_parser("link", help="link a LINE group the bot joined to its ward")
+    wards_link.add_argument("ward", metavar="WARD")
+    wards_link.add_argument("group_id", metavar="GROUP_ID")
+    wards_list = wards.add_parser("list", help="each ward's Slack channel and LINE group")
+    for task in (wards_link, wards_list):
+        task.add_argument("--config", required=True, metavar="PATH")
+    notices = commands.add_parser("notices", help="network-meeting notices to the wards").add_subparsers(
+        dest="notices_command", required=True, metavar="TASK"
+    )
+    send = notices.add_parser("send", help="send a notice to every ward (times in the center's timezone)")
+    send.add_argument("--config", required=True, metavar="PATH")
+    send.add_argument("--title", required=True)
+    send.add_argument("--at", required=True, metavar="TIME", help="the meeting, e.g. 2026-12-01 14:00")
+    send.add_argument("--deadline", required=True, metavar="TIME", help="answers by, e.g. 2026-11-24 17:00")
+    send.add_argument("--venue")
+    send.add_argument("--url", metavar="URL", help="to join online")
+    send.add_argument("--agenda-file", metavar="FILE", help="the agenda, UTF-8 text")
+    send.add_argument("--materials", metavar="URL", help="a link to the materials")
+
     for queue, what in (("inbox", "events that failed for good"), ("outbox", "failed and dead messages")):
         tasks = commands.add_parser(queue, help=f"the {queue} queue").add_subparsers(
             dest=f"{queue}_command", required=True, metavar="TASK"
@@ -174,6 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.events_command == "survey":
                 return asyncio.run(survey_report(settings, args.event_id, args.output))
             return asyncio.run(report_events(settings, args.output))
+        if args.command == "wards":
+            if args.wards_command == "link":
+                return asyncio.run(wards_link(settings, args.ward, args.group_id))
+            return asyncio.run(wards_list(settings))
+        if args.command == "notices":
+            values = {name: getattr(args, name) for name in ("title", "at", "deadline", "venue", "url")}
+            values["materials"] = args.materials
+            return asyncio.run(notices_send(settings, values, args.agenda_file))
         if args.command == "inbox":
             return asyncio.run(inbox_retry(settings, args.hours))
         if args.command == "outbox":
@@ -181,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))
-    except (ConfigError, OutputError, EventFileError) as exc:
+    except (ConfigError, OutputError, EventFileError, WardInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackupError as exc:

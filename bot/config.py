@@ -442,11 +442,43 @@ class EventsSettings(_Section):
         return sorted((parse_reminder_offset(v) for v in self.reminder_offsets), reverse=True)
 
 
+# A LINE group's id as LINE writes it: C and 32 hexadecimal digits.
+LINE_GROUP_ID = re.compile(r"C[0-9a-f]{32}")
+
+
 class WardCenter(_Section):
     ward: str = Field(min_length=1)
     name: str = Field(min_length=1)
     slack_channel: str = ""
     line_group_id: str = ""
+
+    @field_validator("line_group_id")
+    @classmethod
+    def _group_id(cls, value: str) -> str:
+        if value and not LINE_GROUP_ID.fullmatch(value):
+            raise ValueError(f"expected a LINE group id: C and 32 hexadecimal digits (got {value!r})")
+        return value
+
+
+class WardNoticesSettings(_Section):
+    # Where staff see each notice's answer sheet and hear of LINE groups the bot joined or left;
+    # "" means [slack] default_channel.
+    staff_channel: str = ""
+    # Wards that have not answered (or answered 未定) are reminded this long before the answer deadline.
+    remind_before: str = "2d"
+    # On the meeting day, wards that attend are reminded at this time (HH:MM in [center] timezone), or an
+    # hour before the meeting if it starts earlier.
+    meeting_day_at: str = Field(default="08:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @field_validator("remind_before")
+    @classmethod
+    def _remind_before(cls, value: str) -> str:
+        parse_reminder_offset(value)
+        return value
+
+    @property
+    def remind_delta(self) -> timedelta:
+        return parse_reminder_offset(self.remind_before)
 
 
 class Settings(_Section):
@@ -463,6 +495,7 @@ class Settings(_Section):
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     wards: list[WardCenter] = Field(default_factory=list)
+    ward_notices: WardNoticesSettings = Field(default_factory=WardNoticesSettings)
 
     # Where the file was read from; relative paths inside it are resolved against its folder.
     source: Path = Field(default=Path("."), exclude=True)
@@ -475,7 +508,18 @@ class Settings(_Section):
             if ward.ward in seen:
                 raise ValueError(f"duplicate ward {ward.ward!r}")
             seen.add(ward.ward)
+        # An answer counts only from its ward's own channel or group: no two wards may share one.
+        for key in ("slack_channel", "line_group_id"):
+            used = [getattr(w, key) for w in value if getattr(w, key)]
+            shared = sorted({v for v in used if used.count(v) > 1})
+            if shared:
+                raise ValueError(f"two wards have the same {key} {shared[0]!r}")
         return value
+
+    @property
+    def notices_channel(self) -> str:
+        """Where notices' answer sheets go (the [slack] default channel unless [ward_notices] says)."""
+        return self.ward_notices.staff_channel or self.slack.default_channel
 
     @functools.cached_property
     def calendar(self) -> BusinessCalendar:

@@ -30,6 +30,7 @@ from bot.line.webhook import LineWebhook
 from bot.line_commands import month_start
 from bot.logs import fields
 from bot.metrics import Metrics, TimedSlackClient
+from bot.notices import NoticeReminders
 from bot.ops_alerts import OpsAlerts
 from bot.outbox_worker import OutboxWorker
 from bot.reminders import ReminderService
@@ -83,6 +84,7 @@ class Runtime:
         self.alerts: OpsAlerts
         self.retention: RetentionSweeper
         self.reminders: ReminderService
+        self.notice_reminders: NoticeReminders
         self.socket: SocketMode | None = None
         self.metrics: Metrics
         self.backups: NightlyBackup
@@ -179,6 +181,11 @@ class Runtime:
             line_sender.on_quota_short = self.reminders.quota_short
             # Runs after the scheduler stops (pushed earlier): waits for a sweep under way.
             self._stack.push_async_callback(self.reminders.stop)
+            self.notice_reminders = NoticeReminders(
+                self.db, settings, texts, self.clock, scheduler=scheduler, on_queued=self.outbox.wake
+            )
+            self.notice_reminders.start()
+            self._stack.push_async_callback(self.notice_reminders.stop)
             # Staff cancelling or moving an event in Slack: registrants told, reminders follow.
             self.slack.events.on_cancel = self.reminders.cancel_event
             self.slack.events.on_reschedule = self.reminders.reschedule_event

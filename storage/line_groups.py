@@ -15,6 +15,11 @@ class LineGroup:
     joined_at: datetime
     left_at: datetime | None
 
+    @property
+    def member(self) -> bool:
+        """The bot is in the group now (joined, and not left since)."""
+        return self.left_at is None
+
 
 class LineGroupRepository(Repository):
     async def joined(self, group_id: str, now: datetime) -> None:

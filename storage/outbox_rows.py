@@ -183,3 +183,35 @@ class ThreadPurge(OutboxRow):
     """Delete the thread posts that carried a citizen's words (their data was deleted)."""
 
     case_id: int
+
+
+# --- Ward centers' notices (bot/notices.py, bot/slack/notices.py) ------------------------------------
+
+
+@row_kind("ward_notice_copy", "slack")
+@dataclass(frozen=True)
+class WardNoticeCopy(OutboxRow):
+    """A ward's copy of a notice in its Slack channel: posted once (its ts recorded), then updated in
+    place, each time drawn from the notice and the ward's answer as they are at delivery."""
+
+    notice_id: int
+    ward_center_id: int
+
+
+@row_kind("notice_sheet", "slack")
+@dataclass(frozen=True)
+class NoticeSheet(OutboxRow):
+    """The staff's answer sheet of a notice: posted once (its ts recorded), then updated in place."""
+
+    notice_id: int
+
+
+@row_kind("ward_group_messages", "line")
+@dataclass(frozen=True)
+class WardGroupMessages(OutboxRow):
+    """Messages pushed to a ward center's LINE group (with the row's retry key); the id LINE gives the
+    first copy of a notice is recorded."""
+
+    notice_id: int
+    ward_center_id: int
+    messages: list[dict[str, Any]]

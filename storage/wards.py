@@ -1,4 +1,8 @@
-"""The ward civic-activity support centers (区民活動支援センター) that receive network-meeting notices."""
+"""The ward civic-activity support centers (区民活動支援センター) that receive network-meeting notices.
+
+Rows follow configuration (`[[wards]]`): a Slack channel always as configured; a LINE group as
+configured when the configuration names one, else as linked with `madoguchi wards link`.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,19 @@ class WardCenterRepository(Repository):
     async def all(self) -> list[WardCenterRecord]:
         rows = await self._all("SELECT * FROM ward_centers ORDER BY id")
         return [from_row(WardCenterRecord, r) for r in rows]
+
+    async def configured(self, wards: Sequence[str]) -> list[WardCenterRecord]:
+        """The rows of these wards (configuration order); rows of wards no longer configured are left out."""
+        rows = {r.ward: r for r in await self.all()}
+        return [rows[w] for w in wards if w in rows]
+
+    async def get(self, ward_center_id: int) -> WardCenterRecord | None:
+        row = await self._one("SELECT * FROM ward_centers WHERE id = ?", (ward_center_id,))
+        return None if row is None else from_row(WardCenterRecord, row)
+
+    async def by_line_group(self, group_id: str) -> WardCenterRecord | None:
+        row = await self._one("SELECT * FROM ward_centers WHERE line_group_id = ? ORDER BY id", (group_id,))
+        return None if row is None else from_row(WardCenterRecord, row)
 
     async def by_ward(self, ward: str) -> WardCenterRecord | None:
         row = await self._one("SELECT * FROM ward_centers WHERE ward = ?", (ward,))

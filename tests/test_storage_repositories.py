@@ -11,6 +11,7 @@ from storage.cases import NewCase
 from storage.conversations import Conversation
 from storage.events import EventDraft
 from storage.inbox import IncomingEvent
+from storage.notices import NoticeDraft
 from storage.outbox_rows import LineMessages
 from storage.wards import WardCenterSpec
 from tests.conftest import NOW
@@ -240,13 +241,20 @@ async def test_notices_and_answers(db: Database) -> None:
             [WardCenterSpec("中区", "中区民活動支援センター"), WardCenterSpec("南区", "南区センター")]
         )
         ids = [w.id for w in await tx.wards.all()]
-        notice = await tx.notices.create(
-            "第3回ネットワーク会議", "ご案内です", "U_STAFF", NOW, ids, meeting_at=LATER, answer_by=LATER
+        draft = NoticeDraft("第3回ネットワーク会議", LATER, LATER, venue="センター", agenda="ご案内です")
+        notice = await tx.notices.create(draft, "U_STAFF", NOW, [(i, "C_W", None) for i in ids])
+        assert await tx.notices.record_answer(notice.id, ids[0], "attend", 2, "U_WARD", "slack", "C_W", LATER)
+        # The same answer again (a double click) writes nothing.
+        assert not await tx.notices.record_answer(
+            notice.id, ids[0], "attend", 2, "U_WARD", "slack", "C_W", LATER
         )
-        assert await tx.notices.record_answer(notice.id, ids[0], "attend", "U_WARD", LATER)
     assert await db.read.notices.get(notice.id) == notice
     recipients = await db.read.notices.recipients(notice.id)
-    assert [(r.answer, r.answered_at) for r in recipients] == [("attend", LATER), (None, None)]
+    assert [(r.answer, r.attendees, r.answered_at) for r in recipients] == [
+        ("attend", 2, LATER),
+        (None, None, None),
+    ]
+    assert len(await db.read.notices.history(notice.id, ids[0])) == 1
 
 
 async def test_audit_log(db: Database) -> None:

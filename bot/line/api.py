@@ -136,11 +136,13 @@ class LineApi:
         request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
         await self.messaging.reply_message(request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
 
-    async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> None:
+    async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> list[str]:
+        """Returns the ids LINE gave the messages sent (a ward's copy of a notice records its own)."""
         request = PushMessageRequest.from_dict({"to": to, "messages": messages})
-        await self.messaging.push_message(
+        response = await self.messaging.push_message(
             request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
+        return [str(sent.id) for sent in (getattr(response, "sent_messages", None) or [])]
 
     async def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str) -> None:
         """The same messages to up to 500 users in one request; the retry key makes a retry safe."""

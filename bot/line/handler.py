@@ -13,8 +13,6 @@ from linebot.v3.webhooks import (
     FileMessageContent,
     FollowEvent,
     ImageMessageContent,
-    JoinEvent,
-    LeaveEvent,
     LocationMessageContent,
     MessageEvent,
     PostbackEvent,
@@ -29,6 +27,7 @@ from bot.config import Settings
 from bot.line.api import LineApi
 from bot.line.sender import reply_token_expiry
 from bot.logs import fields
+from bot.notices import GroupEvents
 from flows.desk import respond
 from flows.messages import Inbound
 from flows.texts import Texts
@@ -65,6 +64,7 @@ class LineEventHandler:
         self._texts = texts
         self._settings = settings
         self._clock = clock
+        self._groups = GroupEvents(settings, texts)
 
     async def prepare(self, item: InboxItem) -> Prepared:
         """Fetch the display name when we have none or it is old (cached in the users table).
@@ -97,11 +97,11 @@ class LineEventHandler:
             log.info("line.event_ignored", extra=fields(type=prepared.ignored, reason="unknown to the SDK"))
             return
         now = self._clock()
-        if isinstance(event, JoinEvent | LeaveEvent):
-            await self._group_membership(event, tx, now)
-            return
         if getattr(event.source, "type", None) != "user":
-            return  # group chatter is not for the citizen desk
+            # Groups and rooms (the ward centers'): joins, leaves and notice answers, never the citizen desk.
+            expires = reply_token_expiry(_issued_at(event, item.received_at))
+            await self._groups.handle(event, tx, now, reply_token_expires_at=expires)
+            return
         user_id = event.source.user_id
         if isinstance(event, UnfollowEvent):
             await tx.users.mark_unfollowed(user_id, now)
@@ -128,17 +128,6 @@ class LineEventHandler:
             reply_token=getattr(event, "reply_token", None),
             reply_token_expires_at=reply_token_expiry(_issued_at(event, item.received_at)),
         )
-
-    @staticmethod
-    async def _group_membership(event: JoinEvent | LeaveEvent, tx: Repositories, now: datetime) -> None:
-        group_id = getattr(event.source, "group_id", None) or getattr(event.source, "room_id", None)
-        if not group_id:
-            return
-        if isinstance(event, JoinEvent):
-            await tx.line_groups.joined(group_id, now)
-        else:
-            await tx.line_groups.left(group_id, now)
-        log.info("line.group_membership", extra=fields(type=event.type))
 
 
 def _issued_at(event: Event, received_at: datetime) -> datetime:

@@ -23,10 +23,11 @@ from linebot.v3.messaging import ApiException
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import LineApi, Quota, classify, error_message
+from bot.line.ward_groups import deliver_to_group
 from bot.logs import fields
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
-from storage.outbox_rows import LineMessages, LineMulticast
+from storage.outbox_rows import LineMessages, LineMulticast, WardGroupMessages
 
 log = logging.getLogger("madoguchi.line.sender")
 
@@ -66,6 +67,8 @@ class LineSender:
         row = message.row
         if isinstance(row, LineMulticast):
             return await self._multicast(message, row)
+        if isinstance(row, WardGroupMessages):
+            return await deliver_to_group(self._api, message, row)
         if not isinstance(row, LineMessages):
             return Final(f"not a LINE row: {row.kind}")
         user = await self._db.read.users.by_line_id(message.recipient)

@@ -49,6 +49,8 @@ MONTHLY_LIMIT = "You have reached your monthly limit."
 MESSAGE_TYPES = frozenset(
     {"text", "textV2", "sticker", "image", "video", "audio", "location", "imagemap", "template", "flex"}
 )
+# Group and room ids as LINE writes them (pushes to them are checked against the groups the bot is in).
+_GROUP_ID_RE = re.compile(r"^[CR][0-9a-f]{32}$")
 _RETRY_KEY_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -193,7 +195,12 @@ class FakeLine(LoopbackServer):
         self.profiles[user_id] = profile
 
     def set_group(self, group_id: str, group_name: str) -> None:
+        """The bot is in this group (C…) or room (R…): pushes to it are accepted, its summary known."""
         self.groups[group_id] = group_name
+
+    def leave_group(self, group_id: str) -> None:
+        """The bot is no longer in the group: LINE refuses pushes to it."""
+        self.groups.pop(group_id, None)
 
     def set_content(self, message_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
         self.contents[message_id] = (data, content_type)
@@ -326,6 +333,9 @@ class FakeLine(LoopbackServer):
         errors += _message_errors(body.get("messages"))
         if errors:
             raise _Reject.invalid(errors)
+        if _GROUP_ID_RE.match(to) and to not in self.groups:
+            # A group or room the bot is not in (never joined, or left): LINE refuses the recipient.
+            raise _Reject(400, "The property, 'to', in the request body is invalid (line: -, column: -)")
         self._charge(len(body["messages"]))
         sent = self._accept("push", to, body["messages"])
         return self._accepted(key, {"sentMessages": sent}, sent)

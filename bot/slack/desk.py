@@ -26,6 +26,7 @@ from bot.logs import fields
 from bot.slack import card, home, mrkdwn
 from bot.slack.events import EventDesk
 from bot.slack.http_gate import SlackHttpGate, on_error
+from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict
 from flows import staff
@@ -81,6 +82,7 @@ class SlackDesk:
             settings.server.body_timeout_seconds,
         )
         self.events = EventDesk(settings, db, client, texts, clock, self._staff, on_queued)
+        self.notices = NoticeDesk(settings, db, client, texts, clock, self._staff, on_queued)
         self._register()
         self.app.error(on_error)
 
@@ -113,6 +115,7 @@ class SlackDesk:
         app.event("app_home_opened")(self._home_opened)
         app.command("/madoguchi")(self._command)
         self.events.register(app)
+        self.notices.register(app)
 
     def _button(self, act: Callable[..., Awaitable[StaffResult]]) -> Callable[..., Awaitable[None]]:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
@@ -317,6 +320,8 @@ class SlackDesk:
             await ack(text=home.stats_text(figures, self._texts, alerts, self._settings.center.tz))
         elif words[:1] in (["event"], ["events"]):
             await self.events.command(ack, command, words)
+        elif words[:1] == ["notice"]:
+            await self.notices.command(ack, command)
         else:
             await ack(text=self._texts.get("command.usage"))
 

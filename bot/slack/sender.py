@@ -21,6 +21,7 @@ from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
+from bot.slack import notices
 from bot.slack.card import card_text, case_blocks
 from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
@@ -35,9 +36,11 @@ from storage.outbox_rows import (
     CaseReopened,
     ChannelNote,
     ChannelPost,
+    NoticeSheet,
     OpsAlert,
     ThreadNote,
     ThreadPurge,
+    WardNoticeCopy,
 )
 
 # The rows about one case, delivered in its channel and thread.
@@ -83,6 +86,16 @@ class SlackSender:
                 blocks = row.blocks if isinstance(row, ChannelPost) and row.blocks else None
                 await self._post(channel=message.recipient, text=row.text, blocks=blocks)
                 return Delivered("chat.postMessage")
+            if isinstance(row, WardNoticeCopy | NoticeSheet):
+                return await notices.deliver(
+                    row,
+                    message,
+                    client=self._client,
+                    post=self._post,
+                    db=self._db,
+                    settings=self._settings,
+                    texts=self._texts,
+                )
             if not isinstance(row, CaseRow):
                 return Final(f"not a Slack row: {row.kind}")
             case = await self._db.read.cases.get(row.case_id)

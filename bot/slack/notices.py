@@ -1,0 +1,490 @@
+"""Network-meeting notices in Slack: the staff's form and answer sheet, and the wards' copies.
+
+Staff: `/madoguchi notice` opens the form; each notice's answer sheet in the staff channel
+(`[ward_notices] staff_channel`) is updated in place and carries 変更 (the form again) and 中止 (after a
+confirmation). Only staff may: the configured `[slack] staff` list, or else the members of the staff
+channel.
+
+Wards: each ward's copy in its own channel (often a Slack Connect channel, with people from outside the
+center, who are not staff) has 出席 / 欠席 / 未定 buttons and a select for the number attending. Anyone
+in that channel may answer for the ward, but only on that ward's own copy: a press anywhere else, or a
+value that names another ward, is refused to the presser alone and recorded nowhere. Presses are
+deduplicated on Slack's trigger and action ids, and an answer already on record changes nothing.
+
+Titles, places and agendas are staff text: escaped before they go into mrkdwn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import Delivered, Final, Outcome
+from bot.event_import import FieldError, when
+from bot.logs import fields
+from bot.notices import FIELDS, Notices, draft_from_fields
+from bot.slack.mrkdwn import escape, escape_cut
+from bot.slack.payload import row_id, view_metadata
+from bot.slack.staff_check import StaffCheck, Verdict
+from flows import notices as flow
+from flows.dates import moment_text
+from flows.texts import Texts
+from storage import Database, Repositories
+from storage.notices import Notice, NoticeRecipient
+from storage.outbox import OutboxMessage
+from storage.outbox_rows import NoticeSheet, WardNoticeCopy
+from storage.wards import WardCenterRecord
+
+log = logging.getLogger("madoguchi.slack")
+
+Ack = Callable[..., Awaitable[None]]
+Post = Callable[..., Awaitable[Any]]
+MAX_HEADER = 150
+FIELD_LIMITS = {"title": 100, "venue": 200, "url": 500, "materials": 500, "agenda": 1500}
+
+
+class NoticeDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: AsyncWebClient,
+        texts: Texts,
+        clock: Clock,
+        staff: StaffCheck,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = client
+        self._texts = texts
+        self._clock = clock
+        self._staff = staff
+        self._on_queued = on_queued
+        self._notices = Notices(settings, texts)
+
+    def register(self, app: AsyncApp) -> None:
+        app.action(re.compile(r"notice_answer_(attend|absent|maybe)"))(self._answer)
+        app.action("notice_attendees")(self._answer)
+        app.action("notice_edit")(self._edit_button)
+        app.action("notice_cancel")(self._cancel_button)
+        app.view("notice_save")(self._save)
+        app.view("notice_cancel_confirm")(self._cancel_confirm)
+
+    async def _refusal(self, actor: str) -> str | None:
+        verdict = await self._staff.verdict(actor, self._settings.notices_channel)
+        if verdict is Verdict.STAFF:
+            return None
+        if verdict is Verdict.UNKNOWN:
+            log.warning("slack.staff_unknown", extra=fields(surface="notices"))
+            return self._texts.get("staff.check_failed")
+        return self._texts.get("staff.not_staff")
+
+    # -- staff: /madoguchi notice, 変更, 中止 -------------------------------------------------------------
+
+    async def command(self, ack: Ack, command: dict[str, Any]) -> None:
+        refusal = await self._refusal(str(command["user_id"]))
+        if refusal is not None:
+            await ack(text=refusal)
+            return
+        await ack()
+        await self._client.views_open(trigger_id=command["trigger_id"], view=self.form_view(None))
+
+    async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
+        await self._open(body, self.form_view(notice) if _open(notice) else None)
+
+    async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
+        await self._open(body, self._cancel_view(notice) if notice is not None and _open(notice) else None)
+
+    async def _open(self, body: dict[str, Any], view: dict[str, Any] | None) -> None:
+        refusal = await self._refusal(str(body["user"]["id"]))
+        if refusal is not None:
+            view = self.message_view(refusal)
+        elif view is None:
+            view = self.message_view(self._texts.get("notices.not_found"))
+        await self._client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    def form_view(self, notice: Notice | None) -> dict[str, Any]:
+        texts = self._texts
+        tz = self._settings.center.tz
+        current: dict[str, str] = {}
+        if notice is not None:
+            current = {
+                "title": notice.title,
+                "at": when(notice.meeting_at, tz),
+                "deadline": when(notice.answer_by, tz),
+                "venue": notice.venue,
+                "url": notice.online_url,
+                "agenda": notice.agenda,
+                "materials": notice.materials_url,
+            }
+        blocks = []
+        for name in FIELDS:
+            element: dict[str, Any] = {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "multiline": name == "agenda",
+            }
+            if name in FIELD_LIMITS:
+                element["max_length"] = FIELD_LIMITS[name]
+            if current.get(name):
+                element["initial_value"] = current[name]
+            if name in ("at", "deadline"):
+                element["placeholder"] = _plain("2026-12-01 14:00")
+            label = texts.get("notices.field_meeting_at" if name == "at" else f"notices.field_{name}")
+            block: dict[str, Any] = {
+                "type": "input",
+                "block_id": name,
+                "label": _plain(label),
+                "element": element,
+                "optional": name not in ("title", "at", "deadline"),
+            }
+            if name in ("at", "venue"):
+                block["hint"] = _plain(
+                    texts.get("notices.hint_time" if name == "at" else "notices.hint_place")
+                )
+            blocks.append(block)
+        return {
+            "type": "modal",
+            "callback_id": "notice_save",
+            "private_metadata": json.dumps({"notice_id": notice.id if notice else None}),
+            "title": _plain(texts.get("notices.create_title" if notice is None else "notices.edit_title")),
+            "submit": _plain(texts.get("notices.send" if notice is None else "notices.save")),
+            "close": _plain(texts.get("notices.back")),
+            "blocks": blocks,
+        }
+
+    def _cancel_view(self, notice: Notice) -> dict[str, Any]:
+        text = self._texts.get(
+            "notices.cancel_confirm", title=escape_cut(notice.title, 300), when=self._moment(notice)
+        )
+        return {
+            "type": "modal",
+            "callback_id": "notice_cancel_confirm",
+            "private_metadata": json.dumps({"notice_id": notice.id}),
+            "title": _plain(self._texts.get("notices.cancel_title")),
+            "submit": _plain(self._texts.get("notices.cancel_submit")),
+            "close": _plain(self._texts.get("notices.back")),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+
+    def message_view(self, text: str) -> dict[str, Any]:
+        return {
+            "type": "modal",
+            "title": _plain(self._texts.get("notices.modal_title")),
+            "close": _plain(self._texts.get("notices.close")),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+
+    def _moment(self, notice: Notice) -> str:
+        assert notice.meeting_at is not None
+        return moment_text(self._texts, notice.meeting_at, self._settings.center.tz)
+
+    async def _save(self, ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        actor = str(body["user"]["id"])
+        refusal = await self._refusal(actor)
+        if refusal is not None:
+            await ack(response_action="errors", errors={"title": refusal})
+            return
+        notice_id = row_id(view_metadata(view).get("notice_id"))
+        now = self._clock()
+        try:
+            draft = draft_from_fields(_values(view), self._settings, now)
+        except FieldError as exc:
+            block = exc.field if exc.field in FIELDS else "title"
+            reason = self._texts.get("notices.invalid", reason=exc.message)
+            await ack(response_action="errors", errors={block: reason})
+            return
+        async with self._db.transaction() as tx:
+            # A submission Slack retries (same view) sends nothing twice.
+            first = await tx.inbox.record_handled(
+                "slack", f"view:{view.get('id')}:notice", "slack:notices", now
+            )
+            if not first:
+                notice = None
+            elif notice_id:
+                notice = await self._notices.change(tx, notice_id, draft, f"slack:{actor}", now)
+            else:
+                notice = await self._notices.send(tx, draft, f"slack:{actor}", now)
+            count = len(await tx.notices.recipients(notice.id)) if notice is not None else 0
+        if notice is None:
+            key = "notices.not_found" if notice_id or not first else "notices.no_wards"
+            await ack(response_action="update", view=self.message_view(self._texts.get(key)))
+            return
+        self._on_queued()
+        title = escape_cut(notice.title, 300)
+        text = (
+            self._texts.get("notices.saved", title=title)
+            if notice_id
+            else self._texts.get(
+                "notices.sent", title=title, count=count, channel=escape(self._settings.notices_channel)
+            )
+        )
+        await ack(response_action="update", view=self.message_view(text))
+
+    async def _cancel_confirm(self, ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        actor = str(body["user"]["id"])
+        refusal = await self._refusal(actor)
+        if refusal is not None:
+            await ack(response_action="update", view=self.message_view(refusal))
+            return
+        notice_id = row_id(view_metadata(view).get("notice_id"))
+        async with self._db.transaction() as tx:
+            notice = await self._notices.cancel(tx, notice_id, f"slack:{actor}", self._clock())
+        if notice is None:
+            await ack(response_action="update", view=self.message_view(self._texts.get("notices.not_found")))
+            return
+        self._on_queued()
+        done = self._texts.get("notices.cancel_done", title=escape_cut(notice.title, 300))
+        await ack(response_action="update", view=self.message_view(done))
+
+    # -- wards: answers on their copy ------------------------------------------------------------------
+
+    async def _answer(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        action = body["actions"][0]
+        raw = action.get("value") or (action.get("selected_option") or {}).get("value")
+        value = flow.AnswerValue.unpack(raw)
+        actor = str(body["user"]["id"])
+        channel = str((body.get("channel") or {}).get("id") or "")
+        message_ts = str((body.get("container") or {}).get("message_ts") or "")
+        if value is None or not channel:
+            log.info("slack.notice_answer_ignored", extra=fields(reason="not our value"))
+            return
+        ward = await self._db.read.wards.get(value.ward_id)
+        recipient = await self._db.read.notices.recipient(value.notice_id, value.ward_id)
+        if (
+            ward is None
+            or recipient is None
+            or recipient.slack_channel != channel
+            or recipient.slack_ts != message_ts
+        ):
+            # Pressed anywhere but on that ward's own copy in its own channel.
+            log.info(
+                "slack.notice_answer_refused", extra=fields(notice=value.notice_id, reason="other place")
+            )
+            await self._tell(actor, channel, self._texts.get("notices.refused_other_ward"))
+            return
+        now = self._clock()
+        dedupe = f"notice:{body.get('trigger_id')}:{action.get('action_ts')}"
+        async with self._db.transaction() as tx:
+            if not await tx.inbox.record_handled("slack", dedupe, f"slack:notice:{value.notice_id}", now):
+                log.info("slack.duplicate", extra=fields(notice=value.notice_id))
+                return
+            result = await self._notices.answer(tx, value, ward, actor, "slack", channel, now)
+        if result.refused is not None:
+            await self._tell(actor, channel, result.refused)
+            return
+        if result.changed:
+            self._on_queued()
+
+    async def _tell(self, actor: str, channel: str, text: str) -> None:
+        try:
+            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text)
+        except SlackApiError as exc:
+            log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
+
+
+# -- the messages ------------------------------------------------------------------------------------
+
+
+def copy_message(
+    texts: Texts, notice: Notice, ward: WardCenterRecord, recipient: NoticeRecipient, settings: Settings
+) -> tuple[str, list[dict[str, Any]]]:
+    """A ward's copy as it is now: the notice, the ward's current answer, and (unless cancelled) the
+    answer buttons and the select for the number attending."""
+    tz = settings.center.tz
+    heading = "notices.heading_changed" if notice.status == "changed" else "notices.heading_new"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(_cut(notice.title, MAX_HEADER))},
+        _context(escape(texts.get(heading, ward=ward.ward))),
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": escape_cut("\n".join(flow.details(texts, notice, tz)), 3000)},
+        },
+    ]
+    if notice.status == "cancelled":
+        blocks.append(_section(texts.get("notices.copy_cancelled")))
+        return texts.get("notices.copy_cancelled"), blocks
+    if recipient.answer is None:
+        current = texts.get("notices.current_none")
+    else:
+        assert recipient.answered_at is not None
+        current = texts.get(
+            "notices.current",
+            answer=flow.answer_text(texts, recipient.answer, recipient.attendees),
+            who=_who(texts, recipient),
+            when=moment_text(texts, recipient.answered_at, tz),
+        )
+    blocks.append(_section(current))
+    options = [
+        {
+            "text": _plain(texts.get("notices.count_option", count=n)),
+            "value": flow.AnswerValue(notice.id, ward.id, "attend", n).pack(),
+        }
+        for n in range(1, flow.MAX_ATTENDEES + 1)
+    ]
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "notice_attendees",
+        "placeholder": _plain(texts.get("notices.count_placeholder")),
+        "options": options,
+    }
+    if recipient.answer == "attend" and recipient.attendees:
+        select["initial_option"] = options[min(recipient.attendees, flow.MAX_ATTENDEES) - 1]
+    buttons = [
+        {
+            "type": "button",
+            "action_id": f"notice_answer_{choice.value.rsplit(':', 1)[-1]}",
+            "text": _plain(choice.label),
+            "value": choice.value,
+            **({"style": "primary"} if choice.value.endswith(":attend") else {}),
+        }
+        for choice in flow.answer_choices(texts, notice.id, ward.id)
+    ]
+    blocks.append({"type": "actions", "block_id": "notice_answer", "elements": [*buttons, select]})
+    fallback = f"{notice.title} — {current}"
+    return fallback, blocks
+
+
+def sheet_message(
+    texts: Texts, notice: Notice, rows: list[tuple[NoticeRecipient, WardCenterRecord]], settings: Settings
+) -> tuple[str, list[dict[str, Any]]]:
+    """The staff's answer sheet: the counts in one line (also the message's text), then each ward."""
+    names = {ward.id: ward.ward for _, ward in rows}
+    summary = escape(flow.sheet_summary(texts, flow.tally([r for r, _ in rows], names)))
+    lines = []
+    for recipient, ward in rows:
+        line = texts.get(
+            "notices.sheet_ward",
+            ward=escape(ward.ward),
+            answer=flow.answer_text(texts, recipient.answer, recipient.attendees),
+        )
+        if recipient.answer is not None:
+            line += texts.get("notices.sheet_via", who=_who(texts, recipient))
+        lines.append(line)
+    title = flow.sheet_title(texts, notice, settings.center.tz)
+    blocks: list[dict[str, Any]] = [
+        _section(escape(title)),
+        _section(summary),
+        _section(_cut("\n".join(lines), 3000) or summary),
+    ]
+    if notice.status != "cancelled":
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "notice_manage",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "notice_edit",
+                        "text": _plain(texts.get("notices.edit")),
+                        "value": str(notice.id),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": "notice_cancel",
+                        "text": _plain(texts.get("notices.cancel")),
+                        "value": str(notice.id),
+                        "style": "danger",
+                    },
+                ],
+            }
+        )
+    return summary, blocks
+
+
+async def deliver(
+    row: WardNoticeCopy | NoticeSheet,
+    message: OutboxMessage,
+    *,
+    client: AsyncWebClient,
+    post: Post,
+    db: Database,
+    settings: Settings,
+    texts: Texts,
+) -> Outcome:
+    """Post a ward's copy or the sheet once (its ts recorded), afterwards update it in place. Either is
+    drawn as it is now, so however many rows queue up, the last shows the latest answer."""
+    read = db.read
+    notice = await read.notices.get(row.notice_id)
+    if notice is None:
+        return Final("notice no longer exists")
+    if isinstance(row, WardNoticeCopy):
+        recipient = await read.notices.recipient(row.notice_id, row.ward_center_id)
+        ward = await read.wards.get(row.ward_center_id)
+        if recipient is None or ward is None:
+            return Final("ward no longer receives this notice")
+        text, blocks = copy_message(texts, notice, ward, recipient, settings)
+        channel, ts = recipient.slack_channel, recipient.slack_ts
+    else:
+        rows = []
+        for recipient in await read.notices.recipients(row.notice_id):
+            ward = await read.wards.get(recipient.ward_center_id)
+            if ward is not None:
+                rows.append((recipient, ward))
+        text, blocks = sheet_message(texts, notice, rows, settings)
+        channel, ts = notice.sheet_channel, notice.sheet_ts
+    if channel and ts:
+        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return Delivered("chat.update")
+    response = await post(channel=message.recipient, text=text, blocks=blocks)
+    posted_channel, posted_ts = str(response["channel"]), str(response["ts"])
+
+    async def record(tx: Repositories) -> None:
+        if isinstance(row, WardNoticeCopy):
+            await tx.notices.set_slack_copy(row.notice_id, row.ward_center_id, posted_channel, posted_ts)
+        else:
+            await tx.notices.set_sheet(row.notice_id, posted_channel, posted_ts)
+
+    return Delivered("chat.postMessage", record=record)
+
+
+def _who(texts: Texts, recipient: NoticeRecipient) -> str:
+    if recipient.answered_via == "slack" and recipient.answered_by:
+        return f"<@{escape(recipient.answered_by)}>"
+    return texts.get("notices.via_line")
+
+
+def _open(notice: Notice | None) -> bool:
+    return notice is not None and notice.status != "cancelled"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _values(view: dict[str, Any]) -> dict[str, str]:
+    state = ((view.get("state") or {}).get("values")) or {}
+    found: dict[str, str] = {}
+    for block_id, actions in state.items():
+        if block_id in FIELDS:
+            found[block_id] = str(((actions or {}).get("value") or {}).get("value") or "")
+    return found
