@@ -63,6 +63,7 @@ def desk_context(settings: Settings, texts: Texts, now: datetime) -> DeskContext
         notice_version=settings.privacy.notice_version,
         policy_url=settings.privacy.policy_url,
         retention_days=settings.privacy.anonymise_closed_after_days,
+        event_kinds=tuple((k.id, k.label) for k in settings.events.kinds),
     )
 
 

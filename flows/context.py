@@ -35,6 +35,8 @@ class DeskContext:
     notice_version: str = "1"
     policy_url: str = ""
     retention_days: int = 1095
+    # Kinds of events ([[events.kinds]]): (id, label), in the configured order (配信設定 lists them).
+    event_kinds: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows import events, intake, matching, paging, privacy, questionnaire
+from flows import announcements, events, intake, matching, paging, privacy, questionnaire
 from flows import state as state_io
 from flows.commands import COMMANDS, Call, Command
 from flows.commands import menu as menu
@@ -132,9 +132,12 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         filed = await file_held(conversation, user, tx, ctx)
         rest = await respond(inbound, user, tx, ctx)
         return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
-    if conversation is not None and conversation.flow == events.FLOW:
-        if command is None:  # a typed answer to the list or the event shown
-            reply = await events.in_conversation(call)
+    if conversation is not None and conversation.flow in (events.FLOW, announcements.FLOW):
+        if command is None:  # a typed answer to the list, the event or the question shown
+            answer = (
+                events.in_conversation if conversation.flow == events.FLOW else announcements.in_conversation
+            )
+            reply = await answer(call)
             if reply is not None:
                 return reply
         await tx.conversations.delete(user.id)  # moved on: answered as if nothing were shown

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from flows import matching, paging
+from flows.announcements import offer_subscription
 from flows.commands import COMMANDS, Call, Command, menu
 from flows.context import DeskContext, Notify, Reply
 from flows.dates import moment_text
@@ -296,7 +297,9 @@ async def _register(event: Event, call: Call) -> Reply:
         said = texts.get("events.already_registered")
     else:
         said = texts.get("events.cancelled_event" if event.status == "cancelled" else "events.closed")
-    reply = _end(call, [Text(said)])
+    # Signed up: asked once whether to hear of new events of this kind (the question ends the answer).
+    offer = await offer_subscription(event, call) if outcome in ("registered", "waitlisted") else None
+    reply = Reply([Text(said), offer]) if offer is not None else _end(call, [Text(said)])
     reply.notify = await _tell_promoted(event, promoted, call.ctx)
     return reply
 

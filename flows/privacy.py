@@ -69,6 +69,7 @@ async def forget_citizen(user: User, tx: Repositories, now: datetime) -> Forgott
         messages += await anonymise_case(case, tx, now, "request")
     registrations = await tx.registrations.delete_for_user(user.id)
     await tx.questionnaire.delete_for_user(user.id)  # their answers to questionnaires
+    await tx.subscriptions.delete_for_user(user.id)  # the kinds chosen for announcements, and 配信停止
     await tx.conversations.delete(user.id)
     await tx.users.forget(user.id, now)
     numbers = tuple(c.number for c in cases)

@@ -18,6 +18,7 @@ from storage.questionnaire import QuestionnaireRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
 from storage.reply_drafts import ReplyDraftRepository
+from storage.subscriptions import AnnouncementRepository, SubscriptionRepository
 from storage.slots import SlotRepository
 from storage.users import UserRepository
 from storage.wards import WardCenterRepository
@@ -42,6 +43,8 @@ class Repositories:
         self.ops_alerts = OpsAlertRepository(conn)
         self.questionnaire = QuestionnaireRepository(conn)
         self.health = HealthRepository(conn)
+        self.subscriptions = SubscriptionRepository(conn)
+        self.announcements = AnnouncementRepository(conn)
         self.checkpoint_requested = False
 
     def checkpoint_after_commit(self) -> None:

@@ -88,6 +88,7 @@ async def test_the_menu_offers_only_what_works(citizen: Citizen) -> None:
         "consult",
         "events",
         "registrations",
+        "subs",
         "status",
         "contact",
         "help",

@@ -128,7 +128,7 @@ async def test_follow_greets_by_free_reply_and_records_the_user(bot: Runtime, li
     greeting, menu = (m.message for m in line.sent_messages())
     assert "友だち追加ありがとうございます" in greeting["text"]
     labels = [item["action"]["label"] for item in menu["quickReply"]["items"]]
-    assert labels == ["相談する", "イベント", "申込状況", "相談状況", "お問い合わせ", "ヘルプ"]
+    assert labels == ["相談する", "イベント", "申込状況", "配信設定", "相談状況", "お問い合わせ", "ヘルプ"]
     user = await bot.db.read.users.by_line_id("U_HANAKO")
     assert user is not None and user.following
     # Privacy first: nothing but the LINE user id is kept until the citizen agrees to the notice.
