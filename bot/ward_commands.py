@@ -80,10 +80,8 @@ async def wards_list(settings: Settings) -> int:
             line = "-"
             if ward.line_group_id:
                 group = await db.read.line_groups.get(ward.line_group_id)
-                if group is None:
-                    state = "no join seen"  # configured before the bot was invited, or joined long ago
-                else:
-                    state = "joined" if group.member else "the bot left"
+                # "no join seen": configured before the bot was invited, or joined before 0017.
+                state = "no join seen" if group is None else "joined" if group.member else "the bot left"
                 line = f"{ward.line_group_id} ({state})"
             rows.append((ward.ward, ward.slack_channel or "-", line))
     finally:

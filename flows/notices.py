@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from flows.dates import day_text, moment_text
+from flows.dates import moment_text
 from flows.messages import Card, Choice, Link, Text
 from flows.reminders import place_text
 from flows.texts import Texts
@@ -201,16 +201,11 @@ def reminder_times(
 ) -> dict[ReminderKind, datetime | None]:
     """When each reminder falls due (None: not at all, as its time has passed or it makes no sense)."""
     assert notice.meeting_at is not None and notice.answer_by is not None
-    unanswered: datetime | None = notice.answer_by - remind_before
+    unanswered = notice.answer_by - remind_before
     local_day = notice.meeting_at.astimezone(tz).date()
-    day: datetime | None = min(
-        datetime.combine(local_day, day_at, tzinfo=tz), notice.meeting_at - DAY_REMINDER_LEAD
-    )
-    if unanswered is not None and unanswered <= now:
-        unanswered = None
-    if day is not None and day <= now:
-        day = None
-    return {"unanswered": unanswered, "day": day}
+    day = min(datetime.combine(local_day, day_at, tzinfo=tz), notice.meeting_at - DAY_REMINDER_LEAD)
+    # A time already past sends nothing (a notice sent within remind_before of its deadline).
+    return {"unanswered": unanswered if unanswered > now else None, "day": day if day > now else None}
 
 
 # -- the staff's answer sheet ----------------------------------------------------------------------------
@@ -271,7 +266,3 @@ def sheet_title(texts: Texts, notice: Notice, tz: tzinfo) -> str:
     return mark[notice.status] + texts.get(
         "notices.sheet_title", title=notice.title, when=_moment(texts, notice.meeting_at, tz)
     )
-
-
-def meeting_day(texts: Texts, notice: Notice, tz: tzinfo) -> str:
-    return "" if notice.meeting_at is None else day_text(texts, notice.meeting_at, tz)

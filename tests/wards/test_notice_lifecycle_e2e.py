@@ -100,7 +100,8 @@ async def test_a_change_reaches_every_ward_on_every_channel_and_moves_the_remind
         assert form.view["callback_id"] == "notice_save" and "会議室A" in json.dumps(
             form.view, ensure_ascii=False
         )
-        later = notice.meeting_at + timedelta(days=1)  # type: ignore[operator]
+        assert notice.meeting_at is not None
+        later = notice.meeting_at + timedelta(days=1)
         done = await w.submit(
             form,
             w.form(at=typed(later), deadline=typed(later - timedelta(days=2)), venue="新しい会場 ホールB"),

@@ -76,9 +76,7 @@ async def test_answers_from_slack_and_line_update_the_copies_and_the_sheet(tmp_p
         assert "出席（1名）*（LINEから" in copy and "U00000" not in copy
         updates = [c for c in w.slack.find_calls("chat.update") if c.params["channel"] == slack_channel(0)]
         assert updates and updates[-1].params["ts"] == w.copy(0)["ts"]  # in place, not a new post
-        assert (
-            len(w.slack.messages_in(slack_channel(0))) == 1 and len(w.slack.messages_in(STAFF_CHANNEL)) == 1
-        )
+        assert len(w.slack.messages_in("C_WARD_00")) == 1 and len(w.slack.messages_in(STAFF_CHANNEL)) == 1
 
         ward = await w.recipient(notice, 4)
         assert (ward.answer, ward.attendees, ward.answered_via, ward.answered_in) == (
