@@ -27,6 +27,7 @@ from bot.reminders import reschedule_event
 from flows.texts import Texts
 from storage import Database
 from storage.events import Change, Event, EventDraft, EventSource
+from storage.slots import MAX_ADVISORS, MAX_SLOTS, SlotsBooked, split_advisors
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_EVENTS = 5000
@@ -36,6 +37,9 @@ MAX_DESCRIPTION = 3000
 MAX_VENUE = 200
 MAX_URL = 500
 MAX_CAPACITY = 100_000
+MAX_SLOT_MINUTES = 480
+MAX_SLOT_BREAK = 240
+MAX_ADVISOR = 30
 
 COLUMNS = (
     "uid",
@@ -50,6 +54,10 @@ COLUMNS = (
     "registration_deadline",
     "public",
     "reminders",
+    "slots",
+    "slot_minutes",
+    "slot_break",
+    "slot_advisors",
 )
 REQUIRED = ("uid", "kind", "title", "starts_at")
 TIME_EXAMPLE = "2026-12-01 18:30"
@@ -199,6 +207,9 @@ def draft_from_fields(
     public_text = normalise(values.get("public") or "").lower()
     if public_text and public_text not in _TRUE | _FALSE:
         raise FieldError("public", "expected 1 (public) or 0 (internal)")
+    slot_plan = _slot_plan(values, starts_at, ends_at, capacity, tz)
+    if slot_plan is not None:
+        capacity, ends_at = slot_plan.capacity, slot_plan.ends_at
     return EventDraft(
         uid=uid,
         kind=kind,
@@ -213,6 +224,77 @@ def draft_from_fields(
         public=public_text not in _FALSE,
         reminder_offsets=parse_reminders(values.get("reminders") or ""),
         source=source,
+        **({} if slot_plan is None else slot_plan.fields),
+    )
+
+
+def _whole(values: Mapping[str, str], field: str, low: int, high: int) -> int | None:
+    """A whole number from `low` to `high`, or None when the field is empty."""
+    text = normalise(values.get(field) or "")
+    if not text:
+        return None
+    if not re.fullmatch(r"-?[0-9]+", text) or not low <= int(text) <= high:
+        raise FieldError(field, f"expected a whole number from {low} to {high} (got {text!r})")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class _SlotPlan:
+    fields: dict[str, Any]
+    capacity: int
+    ends_at: datetime
+
+
+def _slot_plan(
+    values: Mapping[str, str], starts_at: datetime, ends_at: datetime | None, capacity: int | None, tz: tzinfo
+) -> _SlotPlan | None:
+    """A consultation session's slots: `slots` per advisor, `slot_minutes` each, `slot_break` between,
+    from the start. The capacity is one booking per slot; the end, when not given, the last slot's."""
+    count = _whole(values, "slots", 1, MAX_SLOTS)
+    minutes = _whole(values, "slot_minutes", 5, MAX_SLOT_MINUTES)
+    pause = _whole(values, "slot_break", 0, MAX_SLOT_BREAK)
+    advisors_text = " ".join((values.get("slot_advisors") or "").split())
+    advisors = split_advisors(normalise(advisors_text))
+    if count is None:
+        if minutes is not None or pause is not None or advisors:
+            raise FieldError(
+                "slots", "required with slot_minutes, slot_break or slot_advisors (how many slots)"
+            )
+        return None
+    if minutes is None:
+        raise FieldError("slot_minutes", f"required with slots (minutes per slot, 5 to {MAX_SLOT_MINUTES})")
+    if len(advisors) > MAX_ADVISORS or len(set(advisors)) != len(advisors):
+        raise FieldError(
+            "slot_advisors", f"at most {MAX_ADVISORS} different advisors, such as 税理士、社会保険労務士"
+        )
+    if any(len(a) > MAX_ADVISOR for a in advisors):
+        raise FieldError("slot_advisors", f"each advisor at most {MAX_ADVISOR} characters")
+    total = count * max(1, len(advisors))
+    if total > MAX_SLOTS:
+        raise FieldError("slots", f"at most {MAX_SLOTS} slots in all (slots x advisors = {total})")
+    if capacity is not None and capacity != total:
+        raise FieldError("capacity", f"a session takes one booking per slot: leave it empty or write {total}")
+    pause = pause or 0
+    last_end = starts_at + timedelta(minutes=count * minutes + (count - 1) * pause)
+    if ends_at is not None and last_end > ends_at:
+        end = last_end.astimezone(tz).strftime("%H:%M")
+        raise FieldError("slots", f"the slots end at {end}, after ends_at")
+    fields = {
+        "slot_count": count,
+        "slot_minutes": minutes,
+        "slot_break": pause,
+        "slot_advisors": "、".join(advisors),
+    }
+    return _SlotPlan(fields, total, ends_at or last_end)
+
+
+def booked_text(error: SlotsBooked, tz: tzinfo) -> str:
+    """The booked slots a change would drop or move, for the error message."""
+    return ", ".join(
+        f"{when(s.starts_at, tz)}-{s.ends_at.astimezone(tz).strftime('%H:%M')}"
+        + (f" {s.advisor}" if s.advisor else "")
+        + (f" (case {s.case_number})" if s.case_number else "")
+        for s in error.booked
     )
 
 
@@ -240,6 +322,7 @@ def reminders_text(offsets: Sequence[int] | None) -> str:
 class Parsed:
     drafts: list[EventDraft]
     skipped: int = 0  # cancelled iCalendar events that are not imported
+    lines: tuple[int, ...] = ()  # the line each draft starts on (CSV), for errors found when saving
 
 
 def read_events(path: Path, settings: Settings, name: str | None = None) -> Parsed:
@@ -264,10 +347,11 @@ def read_events(path: Path, settings: Settings, name: str | None = None) -> Pars
         from bot.events_ics import read_calendar
 
         return read_calendar(text, settings, name)
-    return Parsed(_read_csv(text, settings, name))
+    drafts, lines = _read_csv(text, settings, name)
+    return Parsed(drafts, lines=tuple(lines))
 
 
-def _read_csv(text: str, settings: Settings, name: str) -> list[EventDraft]:
+def _read_csv(text: str, settings: Settings, name: str) -> tuple[list[EventDraft], list[int]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -310,7 +394,7 @@ def _read_csv(text: str, settings: Settings, name: str) -> list[EventDraft]:
         drafts.append(draft)
         if len(drafts) > MAX_EVENTS:
             raise EventFileError(f"{name}: more than {MAX_EVENTS} events; split the file")
-    return drafts
+    return drafts, list(seen.values())
 
 
 def minutes_before(trigger: Any) -> int | None:
@@ -333,9 +417,16 @@ async def import_events(settings: Settings, file: str) -> int:
     try:
         now = utc_now()
         async with db.transaction() as tx:
-            for draft in parsed.drafts:
+            for number, draft in enumerate(parsed.drafts):
                 before = await tx.events.by_uid(draft.uid)
-                event, change = await tx.events.save(draft, now)
+                try:
+                    event, change = await tx.events.save(draft, now)
+                except SlotsBooked as exc:  # raised inside the transaction: nothing is saved
+                    where = f"{file}:{parsed.lines[number]}" if parsed.lines else f"{file}: uid {draft.uid}"
+                    raise EventFileError(
+                        f"{where}: slots: booked slots would be dropped or moved: "
+                        f"{booked_text(exc, settings.center.tz)} (cancel those bookings first, or keep them)"
+                    ) from None
                 counts[change] += 1
                 if before is not None and before.starts_at != event.starts_at:
                     # Its reminders move with it and registrants are told (sent by the running bot).

@@ -107,6 +107,34 @@ async def _notice(
     )
 
 
+async def _reminder_sends(
+    tx: Repositories, event_id: int, reminder_id: int, settings: Settings, texts: Texts
+) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(retry key, recipients, message) of each multicast a due reminder makes: one for the event,
+    and at a consultation session one per booked slot, whose text names the slot's own time."""
+    everyone = await tx.reminders.recipients(event_id)
+    event = await tx.events.get(event_id)
+    if event is None or not everyone:
+        return []
+    tz, following = settings.center.tz, set(everyone)
+    sends: list[tuple[str, list[str], dict[str, str]]] = []
+    in_slots: set[str] = set()
+    for slot, holders in await tx.slots.recipients(event_id):
+        holders = [h for h in holders if h in following]
+        in_slots.update(holders)
+        if holders:
+            message = event_notice(
+                texts, "reminder", title=event.title, starts_at=slot.starts_at,
+                venue=event.venue, online_url=event.online_url, tz=tz,
+            )  # fmt: skip
+            sends.append((f"reminder:{reminder_id}:slot:{slot.id}", holders, message))
+    rest = [r for r in everyone if r not in in_slots]
+    whole = await _notice(tx, event_id, "reminder", settings, texts)
+    if rest and whole is not None:
+        sends.insert(0, (f"reminder:{reminder_id}", rest, whole))
+    return sends
+
+
 async def cancel_event(
     tx: Repositories, event_id: int, *, settings: Settings, texts: Texts, now: datetime
 ) -> int | None:
@@ -294,13 +322,12 @@ class ReminderService:
             else:
                 outcome = "sent"
                 # The claim and the messages commit together: both or neither.
-                recipients = await tx.reminders.recipients(event_id)
-                message = await _notice(tx, event_id, "reminder", self._settings, self._texts)
-                if message is not None and recipients:
-                    queued = await queue_multicast(
-                        tx, recipients, [message], now, f"reminder:{latest.id}", "reminder"
-                    )
-                    await self._warn_if_short(tx, quota, len(recipients), 1, "reminder")
+                sends = await _reminder_sends(tx, event_id, latest.id, self._settings, self._texts)
+                for key, recipients, message in sends:
+                    queued += await queue_multicast(tx, recipients, [message], now, key, "reminder")
+                if sends:
+                    total = sum(len(recipients) for _, recipients, _ in sends)
+                    await self._warn_if_short(tx, quota, total, 1, "reminder")
         log.info(
             "reminders.settled",
             extra=fields(

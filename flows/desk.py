@@ -278,6 +278,7 @@ async def _in_intake(
         await tx.conversations.delete(user.id)
         local_year = ctx.now.astimezone(ctx.timezone).year
         case = await intake.create_case(state.answers, user.id, tx, ctx.now, local_year)
+        await tx.slots.link_case(user.id, case.id, ctx.now)  # a booked consultation slot ahead shows it
         messages: list[Outgoing] = [Text(await _promise(case, tx, ctx)), *_out_of_hours(ctx)]
         return Reply(messages, [StaffEvent("case_created", case.id)])
     assert result.state is not None

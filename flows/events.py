@@ -12,6 +12,13 @@ A seat is decided by one conditional INSERT (storage.registrations.register): wh
 for the last seat at once, one gets it and the other is put on the waitlist and told their place.
 A cancelled seat goes to the first on the waitlist, who is told by a message of their own
 (`Reply.notify`). Times are shown in the center's timezone with the weekday (flows/dates.py).
+
+Consultation sessions have time slots (storage/slots.py, flows/slots.py): their card counts the free
+slots, 申し込む asks which time (`event:12:slot:34`, or typed: a number, 14:00, 14時), one conditional
+INSERT books it (storage.registrations.book: of two citizens asking for the same slot, one gets it, the
+other is told and shown the free ones), and a session with no free slot takes the waitlist as any
+event: a freed slot goes to the first waiting. After booking, ご相談内容を事前に送る starts the intake
+(the finished case is linked to the booking, see SlotRepository.link_case).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
-from flows import matching, paging
+from flows import matching, paging, slots
 from flows.announcements import offer_subscription
 from flows.commands import COMMANDS, Call, Command, menu
 from flows.context import DeskContext, Notify, Reply
@@ -32,6 +39,7 @@ from storage.conversations import Conversation
 from storage.events import Event
 from storage.registrations import Registration
 from storage.repositories import Repositories
+from storage.slots import Slot
 
 FLOW = "events"
 PER_PAGE = 12  # LINE shows at most 12 bubbles in a carousel
@@ -85,14 +93,16 @@ def _open_for_sign_up(event: Event, now: datetime) -> bool:
     return event.status == "open" and event.starts_at > now and (deadline is None or deadline >= now)
 
 
-def _summary(event: Event, ctx: DeskContext, with_url: bool = False) -> str:
-    """The event in a few lines: title, date and time, venue and online address (told only to those
-    signed up; others read that it will be)."""
+def _summary(event: Event, ctx: DeskContext, with_url: bool = False, slot: Slot | None = None) -> str:
+    """The event in a few lines: title, date and time, the booked slot, venue and online address
+    (told only to those signed up; others read that it will be)."""
     texts = ctx.texts
     lines = [
         texts.get("events.title_line", title=event.title),
         texts.get("events.when", when=when_text(event, ctx)),
     ]
+    if slot is not None:
+        lines.append(texts.get("slots.summary_line", slot=slots.slot_moment(texts, slot, ctx.timezone)))
     if event.venue:
         lines.append(texts.get("events.venue", venue=event.venue))
     if event.online_url:
@@ -109,6 +119,12 @@ async def _seats_line(event: Event, call: Call) -> str:
         return texts.get("events.cancelled_event")
     if not _open_for_sign_up(event, call.ctx.now):
         return texts.get("events.closed")
+    if event.has_slots:
+        free = len(await _free_slots(event, call.tx))
+        if not free:
+            return texts.get("slots.full")
+        total = len(await call.tx.slots.for_event(event.id))
+        return texts.get("slots.left", left=free, total=total, minutes=event.slot_minutes)
     if event.capacity is None:
         return texts.get("events.no_capacity")
     left = event.capacity - await call.tx.registrations.seats_taken(event.id)
@@ -120,6 +136,12 @@ async def _seats_line(event: Event, call: Call) -> str:
 async def _mine_line(mine: Registration | None, call: Call) -> str | None:
     if mine is None or mine.status == "cancelled":
         return None
+    if mine.status == "registered" and mine.slot_id is not None:
+        slot = await call.tx.slots.get(mine.slot_id)
+        if slot is not None:
+            return call.ctx.texts.get(
+                "slots.mine", slot=slots.slot_moment(call.ctx.texts, slot, call.ctx.timezone)
+            )
     if mine.status == "registered":
         return call.ctx.texts.get("events.mine_registered")
     position = await call.tx.registrations.position(mine)
@@ -134,9 +156,23 @@ async def _actions(event: Event, mine: Registration | None, call: Call) -> list[
         return [Choice(texts.get(key), f"event:{event.id}:cancel", ("キャンセル", "取り消す", "取消"))]
     if not _open_for_sign_up(event, call.ctx.now):
         return []
-    full = event.capacity is not None and await call.tx.registrations.seats_taken(event.id) >= event.capacity
-    key = "events.join_waitlist" if full else "events.register"
+    key = "events.join_waitlist" if await _full(event, call.tx) else "events.register"
     return [Choice(texts.get(key), f"event:{event.id}:register", ("申し込む", "申込", "申し込み", "参加"))]
+
+
+async def _full(event: Event, tx: Repositories) -> bool:
+    """No seat left (at a session: no free slot)."""
+    if event.has_slots:
+        return not await _free_slots(event, tx)
+    return event.capacity is not None and await tx.registrations.seats_taken(event.id) >= event.capacity
+
+
+async def _free_slots(event: Event, tx: Repositories) -> list[Slot]:
+    return [s for s in await tx.slots.for_event(event.id) if s.free]
+
+
+async def _held(event: Event, call: Call) -> Slot | None:
+    return await call.tx.slots.held_by(event.id, call.user.id) if event.has_slots else None
 
 
 async def _card(event: Event, call: Call) -> Card:
@@ -249,8 +285,14 @@ async def _event(call: Call) -> Reply:
     texts = call.ctx.texts
     if event is None or not event.public:
         return _end(call, [Text(texts.get("events.not_found"))])
+    if action == "register" and event.has_slots:
+        return await _ask_slot(event, call)
     if action == "register":
         return await _register(event, call)
+    if action.startswith("slot:"):
+        slot_id = action.removeprefix("slot:")
+        if slot_id.isascii() and slot_id.isdigit():
+            return await _book(event, int(slot_id), call)
     if action == "cancel":
         return await _ask_cancel(event, call)
     if action == "cancel:yes":
@@ -265,6 +307,7 @@ async def _details(event: Event, call: Call) -> Reply:
     mine = await call.tx.registrations.of(event.id, call.user.id)
     registered = mine is not None and mine.status == "registered"
     lines = [_summary(event, call.ctx, registered), await _seats_line(event, call)]
+    lines += await _slot_lines(event, mine, call)
     if event.registration_deadline is not None and _open_for_sign_up(event, call.ctx.now):
         deadline = moment_text(texts, event.registration_deadline, call.ctx.timezone)
         lines.append(texts.get("events.deadline", deadline=deadline))
@@ -280,6 +323,95 @@ async def _details(event: Event, call: Call) -> Reply:
         await _save(call, "event", {"id": event.id})
         lines.append(paging.listing(options, texts))
     return Reply([Text("\n".join(lines), choices=tuple(options))])
+
+
+async def _slot_lines(event: Event, mine: Registration | None, call: Call) -> list[str]:
+    """A session's slots, each free or booked (the citizen's own said so), for the details."""
+    if not event.has_slots or event.status == "cancelled":
+        return []
+    texts, tz = call.ctx.texts, call.ctx.timezone
+    lines = [texts.get("slots.list_header", minutes=event.slot_minutes)]
+    for slot in await call.tx.slots.for_event(event.id):
+        own = mine is not None and mine.status == "registered" and mine.slot_id == slot.id
+        key = "slots.list_mine" if own else "slots.list_free" if slot.free else "slots.list_taken"
+        lines.append(texts.get(key, slot=slots.slot_time(texts, slot, tz)))
+    return lines
+
+
+async def _ask_slot(event: Event, call: Call, before: str = "") -> Reply:
+    """申し込む at a session: which time? The free slots as choices (and numbered, for typing). With
+    none free, the waitlist as at any full event (after a slot was just taken: offered, not done)."""
+    tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
+    notify = await _tell_promoted(event, await tx.registrations.promote(event.id, now), call.ctx, tx)
+    held = await _held(event, call)
+    free = await _free_slots(event, tx)
+    if held is not None:
+        said = texts.get("slots.already", slot=slots.slot_moment(texts, held, call.ctx.timezone))
+        reply = _end(call, [Text(said)])
+    elif not free and before and _open_for_sign_up(event, now):
+        reply = await _offer_waitlist(event, call, f"{before}\n{texts.get('slots.none_free')}")
+    elif not free or not _open_for_sign_up(event, now):
+        reply = await _register(event, call)
+    else:
+        options = [*(slots.slot_choice(event.id, s, texts, call.ctx.timezone) for s in free), _back(texts)]
+        question = texts.get("slots.question", summary=_summary(event, call.ctx))
+        if before:
+            question = f"{before}\n{question}"
+        if _keeps_state(call):
+            await _save(call, "slots", {"id": event.id, "slots": [s.id for s in free]})
+            question += "\n" + paging.listing(options, texts)
+        reply = Reply([Text(question, choices=tuple(options))])
+    reply.notify = [*notify, *reply.notify]
+    return reply
+
+
+async def _offer_waitlist(event: Event, call: Call, said: str) -> Reply:
+    """The session filled up while the citizen chose: the waitlist is offered (as on its details)."""
+    texts = call.ctx.texts
+    mine = await call.tx.registrations.of(event.id, call.user.id)
+    options = [*await _actions(event, mine, call), _back(texts)]
+    if _keeps_state(call):
+        await _save(call, "event", {"id": event.id})
+        said += "\n" + paging.listing(options, texts)
+    return Reply([Text(said, choices=tuple(options))])
+
+
+def _back(texts: Texts) -> Choice:
+    return Choice(texts.get("events.back"), "events", ("一覧",))
+
+
+def _booked_options(texts: Texts) -> tuple[Choice, ...]:
+    return (
+        Choice(texts.get("slots.send_case"), "consult", ("事前に送る", "送る", "相談内容")),
+        Choice(texts.get("events.menu"), "menu"),
+    )
+
+
+async def _book(event: Event, slot_id: int, call: Call) -> Reply:
+    """A slot tapped or typed: booked, or taken a moment before (the free ones shown again)."""
+    tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
+    if not event.has_slots:
+        return await _register(event, call)
+    promoted = await tx.registrations.promote(event.id, now)
+    notify = await _tell_promoted(event, promoted, call.ctx, tx)
+    outcome, _ = await tx.registrations.book(event.id, slot_id, call.user.id, now)
+    if outcome == "taken":
+        reply = await _ask_slot(event, call, before=texts.get("slots.taken"))
+    elif outcome != "booked":
+        reply = await _ask_slot(event, call)  # already holding one, or closed: said there
+    else:
+        slot = await tx.slots.get(slot_id)
+        said = texts.get("slots.booked", summary=_summary(event, call.ctx, with_url=True, slot=slot))
+        if _keeps_state(call):
+            # The consultation form is offered next (typed: 1 or 事前に送る); a case filed while
+            # the booking is ahead is linked to it.
+            options = _booked_options(texts)
+            await _save(call, "booked", {"id": event.id})
+            reply = Reply([Text(f"{said}\n{paging.listing(options, texts)}", choices=options)])
+        else:
+            reply = _end(call, [Text(said)])
+    reply.notify = [*notify, *reply.notify]
+    return reply
 
 
 async def _register(event: Event, call: Call) -> Reply:
@@ -300,7 +432,7 @@ async def _register(event: Event, call: Call) -> Reply:
     # Signed up: asked once whether to hear of new events of this kind (the question ends the answer).
     offer = await offer_subscription(event, call) if outcome in ("registered", "waitlisted") else None
     reply = Reply([Text(said), offer]) if offer is not None else _end(call, [Text(said)])
-    reply.notify = await _tell_promoted(event, promoted, call.ctx)
+    reply.notify = await _tell_promoted(event, promoted, call.ctx, tx)
     return reply
 
 
@@ -310,7 +442,8 @@ async def _ask_cancel(event: Event, call: Call) -> Reply:
     if mine is None or mine.status == "cancelled":
         return _end(call, [Text(texts.get("events.nothing_to_cancel"))])
     options = _cancel_options(event, texts)
-    question = texts.get("events.cancel_question", summary=_summary(event, call.ctx))
+    summary = _summary(event, call.ctx, slot=await _held(event, call))
+    question = texts.get("events.cancel_question", summary=summary)
     if _keeps_state(call):
         await _save(call, "cancel", {"id": event.id})
         question += "\n" + paging.listing(options, texts)
@@ -326,13 +459,14 @@ def _cancel_options(event: Event, texts: Texts) -> tuple[Choice, ...]:
 
 async def _cancel(event: Event, call: Call) -> Reply:
     tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
+    held = await _held(event, call)  # the slot it frees, named in the answer
     before = await tx.registrations.cancel(event.id, call.user.id, now)
     if before is None:
         return _end(call, [Text(texts.get("events.nothing_to_cancel"))])
     promoted = await tx.registrations.promote(event.id, now) if before.status == "registered" else []
     key = "events.cancelled" if before.status == "registered" else "events.waitlist_left"
-    reply = _end(call, [Text(texts.get(key, summary=_summary(event, call.ctx)))])
-    reply.notify = await _tell_promoted(event, promoted, call.ctx)
+    reply = _end(call, [Text(texts.get(key, summary=_summary(event, call.ctx, slot=held)))])
+    reply.notify = await _tell_promoted(event, promoted, call.ctx, tx)
     return reply
 
 
@@ -344,13 +478,22 @@ async def fill_freed_seats(tx: Repositories, event_ids: list[int], ctx: DeskCont
         event = await tx.events.get(event_id)
         promoted = await tx.registrations.promote(event_id, ctx.now)
         if event is not None and promoted:
-            notify += await _tell_promoted(event, promoted, ctx)
+            notify += await _tell_promoted(event, promoted, ctx, tx)
     return notify
 
 
-async def _tell_promoted(event: Event, promoted: list[Registration], ctx: DeskContext) -> list[Notify]:
-    text = Text(ctx.texts.get("events.promoted", summary=_summary(event, ctx, with_url=True)))
-    return [Notify(r.user_id, (text,)) for r in promoted]
+async def _tell_promoted(
+    event: Event, promoted: list[Registration], ctx: DeskContext, tx: Repositories
+) -> list[Notify]:
+    """Those given a seat (at a session: a slot, whose time they are told) learn it by a push."""
+    notify: list[Notify] = []
+    for registration in promoted:
+        slot = None if registration.slot_id is None else await tx.slots.get(registration.slot_id)
+        summary = _summary(event, ctx, with_url=True, slot=slot)
+        notify.append(
+            Notify(registration.user_id, (Text(ctx.texts.get("events.promoted", summary=summary)),))
+        )
+    return notify
 
 
 # -- typed answers while a list or an event is shown ----------------------------------------------
@@ -361,6 +504,10 @@ async def in_conversation(call: Call) -> Reply | None:
     (the desk then drops the events conversation and answers as usual)."""
     conversation = call.conversation
     assert conversation is not None and conversation.flow == FLOW
+    if conversation.step == "slots":  # a time two advisors share: asked again, with the numbers
+        event, found = await _slot_answer(conversation, call)
+        if event is not None and found.ambiguous:
+            return await _ask_slot(event, call, before=call.ctx.texts.get("slots.ambiguous"))
     value = await _named(conversation, call)
     if value is None:
         return None
@@ -391,7 +538,12 @@ async def _named(conversation: Conversation, call: Call) -> str | None:
     event = await call.tx.events.get(int(data.get("id", 0)))
     if event is None or not text:
         return None
-    if conversation.step == "cancel":
+    if conversation.step == "slots":
+        _, found = await _slot_answer(conversation, call)
+        return found.choice.value if found.choice is not None else None
+    if conversation.step == "booked":
+        options = list(_booked_options(call.ctx.texts))
+    elif conversation.step == "cancel":
         options = list(_cancel_options(event, call.ctx.texts))
     else:
         registration = await call.tx.registrations.of(event.id, call.user.id)
@@ -399,6 +551,19 @@ async def _named(conversation: Conversation, call: Call) -> str | None:
         options = [*await _actions(event, registration, call), back]
     found = matching.match(text, options)
     return found.choice.value if found.choice is not None else None
+
+
+async def _slot_answer(conversation: Conversation, call: Call) -> tuple[Event | None, matching.Match]:
+    """The slot (or 一覧に戻る) a typed answer names among those shown: by number, time or label."""
+    event = await call.tx.events.get(int(conversation.data.get("id", 0)))
+    text = call.inbound.text if call.inbound.kind == "text" else ""
+    if event is None or not text:
+        return None, matching.Match()
+    shown = [await call.tx.slots.get(int(i)) for i in conversation.data.get("slots", [])]
+    listed = [s for s in shown if s is not None and s.event_id == event.id]
+    tz = call.ctx.timezone
+    options = [*(slots.slot_choice(event.id, s, call.ctx.texts, tz) for s in listed), _back(call.ctx.texts)]
+    return event, slots.pick(text, options, listed, tz)
 
 
 # -- the declarations (see flows/commands.py) ----------------------------------------------------

@@ -9,9 +9,12 @@ from typing import Any
 
 from bot.slack.mrkdwn import escape, escape_cut
 from flows.dates import moment_text
+from flows.slots import slot_moment
 from flows.staff import MAX_REPLY
 from flows.texts import Texts
 from storage.cases import Case
+from storage.events import Event
+from storage.slots import Slot
 
 SECTION_MAX = 2900  # Block Kit allows 3,000 characters in a section's text
 FIELD_MAX = 1900  # and 2,000 in each of a section's fields
@@ -22,10 +25,16 @@ def _cut(text: str, limit: int = SECTION_MAX) -> str:
 
 
 def case_blocks(
-    case: Case, category_label: str, texts: Texts, tz: tzinfo, earlier: Sequence[str] = ()
+    case: Case,
+    category_label: str,
+    texts: Texts,
+    tz: tzinfo,
+    earlier: Sequence[str] = (),
+    booking: str | None = None,
 ) -> list[dict[str, Any]]:
     """The card. Every value a citizen supplied is escaped (mrkdwn): it pings no one and links nowhere.
-    `earlier`: the numbers of the same citizen's earlier cases."""
+    `earlier`: the numbers of the same citizen's earlier cases; `booking`: the consultation-session
+    slot the case is linked to (`booking_line`)."""
     if case.anonymised_at is not None:
         return anonymised_blocks(case, category_label, texts, tz)
     status = texts.get(f"staff.status_{case.status}")
@@ -75,6 +84,9 @@ def case_blocks(
             "elements": [{"type": "mrkdwn", "text": texts.get("staff.card_earlier", numbers=history)}],
         },
     ]
+    if booking:  # above the line of earlier cases
+        text = f"*{texts.get('slots.card_booking')}*\n{booking}"
+        blocks.insert(-1, {"type": "section", "text": {"type": "mrkdwn", "text": text}})
     buttons: list[dict[str, Any]] = []
     value = str(case.id)
     if case.status == "closed":
@@ -88,6 +100,15 @@ def case_blocks(
         buttons.append(_button(texts.get("staff.close"), "case_close", value, style="danger"))
     blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
     return blocks
+
+
+def booking_line(event: Event, slot: Slot, texts: Texts, tz: tzinfo) -> str:
+    """The session and slot a case is linked to: 市民協働相談会12月 ・ 12月5日(土) 13:40〜14:20 税理士."""
+    return texts.get(
+        "slots.card_booking_line",
+        title=escape_cut(event.title, 300),
+        slot=escape(slot_moment(texts, slot, tz)),
+    )
 
 
 def anonymised_blocks(case: Case, category_label: str, texts: Texts, tz: tzinfo) -> list[dict[str, Any]]:

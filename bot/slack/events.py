@@ -6,6 +6,9 @@ the default channel. The form's fields are checked by the same rules as an impor
 (bot/event_import.py), an error shown under its field. Times are typed in the center's timezone.
 Cancelling goes through `on_cancel` (the reminders' cancel_event, which tells registrants); a changed
 start through `on_reschedule`; both default to storage alone. Titles and places go into mrkdwn escaped.
+A consultation session's slots are planned in the form (how many, minutes each, break, advisors) and
+listed with their bookings (the linked case's number, nothing personal); a change that would drop or
+move a booked slot is refused under the slots field, naming them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -26,9 +30,11 @@ from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict
+from flows.slots import slot_moment, slot_time
 from flows.texts import Texts
 from storage import Database, Repositories
-from storage.events import Event
+from storage.events import Change, Event, EventDraft
+from storage.slots import Slot, SlotsBooked
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -47,7 +53,13 @@ FIELD_LIMITS = {
     "online_url": 500,
     "reminders": 100,
     "capacity": 10,
+    "slots": 3,
+    "slot_minutes": 4,
+    "slot_break": 4,
+    "slot_advisors": 100,
 }
+# The slot plan's fields: their labels and hints are in ja.toml [slots].
+SLOT_FIELDS = ("slots", "slot_minutes", "slot_break", "slot_advisors")
 
 
 class EventDesk:
@@ -103,9 +115,13 @@ class EventDesk:
             return
         events = await self._db.read.events.listing(self._clock(), limit=LIST_EVENTS + 1)
         taken = {e.id: await self._db.read.registrations.seats_taken(e.id) for e in events}
-        await ack(text=self._texts.get("staff_events.list_title"), blocks=self.list_blocks(events, taken))
+        slots = {e.id: await self._db.read.slots.for_event(e.id) for e in events[:LIST_EVENTS] if e.has_slots}
+        blocks = self.list_blocks(events, taken, slots)
+        await ack(text=self._texts.get("staff_events.list_title"), blocks=blocks)
 
-    def list_blocks(self, events: list[Event], taken: dict[int, int]) -> list[dict[str, Any]]:
+    def list_blocks(
+        self, events: list[Event], taken: dict[int, int], slots: dict[int, list[Slot]] | None = None
+    ) -> list[dict[str, Any]]:
         texts = self._texts
         blocks: list[dict[str, Any]] = [
             {
@@ -119,7 +135,10 @@ class EventDesk:
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("home.none")}]}
             )
         for event in events[:LIST_EVENTS]:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": self._line(event, taken)}})
+            line = self._line(event, taken)
+            for slot in (slots or {}).get(event.id, []):
+                line += "\n" + self._slot_line(slot)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line}})
             blocks.append(
                 {
                     "type": "actions",
@@ -152,6 +171,18 @@ class EventDesk:
         if not event.public:
             line += " " + self._texts.get("staff_events.internal")
         return line
+
+    def _slot_line(self, slot: Slot, with_day: bool = False) -> str:
+        """A slot and its booking: the linked case's number at most (no names: see threat-model.md)."""
+        texts = self._texts
+        if slot.free:
+            status = texts.get("slots.staff_free")
+        elif slot.case_number:
+            status = texts.get("slots.staff_booked_case", number=slot.case_number)
+        else:
+            status = texts.get("slots.staff_booked")
+        shown = (slot_moment if with_day else slot_time)(texts, slot, self._settings.center.tz)
+        return texts.get("slots.staff_slot", slot=escape(shown), status=status)
 
     # -- buttons ---------------------------------------------------------------------------------
 
@@ -218,9 +249,13 @@ class EventDesk:
                 "ends_at": when(event.ends_at, tz),
                 "venue": event.venue,
                 "online_url": event.online_url,
-                "capacity": "" if event.capacity is None else str(event.capacity),
                 "registration_deadline": when(event.registration_deadline, tz),
                 "reminders": reminders_text(event.reminder_offsets),
+                "capacity": "" if event.capacity is None or event.has_slots else str(event.capacity),
+                "slots": str(event.slot_count) if event.has_slots else "",
+                "slot_minutes": str(event.slot_minutes) if event.has_slots else "",
+                "slot_break": str(event.slot_break) if event.slot_break else "",
+                "slot_advisors": event.slot_advisors,
             }
         kinds = [{"text": _plain(k.label), "value": k.id} for k in self._settings.events.kinds[:100]]
         kind_select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": kinds}
@@ -242,6 +277,7 @@ class EventDesk:
             "venue",
             "online_url",
             "capacity",
+            *SLOT_FIELDS,
         ):
             blocks.append(
                 self._text_input(name, current.get(name, ""), optional=name not in ("title", "starts_at"))
@@ -283,12 +319,17 @@ class EventDesk:
             element["initial_value"] = value
         if name in ("starts_at", "ends_at", "registration_deadline"):
             element["placeholder"] = _plain("2026-12-01 18:30")
-        block = _input(name, self._texts.get(f"staff_events.field_{name}"), element, optional=optional)
-        hint = {"starts_at": "hint_time", "reminders": "hint_reminders", "online_url": "hint_online"}.get(
-            name
-        )
+        section = "slots" if name in SLOT_FIELDS else "staff_events"
+        block = _input(name, self._texts.get(f"{section}.field_{name}"), element, optional=optional)
+        hint = {
+            "starts_at": "hint_time",
+            "reminders": "hint_reminders",
+            "online_url": "hint_online",
+            "slots": "hint_slots",
+            "slot_advisors": "hint_slot_advisors",
+        }.get(name)
         if hint is not None:
-            block["hint"] = _plain(self._texts.get(f"staff_events.{hint}"))
+            block["hint"] = _plain(self._texts.get(f"{section}.{hint}"))
         return block
 
     def notice_view(self, text: str) -> dict[str, Any]:
@@ -321,13 +362,33 @@ class EventDesk:
             )
             return
         now = self._clock()
+        try:
+            saved = await self._store(draft, actor, now)
+        except SlotsBooked as exc:  # the transaction is rolled back: nothing changed
+            booked = "、".join(self._slot_line(s, with_day=True) for s in exc.booked)
+            await ack(
+                response_action="errors", errors={"slots": self._texts.get("slots.refused", slots=booked)}
+            )
+            return
+        if saved is None:
+            await ack(response_action="errors", errors={"title": self._texts.get("staff_events.not_found")})
+            return
+        event, change = saved
+        self._on_queued()
+        log.info("slack.event_saved", extra=fields(event=event.id, change=change))
+        text = self._texts.get(
+            "staff_events.saved",
+            title=escape_cut(event.title, 300),
+            when=when(event.starts_at, self._settings.center.tz),
+        )
+        await ack(response_action="update", view=self.notice_view(text))
+
+    async def _store(self, draft: EventDraft, actor: str, now: datetime) -> tuple[Event, Change] | None:
+        """Save the form's event (None: it was cancelled meanwhile); SlotsBooked refuses it whole."""
         async with self._db.transaction() as tx:
             existing = await tx.events.by_uid(draft.uid)
             if existing is not None and existing.status == "cancelled":
-                await ack(
-                    response_action="errors", errors={"title": self._texts.get("staff_events.not_found")}
-                )
-                return
+                return None
             if existing is not None and existing.source != "slack":
                 draft = type(draft)(**{**draft.__dict__, "source": existing.source})
             event, change = await tx.events.save(draft, now)
@@ -340,14 +401,7 @@ class EventDesk:
                 and self.on_reschedule is not None
             ):
                 await self.on_reschedule(tx, event.id)
-        self._on_queued()
-        log.info("slack.event_saved", extra=fields(event=event.id, change=change))
-        text = self._texts.get(
-            "staff_events.saved",
-            title=escape_cut(event.title, 300),
-            when=when(event.starts_at, self._settings.center.tz),
-        )
-        await ack(response_action="update", view=self.notice_view(text))
+        return event, change
 
     async def _cancel_confirm(self, ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
