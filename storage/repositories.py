@@ -18,8 +18,8 @@ from storage.questionnaire import QuestionnaireRepository
 from storage.registrations import RegistrationRepository
 from storage.reminders import ReminderRepository
 from storage.reply_drafts import ReplyDraftRepository
-from storage.subscriptions import AnnouncementRepository, SubscriptionRepository
 from storage.slots import SlotRepository
+from storage.subscriptions import AnnouncementRepository, SubscriptionRepository
 from storage.users import UserRepository
 from storage.wards import WardCenterRepository
 
