@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__
+from bot.announce import announce_command
 from bot.backup import BackupError, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
 from bot.clock import utc_now
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     events_import = events.add_parser("import", help="add or update events from a CSV or iCalendar file")
     events_import.add_argument("file", metavar="FILE")
     events_list = events.add_parser("list", help="upcoming events, in the center's time")
+    announce = events.add_parser("announce", help="announce an event to the citizens who chose its kind")
+    announce.add_argument("event_id", metavar="EVENT_ID", type=int)
+    announce.add_argument("--config", required=True, metavar="PATH")
+    announce.add_argument("--yes", action="store_true", help="send without asking first")
     events_report = events.add_parser("report", help="counts per month and kind as CSV (no personal data)")
     events_report.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     events_survey = events.add_parser("survey", help="one event's questionnaire counts as CSV")
@@ -190,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             export = export_cases if args.cases_command == "export" else export_stats
             return asyncio.run(export(settings, args.output))
         if args.command == "events":
+            if args.events_command == "announce":
+                return asyncio.run(announce_command(settings, args.event_id, args.yes))
             if args.events_command == "import":
                 return asyncio.run(import_events(settings, args.file))
             if args.events_command == "list":

@@ -384,7 +384,7 @@ class ReminderService:
             self._on_queued()
 
     def _purpose_text(self, purpose: str) -> str:
-        if purpose in ("reminder", "cancelled", "rescheduled"):
+        if purpose in ("reminder", "cancelled", "rescheduled", "announcement"):
             return self._texts.get(f"reminders.purpose_{purpose}")
         return self._texts.get("reminders.purpose_other")
 

@@ -189,6 +189,8 @@ class Runtime:
             # Staff cancelling or moving an event in Slack: registrants told, reminders follow.
             self.slack.events.on_cancel = self.reminders.cancel_event
             self.slack.events.on_reschedule = self.reminders.reschedule_event
+            # The announce modal shows the month's quota before staff confirm.
+            self.slack.announce.quota = self.line.quota
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
             ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.logs import fields
 from bot.slack import card, home, mrkdwn
+from bot.slack.announce import AnnounceDesk
 from bot.slack.events import EventDesk
 from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
@@ -85,6 +86,9 @@ class SlackDesk:
         self.notices = NoticeDesk(settings, db, client, texts, clock, self._staff, on_queued)
         self._register()
         self.app.error(on_error)
+        # 告知する on the staff event list: announcing an event to the citizens who chose its kind.
+        self.announce = AnnounceDesk(settings, db, client, texts, clock, self.events, on_queued)
+        self.announce.register(self.app)
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """POST /slack/events in HTTP mode: the gate verifies before anything is parsed."""

@@ -92,7 +92,7 @@ class EventDesk:
 
     # -- who may ---------------------------------------------------------------------------------
 
-    async def _refusal(self, actor: str) -> str | None:
+    async def refusal(self, actor: str) -> str | None:
         verdict = await self._staff.verdict(actor, self._settings.slack.default_channel)
         if verdict is Verdict.STAFF:
             return None
@@ -105,7 +105,7 @@ class EventDesk:
 
     async def command(self, ack: Ack, command: dict[str, Any], words: list[str]) -> None:
         actor = str(command["user_id"])
-        refusal = await self._refusal(actor)
+        refusal = await self.refusal(actor)
         if refusal is not None:
             await ack(text=refusal)
             return
@@ -149,6 +149,12 @@ class EventDesk:
                             **_button(texts.get("staff_events.cancel"), "event_cancel", str(event.id)),
                             "style": "danger",
                         },
+                        # 告知する (bot/slack/announce.py): the modal says why not when it cannot be.
+                        *(
+                            [_button(texts.get("staff_announce.button"), "event_announce", str(event.id))]
+                            if event.public and event.status == "open"
+                            else []
+                        ),
                     ],
                 }
             )
@@ -200,7 +206,7 @@ class EventDesk:
 
     async def _open(self, body: dict[str, Any], view: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """A modal for staff; anyone else sees why not, in a modal too (App Home has no channel)."""
-        refusal = await self._refusal(str(body["user"]["id"]))
+        refusal = await self.refusal(str(body["user"]["id"]))
         shown = self.notice_view(refusal) if refusal is not None else await view()
         await self._client.views_open(trigger_id=body["trigger_id"], view=shown)
 
@@ -346,7 +352,7 @@ class EventDesk:
         view = body["view"]
         actor = str(body["user"]["id"])
         metadata = view_metadata(view)
-        refusal = await self._refusal(actor)
+        refusal = await self.refusal(actor)
         if refusal is not None:
             await ack(response_action="errors", errors={"title": refusal})
             return
@@ -406,7 +412,7 @@ class EventDesk:
     async def _cancel_confirm(self, ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
         actor = str(body["user"]["id"])
-        refusal = await self._refusal(actor)
+        refusal = await self.refusal(actor)
         if refusal is not None:
             await ack(response_action="update", view=self.notice_view(refusal))
             return
