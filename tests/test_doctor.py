@@ -155,7 +155,7 @@ async def test_a_ward_without_a_channel_is_reported_with_its_fix(
     tmp_path: Path, line: FakeLine, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wards = '[[wards]]\nward = "神奈川区"\nname = "かながわ区民活動支援センター"\n'
-    wards += '[[wards]]\nward = "西区"\nname = "にしく市民活動支援センター"\nline_group_id = "C_LINE_GROUP"\n'
+    wards += '[[wards]]\nward = "西区"\nname = "にしく市民活動支援センター"\nline_group_id = "C0123456789abcdef0123456789abcdef"\n'
     code, out = await doctor(await migrated(write(tmp_path, line, slack, wards)), capsys)
     assert code == 2
     found = row(out, "ward centers")
