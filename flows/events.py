@@ -24,11 +24,12 @@ event: a freed slot goes to the first waiting. After booking, ご相談内容を
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from flows import matching, paging, slots
+from flows import state as state_io
 from flows.announcements import offer_subscription
 from flows.commands import COMMANDS, Call, Command, menu
 from flows.context import DeskContext, Notify, Reply
@@ -204,9 +205,25 @@ def _keeps_state(call: Call) -> bool:
     return not call.in_flow and (conversation is None or conversation.flow == FLOW)
 
 
-async def _save(call: Call, step: str, data: dict[str, object]) -> None:
-    now = call.ctx.now
-    await call.tx.conversations.save(Conversation(call.user.id, FLOW, step, now, now, data=data))
+@dataclass(frozen=True)
+class ListShown:
+    """The list shown (イベント or 申込状況): a typed title, 次へ or 前へ names one of its events or pages."""
+
+    ids: list[int]
+    page: int = 0
+    mine: bool = False
+
+
+@dataclass(frozen=True)
+class EventShown:
+    """An event's card, its free slots or a question about it: a typed answer names one of its buttons."""
+
+    id: int
+    slots: list[int] = field(default_factory=list)  # the slots listed, in order: "2" is the second
+
+
+async def _save(call: Call, step: str, shown: ListShown | EventShown) -> None:
+    await state_io.save(call.tx, call.user.id, FLOW, step, shown, call.ctx.now)
 
 
 def _end(call: Call, messages: Sequence[Outgoing]) -> Reply:
@@ -245,7 +262,7 @@ async def _show_list(call: Call, ids: list[int], page: int, mine: bool) -> Reply
     if not call.in_flow:
         choices.append(Choice(texts.get("events.menu"), "menu"))
     if keeps:
-        await _save(call, "list", {"ids": [e.id for e in events], "page": page, "mine": mine})
+        await _save(call, "list", ListShown([e.id for e in events], page, mine))
     alt = texts.get("events.mine_alt" if mine else "events.alt")
     return Reply([Carousel(alt, cards), Text("\n".join(lines), choices=tuple(choices))])
 
@@ -320,7 +337,7 @@ async def _details(event: Event, call: Call) -> Reply:
     options = [*await _actions(event, mine, call), Choice(texts.get("events.back"), "events", ("一覧",))]
     keeps = _keeps_state(call)
     if keeps:
-        await _save(call, "event", {"id": event.id})
+        await _save(call, "event", EventShown(event.id))
         lines.append(paging.listing(options, texts))
     return Reply([Text("\n".join(lines), choices=tuple(options))])
 
@@ -358,7 +375,7 @@ async def _ask_slot(event: Event, call: Call, before: str = "") -> Reply:
         if before:
             question = f"{before}\n{question}"
         if _keeps_state(call):
-            await _save(call, "slots", {"id": event.id, "slots": [s.id for s in free]})
+            await _save(call, "slots", EventShown(event.id, [s.id for s in free]))
             question += "\n" + paging.listing(options, texts)
         reply = Reply([Text(question, choices=tuple(options))])
     reply.notify = [*notify, *reply.notify]
@@ -371,7 +388,7 @@ async def _offer_waitlist(event: Event, call: Call, said: str) -> Reply:
     mine = await call.tx.registrations.of(event.id, call.user.id)
     options = [*await _actions(event, mine, call), _back(texts)]
     if _keeps_state(call):
-        await _save(call, "event", {"id": event.id})
+        await _save(call, "event", EventShown(event.id))
         said += "\n" + paging.listing(options, texts)
     return Reply([Text(said, choices=tuple(options))])
 
@@ -406,7 +423,7 @@ async def _book(event: Event, slot_id: int, call: Call) -> Reply:
             # The consultation form is offered next (typed: 1 or 事前に送る); a case filed while
             # the booking is ahead is linked to it.
             options = _booked_options(texts)
-            await _save(call, "booked", {"id": event.id})
+            await _save(call, "booked", EventShown(event.id))
             reply = Reply([Text(f"{said}\n{paging.listing(options, texts)}", choices=options)])
         else:
             reply = _end(call, [Text(said)])
@@ -445,7 +462,7 @@ async def _ask_cancel(event: Event, call: Call) -> Reply:
     summary = _summary(event, call.ctx, slot=await _held(event, call))
     question = texts.get("events.cancel_question", summary=summary)
     if _keeps_state(call):
-        await _save(call, "cancel", {"id": event.id})
+        await _save(call, "cancel", EventShown(event.id))
         question += "\n" + paging.listing(options, texts)
     return Reply([Text(question, choices=options)])
 
@@ -520,22 +537,21 @@ async def in_conversation(call: Call) -> Reply | None:
 
 async def _named(conversation: Conversation, call: Call) -> str | None:
     """The button value a typed (or tapped) answer names at the step shown."""
-    word, data = call.word, conversation.data
+    word = call.word
     text = call.inbound.text if call.inbound.kind == "text" else ""
     if conversation.step == "list":
-        ids = [int(i) for i in data.get("ids", [])]
-        mine = bool(data.get("mine"))
-        page = int(data.get("page", 0))
-        command = "registrations" if mine else "events"
+        listed = state_io.read(ListShown, conversation)
+        page = listed.page
+        command = "registrations" if listed.mine else "events"
         if word in paging.NEXT_WORDS:
             return f"{command}:{page + 1}"
         if word in paging.PREV_WORDS and page > 0:
             return f"{command}:{page - 1}"
-        events = [e for e in [await call.tx.events.get(i) for i in ids] if e is not None]
+        events = [e for e in [await call.tx.events.get(i) for i in listed.ids] if e is not None]
         options = [Choice(e.title, f"event:{e.id}") for e in events]
         found = matching.match(text, options) if text else matching.Match()
         return found.choice.value if found.choice is not None else None
-    event = await call.tx.events.get(int(data.get("id", 0)))
+    event = await call.tx.events.get(state_io.read(EventShown, conversation).id)
     if event is None or not text:
         return None
     if conversation.step == "slots":
@@ -555,11 +571,12 @@ async def _named(conversation: Conversation, call: Call) -> str | None:
 
 async def _slot_answer(conversation: Conversation, call: Call) -> tuple[Event | None, matching.Match]:
     """The slot (or 一覧に戻る) a typed answer names among those shown: by number, time or label."""
-    event = await call.tx.events.get(int(conversation.data.get("id", 0)))
+    state = state_io.read(EventShown, conversation)
+    event = await call.tx.events.get(state.id)
     text = call.inbound.text if call.inbound.kind == "text" else ""
     if event is None or not text:
         return None, matching.Match()
-    shown = [await call.tx.slots.get(int(i)) for i in conversation.data.get("slots", [])]
+    shown = [await call.tx.slots.get(i) for i in state.slots]
     listed = [s for s in shown if s is not None and s.event_id == event.id]
     tz = call.ctx.timezone
     options = [*(slots.slot_choice(event.id, s, call.ctx.texts, tz) for s in listed), _back(call.ctx.texts)]
