@@ -57,8 +57,8 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
         "consultation-session",
         "市民協働相談会（協働コーディネーター）",
         f"{VENUE} 相談ブース",
-        6,
-        "協働コーディネーターが個別にご相談に応じます（予約制）。",
+        4,
+        "協働コーディネーターが個別にご相談に応じます（予約制・1枠40分）。",
     ),
     (
         15,
@@ -78,7 +78,7 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
         "士業相談会（税理士・社会保険労務士）",
         f"{VENUE} 相談ブース",
         8,
-        "税務・労務の個別相談（予約制）。",
+        "税務・労務の個別相談（予約制・1枠40分）。",
     ),
     (
         22,
@@ -103,6 +103,13 @@ _PROGRAMME: tuple[tuple[int, time, time, str, str, str, int | None, str], ...] =
 )
 
 
+# Consultation sessions are booked by time slot: (slots per advisor, minutes, break, advisors).
+_SLOTS = {
+    "consultation-session": (4, 40, 5, ""),
+    "expert-session": (4, 40, 5, "税理士、社会保険労務士"),
+}
+
+
 def programme(now: datetime, tz: tzinfo) -> list[EventDraft]:
     """The center's upcoming events, dated from today in the center's timezone."""
     today = now.astimezone(tz).date()
@@ -110,6 +117,7 @@ def programme(now: datetime, tz: tzinfo) -> list[EventDraft]:
     for days, start, end, kind, title, venue, capacity, description in _PROGRAMME:
         day = today + timedelta(days=days)
         starts = datetime.combine(day, start, tz)
+        slot_count, slot_minutes, slot_break, advisors = _SLOTS.get(kind, (0, 0, 0, ""))
         drafts.append(
             EventDraft(
                 uid=f"demo-{kind}-{days}",
@@ -123,6 +131,10 @@ def programme(now: datetime, tz: tzinfo) -> list[EventDraft]:
                 registration_deadline=starts - timedelta(days=1),
                 # The network meeting is for the ward centers (notices), not for citizens to sign up.
                 public=kind != "network-meeting",
+                slot_count=slot_count,
+                slot_minutes=slot_minutes,
+                slot_break=slot_break,
+                slot_advisors=advisors,
             )
         )
     return drafts

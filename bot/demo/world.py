@@ -76,6 +76,11 @@ class DemoError(Exception):
     """An act the page asked for that cannot be done (unknown user, view, message...)."""
 
 
+# Staff channels the example configuration leaves to the center; the demo shows them.
+DEMO_EVENTS_CHANNEL = "C_EVENTS"
+DEMO_NOTICES_CHANNEL = "C_NETWORK"
+
+
 def demo_settings(folder: Path, line_url: str, slack_api_url: str, source: Path = EXAMPLE_CONFIG) -> Settings:
     """The example configuration with demo secrets, a fresh database in `folder`, and both platforms
     pointed at the local fakes (Slack in HTTP mode, so the fake signs requests as Slack does)."""
@@ -88,7 +93,19 @@ def demo_settings(folder: Path, line_url: str, slack_api_url: str, source: Path 
             "storage": base.storage.model_copy(update={"path": str(folder / "madoguchi.sqlite3")}),
             "line": base.line.model_copy(update={"api_base_url": line_url, "data_api_base_url": line_url}),
             "slack": base.slack.model_copy(
-                update={"mode": "http", "api_base_url": slack_api_url, "staff": []}
+                update={
+                    "mode": "http",
+                    "api_base_url": slack_api_url,
+                    "staff": [],
+                    "events_channel": base.slack.events_channel or DEMO_EVENTS_CHANNEL,
+                }
+            ),
+            "ward_notices": base.ward_notices.model_copy(
+                update={"staff_channel": base.ward_notices.staff_channel or DEMO_NOTICES_CHANNEL}
+            ),
+            # The questionnaire after an event shows once the clock is moved past one.
+            "events": base.events.model_copy(
+                update={"questionnaire": base.events.questionnaire.model_copy(update={"enabled": True})}
             ),
         }
     )
@@ -198,6 +215,8 @@ class DemoWorld:
         add(slack.default_channel, "相談（総合）", "cases")
         for category in self.settings.consultation.categories:
             add(self.settings.channel_for(category.id), f"相談（{category.label}）", "cases")
+        add(slack.events_channel, "イベント（申込者・アンケート）", "events")
+        add(self.settings.notices_channel, "ネットワーク会議（回答表）", "events")
         add(slack.escalation_channel, "エスカレーション", "alerts")
         add(slack.ops_channel, "運用アラート", "alerts")
         for ward in self.settings.wards:

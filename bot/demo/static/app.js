@@ -362,7 +362,7 @@ function renderSidebar() {
     for (const person of s.staff) select.append(el("option", { value: person.id }, `${person.name}（${person.note}）`));
     select.value = ui.staff;
   }
-  const groups = [["cases", "相談チャンネル"], ["alerts", "エスカレーション・運用"], ["wards", "区民活動支援センター"], ["other", "その他"]];
+  const groups = [["cases", "相談チャンネル"], ["events", "イベント・ネットワーク会議"], ["alerts", "エスカレーション・運用"], ["wards", "区民活動支援センター"], ["other", "その他"]];
   const key = JSON.stringify([ui.channel, s.channels.map((c) => [c.id, topLevel(c.id).length, ui.seenChannel[c.id]])]);
   $("home-link").classList.toggle("active", ui.channel === "home");
   if (ui.rendered.sidebar === key) return;
