@@ -168,11 +168,19 @@ class OutboxWorker:
         self._wake.set()
 
     async def _time_to_next(self) -> float:
+        """How long to sleep unless woken: until the next row of a key not being delivered is due.
+
+        Keys with a delivery under way are left out (the delivery wakes the loop when it ends); with
+        every slot taken, nothing is looked up at all. Counting them made the loop spin, listing the
+        heads again and again while a delivery was under way (their time had come).
+        """
         waits = [IDLE_POLL_SECONDS]
         waits += [max(0.0, u.retry_at - time.monotonic()) for u in self._unrecorded.values()]
-        next_at = await self._db.read.outbox.next_due_at(list(self._senders))
-        if next_at is not None:
-            waits.append(max(0.0, (next_at - self._clock()).total_seconds()))
+        if len(self._inflight) < self._concurrency:
+            busy = [*self._inflight, *self._unrecorded]
+            next_at = await self._db.read.outbox.next_due_at(list(self._senders), skip_keys=busy)
+            if next_at is not None:
+                waits.append(max(0.0, (next_at - self._clock()).total_seconds()))
         return min(waits)
 
     async def _deliver(self, listed: OutboxMessage) -> None:

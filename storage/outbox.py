@@ -108,11 +108,16 @@ class OutboxRepository(Repository):
         )
         return [from_row(OutboxMessage, r) for r in rows]
 
-    async def next_due_at(self, channels: Sequence[str]) -> datetime | None:
-        """When the earliest deliverable message on these channels becomes due (None when none is pending)."""
+    async def next_due_at(self, channels: Sequence[str], skip_keys: Sequence[str] = ()) -> datetime | None:
+        """When the earliest deliverable message on these channels becomes due (None when none is pending).
+
+        `skip_keys` leaves out keys whose head is already being delivered (as in `due`).
+        """
         marks = ", ".join("?" for _ in channels)
+        skip = f" AND o.order_key NOT IN ({', '.join('?' for _ in skip_keys)})" if skip_keys else ""
         row = await self._one(
-            f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS} WHERE o.channel IN ({marks})", channels
+            f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS} WHERE o.channel IN ({marks}){skip}",
+            (*channels, *skip_keys),
         )
         return None if row is None or row[0] is None else from_db(row[0])
 
