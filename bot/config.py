@@ -293,6 +293,10 @@ class EventKind(_Section):
     label: str = Field(min_length=1, max_length=40)
 
 
+# The kind of the network meetings with the ward centers: staff can send such an event to the wards
+# as a notice, and no questionnaire follows it unless configured.
+NETWORK_MEETING = "network-meeting"
+
 DEFAULT_EVENT_KINDS = [
     EventKind(id="salon", label="ミズベサロン"),
     EventKind(id="npo-seminar", label="NPO入門セミナー"),
@@ -302,7 +306,7 @@ DEFAULT_EVENT_KINDS = [
     EventKind(id="expert-session", label="士業相談会"),
     EventKind(id="fes", label="市民活動フェス"),
     EventKind(id="collab-space", label="コラボレーション＠スペース"),
-    EventKind(id="network-meeting", label="ネットワーク会議"),
+    EventKind(id=NETWORK_MEETING, label="ネットワーク会議"),
     EventKind(id="other", label="その他"),
 ]
 
@@ -418,7 +422,7 @@ class EventsSettings(_Section):
     @property
     def questionnaire_kinds(self) -> list[str]:
         """The kinds the questionnaire applies to (all but network meetings unless configured)."""
-        return self.questionnaire.kinds or [k.id for k in self.kinds if k.id != "network-meeting"]
+        return self.questionnaire.kinds or [k.id for k in self.kinds if k.id != NETWORK_MEETING]
 
     @field_validator("kinds")
     @classmethod

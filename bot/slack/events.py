@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import NETWORK_MEETING, Settings
 from bot.event_import import COLUMNS, FieldError, draft_from_fields, kind_label, reminders_text, when
 from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
@@ -149,6 +149,12 @@ class EventDesk:
                             **_button(texts.get("staff_events.cancel"), "event_cancel", str(event.id)),
                             "style": "danger",
                         },
+                        # A network meeting goes to the ward centers as a notice (bot/slack/notices.py).
+                        *(
+                            [_button(texts.get("staff_events.notice"), "notice_from_event", str(event.id))]
+                            if event.kind == NETWORK_MEETING and event.status != "cancelled"
+                            else []
+                        ),
                         # 告知する (bot/slack/announce.py): the modal says why not when it cannot be.
                         *(
                             [_button(texts.get("staff_announce.button"), "event_announce", str(event.id))]

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import NETWORK_MEETING, Settings
 from bot.delivery import Delivered, Final, Outcome
 from bot.event_import import FieldError, when
 from bot.logs import fields
@@ -76,6 +76,7 @@ class NoticeDesk:
         app.action(re.compile(r"notice_answer_(attend|absent|maybe)"))(self._answer)
         app.action("notice_attendees")(self._answer)
         app.action("notice_edit")(self._edit_button)
+        app.action("notice_from_event")(self._from_event_button)
         app.action("notice_cancel")(self._cancel_button)
         app.view("notice_save")(self._save)
         app.view("notice_cancel_confirm")(self._cancel_confirm)
@@ -104,6 +105,24 @@ class NoticeDesk:
         notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
         await self._open(body, self.form_view(notice) if _open(notice) else None)
 
+    async def _from_event_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        """区センターへ通知 on a network meeting in the staff's event list: the notice form, filled in
+        from the event (staff add the answer deadline)."""
+        await ack()
+        event = await self._db.read.events.get(row_id(body["actions"][0].get("value")))
+        if event is None or event.kind != NETWORK_MEETING or event.status == "cancelled":
+            await self._open(body, None)
+            return
+        tz = self._settings.center.tz
+        filled = {
+            "title": event.title,
+            "at": when(event.starts_at, tz),
+            "venue": event.venue,
+            "url": event.online_url,
+            "agenda": event.description,
+        }
+        await self._open(body, self.form_view(None, filled))
+
     async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
         notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
@@ -117,10 +136,11 @@ class NoticeDesk:
             view = self.message_view(self._texts.get("notices.not_found"))
         await self._client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    def form_view(self, notice: Notice | None) -> dict[str, Any]:
+    def form_view(self, notice: Notice | None, filled: dict[str, str] | None = None) -> dict[str, Any]:
+        """The notice form: a new one (`filled` from a network-meeting event), or `notice` to change."""
         texts = self._texts
         tz = self._settings.center.tz
-        current: dict[str, str] = {}
+        current: dict[str, str] = dict(filled or {})
         if notice is not None:
             current = {
                 "title": notice.title,
@@ -141,7 +161,8 @@ class NoticeDesk:
             if name in FIELD_LIMITS:
                 element["max_length"] = FIELD_LIMITS[name]
             if current.get(name):
-                element["initial_value"] = current[name]
+                # Slack refuses a view whose initial value is longer than the field allows.
+                element["initial_value"] = current[name][: FIELD_LIMITS.get(name, 3000)]
             if name in ("at", "deadline"):
                 element["placeholder"] = _plain("2026-12-01 14:00")
             label = texts.get("notices.field_meeting_at" if name == "at" else f"notices.field_{name}")
