@@ -39,7 +39,6 @@ from storage.subscriptions import Announcement
 
 log = logging.getLogger("madoguchi.announce")
 
-PURPOSE = "announcement"
 EXIT_BAD_INPUT = 2
 EXIT_DECLINED = 1
 
@@ -151,7 +150,7 @@ async def announce(
     messages = list(messages_for(event, settings, texts))
     if not await tx.announcements.claim(event.id, now, actor, len(recipients), len(messages)):
         return Announced(event, "announced", announced=await tx.announcements.get(event.id))
-    batches = await queue_multicast(tx, recipients, messages, now, f"announce:{event.id}", PURPOSE)
+    batches = await queue_multicast(tx, recipients, messages, now, f"announce:{event.id}", "announcement")
     detail = {"recipients": len(recipients), "messages": len(messages), "batches": batches}
     await tx.audit.record(actor, "event.announced", "event", event.id, now, detail)
     log.info("announce.queued", extra=fields(event=event.id, recipients=len(recipients), batches=batches))

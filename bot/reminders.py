@@ -42,7 +42,7 @@ from flows.events import fill_freed_seats
 from flows.reminders import Notice, event_notice
 from flows.texts import Texts
 from storage import Database, Repositories
-from storage.outbox_rows import LineMulticast
+from storage.outbox_rows import LineMulticast, MulticastPurpose
 from storage.reminders import EVENT_REMINDER, EventForReminders, Reminder
 
 log = logging.getLogger("madoguchi.reminders")
@@ -74,11 +74,11 @@ async def queue_multicast(
     messages: list[dict[str, Any]],
     now: datetime,
     key: str,
-    purpose: str = "",
+    purpose: MulticastPurpose = "",
 ) -> int:
     """One outbox row per batch of ≤500 recipients (each with its own retry key); returns the rows.
 
-    `purpose` ("reminder", "cancelled", "rescheduled") names the send in a quota warning."""
+    `purpose` names the send in a quota warning."""
     parts = batches(recipients)
     for number, batch in enumerate(parts):
         await tx.outbox.add(
@@ -350,7 +350,7 @@ class ReminderService:
             return None
 
     async def _warn_if_short(
-        self, tx: Repositories, quota: Quota | None, recipients: int, messages: int, purpose: str
+        self, tx: Repositories, quota: Quota | None, recipients: int, messages: int, purpose: MulticastPurpose
     ) -> None:
         """Tell the ops channel, with the numbers, when this send needs more than the month has left."""
         if quota is None or quota.limit is None:
@@ -376,17 +376,17 @@ class ReminderService:
                 remaining=remaining,
             )
 
-    async def quota_short(self, purpose: str, recipients: int, messages: int, quota: Quota) -> None:
+    async def quota_short(
+        self, purpose: MulticastPurpose, recipients: int, messages: int, quota: Quota
+    ) -> None:
         """The LINE sender's warning before one multicast row (a notice, or a batch sent again)."""
         async with self._db.transaction() as tx:
             await self._warn_if_short(tx, quota, recipients, messages, purpose)
         if self._on_queued is not None:
             self._on_queued()
 
-    def _purpose_text(self, purpose: str) -> str:
-        if purpose in ("reminder", "cancelled", "rescheduled", "announcement"):
-            return self._texts.get(f"reminders.purpose_{purpose}")
-        return self._texts.get("reminders.purpose_other")
+    def _purpose_text(self, purpose: MulticastPurpose) -> str:
+        return self._texts.get(f"reminders.purpose_{purpose or 'other'}")
 
     async def _arm(self) -> None:
         """An alarm for every pending row (re-set when its time changed; dropped when it is settled)."""

@@ -94,14 +94,19 @@ class LineMessages(OutboxRow):
     messages: list[dict[str, Any]]
 
 
+# What a multicast is for, named in the warning staff get when the month's quota is short
+# (flows/texts/ja.toml [reminders] purpose_*); "" for anything else.
+MulticastPurpose = Literal["", "reminder", "cancelled", "rescheduled", "announcement", "survey"]
+
+
 @row_kind("multicast", "line")
 @dataclass(frozen=True)
 class LineMulticast(OutboxRow):
-    """The same messages to at most 500 citizens in one request; `purpose` names it in a quota warning."""
+    """The same messages to at most 500 citizens in one request."""
 
     to: list[str]
     messages: list[dict[str, Any]]
-    purpose: str = ""
+    purpose: MulticastPurpose = ""
 
 
 # --- Slack ------------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
+from flows.texts import Texts
 from storage.outbox_rows import (
     BadRow,
     CardUpdate,
@@ -20,6 +21,7 @@ from storage.outbox_rows import (
     ChannelPost,
     LineMessages,
     LineMulticast,
+    MulticastPurpose,
     OpsAlert,
     OutboxRow,
     ThreadNote,
@@ -95,3 +97,11 @@ async def test_a_damaged_row_fails_alone_and_is_never_sent(bot: Runtime, line: F
     after = await bot.db.read.outbox.get(damaged.id)
     assert after is not None and after.status == "failed" and "pigeon" in (after.last_error or "")
     assert [m.to for m in line.sent_messages()] == ["U_TARO"]
+
+
+def test_every_multicast_purpose_is_worded_for_the_quota_warning() -> None:
+    texts = Texts.load()
+    for purpose in get_args(MulticastPurpose):
+        assert texts.get(f"reminders.purpose_{purpose or 'other'}")
+    with pytest.raises(BadRow):  # a purpose nobody declared is no multicast
+        decode({"kind": "multicast", "to": ["U1"], "messages": TEXT, "purpose": "gossip"})

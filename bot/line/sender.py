@@ -27,7 +27,7 @@ from bot.line.ward_groups import deliver_to_group
 from bot.logs import fields
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
-from storage.outbox_rows import LineMessages, LineMulticast, WardGroupMessages
+from storage.outbox_rows import LineMessages, LineMulticast, MulticastPurpose, WardGroupMessages
 
 log = logging.getLogger("madoguchi.line.sender")
 
@@ -49,7 +49,7 @@ def reply_token_expiry(issued_at: datetime) -> datetime:
 QUOTA_FRESH_SECONDS = 60.0
 # Told before a multicast that needs more messages than the month has left:
 # (its purpose as the row says, e.g. "reminder"; recipients; messages each; the quota as known).
-QuotaShort = Callable[[str, int, int, Quota], Awaitable[None]]
+QuotaShort = Callable[[MulticastPurpose, int, int, Quota], Awaitable[None]]
 
 
 class LineSender:
@@ -134,7 +134,7 @@ class LineSender:
             return Delivered("multicast_split", record=_split(row.messages, to, self._clock()))
         return outcome
 
-    async def _check_quota(self, purpose: str, recipients: int, messages: int) -> None:
+    async def _check_quota(self, purpose: MulticastPurpose, recipients: int, messages: int) -> None:
         """Warn (through `on_quota_short`) when this send needs more than the month has left."""
         if self.on_quota_short is None:
             return
