@@ -14,6 +14,7 @@ from flows.staff import MAX_REPLY
 from flows.texts import Texts
 from storage.cases import Case
 from storage.events import Event
+from storage.repositories import Repositories
 from storage.slots import Slot
 
 SECTION_MAX = 2900  # Block Kit allows 3,000 characters in a section's text
@@ -100,6 +101,15 @@ def case_blocks(
         buttons.append(_button(texts.get("staff.close"), "case_close", value, style="danger"))
     blocks.append({"type": "actions", "block_id": "case_actions", "elements": buttons})
     return blocks
+
+
+async def case_booking(read: Repositories, case: Case, texts: Texts, tz: tzinfo) -> str | None:
+    """The consultation-session slot the case is linked to, for its card (None: none)."""
+    slot = await read.slots.for_case(case.id)
+    event = None if slot is None else await read.events.get(slot.event_id)
+    if slot is None or event is None or event.status == "cancelled":
+        return None
+    return booking_line(event, slot, texts, tz)
 
 
 def booking_line(event: Event, slot: Slot, texts: Texts, tz: tzinfo) -> str:

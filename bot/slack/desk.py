@@ -313,10 +313,10 @@ class SlackDesk:
                 await ack(text=refusal)
             else:
                 earlier = await read.cases.earlier_numbers(case)
+                booking = await card.case_booking(read, case, self._texts, self._settings.center.tz)
                 await self._audit_read(actor, [case], "command")
-                await ack(
-                    text=case.number, blocks=home.case_detail(case, self._settings, self._texts, earlier)
-                )
+                blocks = home.case_detail(case, self._settings, self._texts, earlier, booking)
+                await ack(text=case.number, blocks=blocks)
         elif words[:1] == ["stats"]:
             now = self._clock()
             figures = await stats(read, now, self._settings.center.tz)

@@ -110,9 +110,10 @@ def cases_text(
 
 
 def case_detail(
-    case: Case, settings: Settings, texts: Texts, earlier: Sequence[str] = ()
+    case: Case, settings: Settings, texts: Texts, earlier: Sequence[str] = (), booking: str | None = None
 ) -> list[dict[str, Any]]:
-    blocks = case_blocks(case, settings.category_label(case.category), texts, settings.center.tz, earlier)
+    label = settings.category_label(case.category)
+    blocks = case_blocks(case, label, texts, settings.center.tz, earlier, booking)
     return [b for b in blocks if b["type"] != "actions"]  # buttons live on the card in its channel
 
 

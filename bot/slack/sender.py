@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack import notices
-from bot.slack.card import booking_line, card_text, case_blocks
+from bot.slack.card import card_text, case_blocks, case_booking
 from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
 from storage import Database, Repositories
@@ -168,12 +168,7 @@ class SlackSender:
         return Delivered("chat.postMessage", record=record_post)
 
     async def _booking(self, case: Case) -> str | None:
-        """The consultation-session slot the case is linked to, for its card (None: none)."""
-        slot = await self._db.read.slots.for_case(case.id)
-        event = None if slot is None else await self._db.read.events.get(slot.event_id)
-        if slot is None or event is None or event.status == "cancelled":
-            return None
-        return booking_line(event, slot, self._texts, self._settings.center.tz)
+        return await case_booking(self._db.read, case, self._texts, self._settings.center.tz)
 
     async def _upload_content(self, row: CaseFollowup, channel: str, thread_ts: str) -> bool:
         """An image or file from the citizen, fetched from LINE and put in the case thread.

@@ -146,6 +146,12 @@ async def test_a_consultation_sent_after_booking_shows_on_its_card_and_in_the_st
     assert f"14:00〜14:40：予約あり（相談 {case.number}）" in listing and "14:40〜15:20：空き" in listing
     assert "山田" not in listing
 
+    # /madoguchi case N shows the booking too (the case channel's staff may read it).
+    status, text = await post_signed(
+        url, SLACK_SIGNING_SECRET, slash_command("/madoguchi", f"case {case.number}", STAFF, "C_NPO")
+    )
+    assert status == 200 and "*相談会の予約*" in json.dumps(json.loads(text)["blocks"], ensure_ascii=False)
+
     # Re-slotting over the booking (40 minutes to 30) is refused under the slots field, nothing saved.
     trigger = slack.issue_trigger_id(STAFF)
     await post_signed(
