@@ -43,7 +43,9 @@ from webhook_ack import (  # the same children, configuration and load generator
     Child,
     bot_config,
     child,
+    cpu_model,
     load,
+    load_average,
     settled,
     user_id,
 )
@@ -116,16 +118,21 @@ async def _fake_line_role(users: int, out: Path) -> None:
 
 
 async def tokens(fake: Child, users: Sequence[str]) -> list[str]:
-    """Fresh reply tokens from the fake LINE, one for each user."""
+    """Fresh reply tokens from the fake LINE, one for each user (asked 500 at a time: the answer is
+    one line, and a line of the child's output may not pass 64 KiB)."""
     assert fake.process.stdin is not None
-    seen = len(fake.log_lines)
-    fake.process.stdin.write(("tokens " + " ".join(users) + "\n").encode())
-    await fake.process.stdin.drain()
-    while True:
-        for entry in fake.log_lines[seen:]:
-            if entry.startswith("tokens "):
-                return list(json.loads(entry[len("tokens ") :]))
-        await asyncio.sleep(0.001)
+    issued: list[str] = []
+    for start in range(0, len(users), 500):
+        seen = len(fake.log_lines)
+        fake.process.stdin.write(("tokens " + " ".join(users[start : start + 500]) + "\n").encode())
+        await fake.process.stdin.drain()
+        while True:
+            answers = [entry for entry in fake.log_lines[seen:] if entry.startswith("tokens ")]
+            if answers:
+                break
+            await asyncio.sleep(0.001)
+        issued += json.loads(answers[0][len("tokens ") :])
+    return issued
 
 
 def event(kind: str, user: str, value: str, token: str) -> dict[str, Any]:
@@ -163,23 +170,6 @@ def split_by_thread(pid: int, before: dict[int, float], after: dict[int, float])
     others = sorted((v for tid, v in spent.items() if tid != pid), reverse=True)
     shown = ", ".join(f"{100 * v / total:.0f} %" for v in others[:3] if v > 0)
     return f"event loop thread {100 * spent.get(pid, 0.0) / total:.0f} %, other threads {shown or '0 %'}"
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def cpu_model() -> str:
-    try:
-        for entry in Path("/proc/cpuinfo").read_text().splitlines():
-            if entry.startswith("model name"):
-                return entry.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "n/a"
 
 
 # -- the run ----------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from webhook_ack import TOKEN, bot_config  # noqa: E402  (the same bot configuration)
+from webhook_ack import TOKEN, bot_config, cpu_model, load_average  # noqa: E402  (the same bot configuration)
 
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import RetryPolicy  # noqa: E402
@@ -147,24 +147,28 @@ async def _run_once(registrants: int) -> dict[str, float | int | str]:
 async def main(registrants: int, runs: int) -> None:
     minimum = math.ceil(registrants / MULTICAST_MAX_RECIPIENTS)
     print(
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()} x{os.cpu_count()}, Python {platform.python_version()}"
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()} {cpu_model()} x{os.cpu_count()},"
+        f" Python {platform.python_version()}, load average {load_average()}"
     )
     print(f"remind {registrants:,} registrants of one event through the fake LINE (child process)")
     print(
         f"theoretical minimum under LINE's limits: {minimum} multicast requests of ≤{MULTICAST_MAX_RECIPIENTS}"
         f" (at {LINE_MULTICAST_PER_SECOND} requests/s: {minimum / LINE_MULTICAST_PER_SECOND:.2f} s)\n"
     )
+    floor = minimum / LINE_MULTICAST_PER_SECOND
     print(
-        "| run | claimed + queued | all delivered | multicast requests | minimum | pushes | reached (distinct) |"
+        "| run | claimed + queued | all delivered | ratio to LINE's floor (goal ≤ 2) | multicast requests"
+        " | minimum | pushes | reached (distinct) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for run in range(1, runs + 1):
         r = await _run_once(registrants)
         print(
             f"| {run} | {float(r['queued_s']) * 1000:.0f} ms | {float(r['elapsed_s']) * 1000:.0f} ms"
-            f" | {r['multicasts']} (HTTP {r['statuses']}) | {minimum} | {r['pushes']}"
+            f" | {float(r['elapsed_s']) / floor:.1f} | {r['multicasts']} (HTTP {r['statuses']}) | {minimum} | {r['pushes']}"
             f" | {r['reached']:,} ({r['distinct']:,}) |"
         )
+    print(f"load average at the end {load_average()}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,28 @@ SECRET = "bench-line-channel-secret"
 TOKEN = "bench-access-token"
 TEXT = "こんにちは、相談したいことがあります"
 Request = tuple[bytes, dict[str, str]]
+# Issue 14, goal 1: acknowledgements at this share of the bare handler's rate, at most this p99.
+GOAL_RATIO = 0.6
+GOAL_P99_MS = 15.0
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform says."""
+    try:
+        for entry in Path("/proc/cpuinfo").read_text().splitlines():
+            if entry.startswith("model name"):
+                return entry.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "n/a"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (Linux /proc), "n/a" elsewhere."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def user_id(i: int) -> str:
@@ -304,8 +326,8 @@ def row(name: str, result: Load) -> str:
 async def run(args: argparse.Namespace) -> None:
     n, c, w, users = args.requests, args.concurrency, args.warmup, args.users
     print(
-        f"webhook ack benchmark  {datetime.date.today()}  {platform.machine()}  os.cpu_count()={os.cpu_count()}"
-        f"  Python {platform.python_version()}  aiohttp {aiohttp.__version__}"
+        f"webhook ack benchmark  {datetime.date.today()}  {platform.machine()}  {cpu_model()}  os.cpu_count()={os.cpu_count()}"
+        f"  Python {platform.python_version()}  aiohttp {aiohttp.__version__}  load average {load_average()}"
     )
     print(f"N={n} requests after {w} warm-up, C={c} in flight, 1 text event per request, {users} users")
     print("the client is Python/aiohttp on the same machine: the bare line is also the client's ceiling\n")
@@ -345,6 +367,12 @@ async def run(args: argparse.Namespace) -> None:
     print(row("bare aiohttp handler", plain))
     print(row("madoguchi serve", result))
     print("(CPU: busy share of one core while the load ran; non-200 includes connection errors as status 0)")
+    ratio = (len(result.latencies) / result.seconds) / (len(plain.latencies) / plain.seconds)
+    print(
+        f"goal 1: {ratio:.2f} of the bare handler's throughput (goal ≥ {GOAL_RATIO}),"
+        f" p99 {result.percentile_ms(99):.1f} ms (goal ≤ {GOAL_P99_MS:.0f} ms), {c} in flight,"
+        f" while the bot handles the events; load average {load_average()}"
+    )
 
     print("\nmadoguchi, after the load (default log level INFO: a line per delivery):")
     verdict = "OK" if stored == acked else "MISMATCH"
