@@ -10,9 +10,11 @@ database and sends signed requests.
 
 1. Empty database: the time from starting `serve` until it logs `server.started`, and its resident
    memory (VmRSS from /proc/<pid>/status) once started.
-2. The seeded database (a deterministic generator, `--seed`): users, cases (mostly closed, some new
-   and in progress, across the default categories) and case messages, written with executemany in
-   one transaction; the file's size. Then the start time and RSS again; App Home (a signed
+2. The seeded database (a deterministic generator, `--seed`): users; cases over about three years
+   across the default categories, those of the last two days mostly new, of the last month mostly
+   in progress (about 1,300 open in all at the defaults), the rest closed, assigned in turn to ten
+   staff members; case messages spread over the cases; written with executemany in one transaction;
+   the file's size. Then the start time and RSS again; App Home (a signed
    `app_home_opened` event until the fake Slack receives the `views.publish`) and `/madoguchi cases`
    (the signed slash command until its answer) `--requests` times each, from a staff member; and
    the RSS after them ("loaded").
@@ -48,6 +50,8 @@ from storage import Database
 ME = str(Path(__file__).resolve())
 SIGNING_SECRET = "bench-signing-secret"  # as bench/webhook_ack.py configures it
 STAFF = "U_STAFF"
+# Cases are assigned in turn to ten staff members; the requests come from the first.
+STAFF_MEMBERS = (STAFF, *(f"U_STAFF{n}" for n in range(1, 10)))
 CATEGORIES = ("general", "collaboration", "npo", "professional", "coordinator", "other")
 GOAL_RSS_IDLE_MB = 120
 GOAL_RSS_MB = 200
@@ -110,8 +114,15 @@ def seed(path: Path, users: int, cases: int, messages: int, rng: random.Random) 
             days_ago = 1000 * (cases - i) / cases  # oldest first, about three years
             year = (now - datetime.timedelta(days=days_ago)).year
             per_year[year] = per_year.get(year, 0) + 1
+            # As a desk that answers within days and closes within weeks: the last two days' cases
+            # mostly new, the last month's mostly in progress, everything older closed.
             roll = rng.random()
-            status = "new" if roll < 0.02 else "in_progress" if roll < 0.06 else "closed"
+            if days_ago < 2:
+                status = "new" if roll < 0.7 else "in_progress"
+            elif days_ago < 30:
+                status = "in_progress" if roll < 0.8 else "closed"
+            else:
+                status = "closed"
             rows.append(
                 (
                     i,
@@ -119,7 +130,7 @@ def seed(path: Path, users: int, cases: int, messages: int, rng: random.Random) 
                     rng.randint(1, users),
                     rng.choice(CATEGORIES),
                     status,
-                    None if status == "new" else STAFF,
+                    None if status == "new" else STAFF_MEMBERS[i % len(STAFF_MEMBERS)],
                     "個人",
                     f"相談者{i}",
                     "line",
@@ -251,9 +262,11 @@ async def run(args: argparse.Namespace) -> None:
             await db.close()
             seconds = seed(database, args.users, args.cases, args.messages, random.Random(args.seed))
             size = database.stat().st_size / 1024 / 1024
+            with closing(sqlite3.connect(database)) as conn:
+                (open_cases,) = conn.execute("SELECT count(*) FROM cases WHERE status != 'closed'").fetchone()
             print(
                 f"2. seeded {args.users:,} users, {args.cases:,} cases, {args.messages:,} case messages"
-                f" in {seconds:.1f} s (seed {args.seed}): database {size:.0f} MB"
+                f" ({open_cases:,} open) in {seconds:.1f} s (seed {args.seed}): database {size:.0f} MB"
             )
             begin = time.perf_counter()
             async with child("madoguchi serve", *serve, log_to_stderr=True) as bot:
