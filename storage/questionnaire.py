@@ -16,7 +16,7 @@ from typing import Literal
 from storage.base import Repository
 from storage.timefmt import from_db, opt_from_db, to_db
 
-NameSource = Literal["case", "line", "none"]
+NameSource = Literal["line", "none"]
 
 
 @dataclass(frozen=True)
@@ -100,18 +100,17 @@ class QuestionnaireRepository(Repository):
 
     async def roster(self, event_id: int) -> Roster:
         rows = await self._all(
-            """SELECT r.party_size, u.display_name,
-                (SELECT c.person_name FROM cases c WHERE c.user_id = r.user_id AND c.anonymised_at IS NULL
-                 AND c.person_name != '' ORDER BY c.id DESC LIMIT 1) AS case_name
+            # The LINE display name only: a name given in a consultation is for that case's staff.
+            """SELECT r.party_size, u.display_name
             FROM registrations r JOIN users u ON u.id = r.user_id
             WHERE r.event_id = ? AND r.status = 'registered' ORDER BY r.created_at, r.id""",
             (event_id,),
         )
         registrants: list[Registrant] = []
         for position, row in enumerate(rows, 1):
-            case_name, display = str(row["case_name"] or "").strip(), str(row["display_name"] or "").strip()
-            source: NameSource = "case" if case_name else "line" if display else "none"
-            registrants.append(Registrant(position, case_name or display, source, int(row["party_size"])))
+            display = str(row["display_name"] or "").strip()
+            source: NameSource = "line" if display else "none"
+            registrants.append(Registrant(position, display, source, int(row["party_size"])))
         waiting = await self._one(
             "SELECT count(*) FROM registrations WHERE event_id = ? AND status = 'waitlisted'", (event_id,)
         )

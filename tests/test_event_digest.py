@@ -162,8 +162,10 @@ async def test_the_list_is_posted_once_at_its_time_across_two_sweeps_and_a_resta
     assert "*明日のイベント：ミズベサロン 12月*" in text
     assert "12月3日(木) 19:00" in text and "横浜市市民協働推進センター" in text
     assert "お申し込み：4名（定員4名）　キャンセル待ち：2名" in text
-    assert "1. 山田 花子\n2. &lt;!channel&gt; たろう（LINE名）（2名）\n3. お名前の登録なし" in text
-    assert "待つ人" not in text and "取り消した人" not in text and "はなこ" not in text
+    # The LINE name, never the name given in a consultation (that is for the case's staff).
+    assert "1. はなこ（LINE名）\n2. &lt;!channel&gt; たろう（LINE名）（2名）\n3. お名前の登録なし" in text
+    assert "山田" not in text
+    assert "待つ人" not in text and "取り消した人" not in text
     assert post.text == "明日のイベント「ミズベサロン 12月」：お申し込み4名"  # the notification: no names
 
     await deliver(db, settings, slack, clock)
