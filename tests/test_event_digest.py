@@ -171,7 +171,7 @@ async def test_the_list_is_posted_once_at_its_time_across_two_sweeps_and_a_resta
     await deliver(db, settings, slack, clock)
     [posted] = slack.messages_in(CHANNEL)
     assert slack.alarms(posted) == []  # the display name's <!channel> pings nobody
-    assert "山田 花子" in json.dumps(posted["blocks"], ensure_ascii=False)
+    assert "はなこ（LINE名）" in json.dumps(posted["blocks"], ensure_ascii=False)
 
 
 async def test_a_late_sweep_posts_once_before_the_start_and_nothing_after(
@@ -250,7 +250,7 @@ async def test_a_list_longer_than_one_message_is_split_into_posts(
     event_id = await add_event(db, capacity=None)
     event = await db.read.events.get(event_id)
     assert event is not None
-    registrants = tuple(Registrant(n, f"名前{n:05d}" + "あ" * 40, "case", 1) for n in range(1, 4001))
+    registrants = tuple(Registrant(n, f"名前{n:05d}" + "あ" * 40, "line", 1) for n in range(1, 4001))
     posts = digest_posts(event, Roster(registrants, 4000, 0), settings, texts)
     assert len(posts) > 1
     assert all(len(p.blocks) <= MAX_BLOCKS for p in posts)
