@@ -114,7 +114,7 @@ def digest_posts(event: Event, roster: Roster, settings: Settings, texts: Texts)
     )
     lines = [_registrant_line(r.position, r.name, r.source, r.party_size, texts) for r in roster.registrants]
     sections = _sections([texts.get("digest.list_header"), *lines]) if lines else [texts.get("digest.none")]
-    fallback = texts.get("digest.fallback", title=event.title, taken=taken)
+    fallback = texts.get("digest.fallback", title=escape(event.title), taken=taken)
     note = {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("digest.note")}]}
     # The first post: head + sections + note; later ones: a line saying which part + sections.
     room = MAX_BLOCKS - 2
@@ -263,7 +263,9 @@ def summary_post(
             for label, count, percent in question.choices
         ]
         blocks.append(_section("\n".join(lines)))
-    fallback = texts.get("questionnaire.summary_fallback", title=event.title, answered=answered, asked=asked)
+    fallback = texts.get(
+        "questionnaire.summary_fallback", title=escape(event.title), answered=answered, asked=asked
+    )
     return ChannelPost(fallback, blocks)
 
 

@@ -291,3 +291,15 @@ def test_bad_questionnaire_configuration_names_the_key(
     with pytest.raises(ConfigError) as error:
         load_settings(path, environ={})
     assert f"{path}: {key}: " in str(error.value) and message in str(error.value)
+
+
+async def test_markup_in_an_event_title_pings_nobody(
+    db: Database, settings: Settings, slack: FakeSlack
+) -> None:
+    event_id = await add_event(db, title="<!channel> サロン <https://evil.example|公式>")
+    await sign_up(db, event_id, "U_A", name="はなこ")
+    clock = Clock(DUE)
+    await service(db, settings, clock).run()
+    await deliver(db, settings, slack, clock)
+    [posted] = slack.messages_in(CHANNEL)
+    assert slack.alarms(posted) == []

@@ -379,7 +379,8 @@ def copy_message(
         for choice in flow.answer_choices(texts, notice.id, ward.id)
     ]
     blocks.append({"type": "actions", "block_id": "notice_answer", "elements": [*buttons, select]})
-    fallback = f"{notice.title} — {current}"
+    # Slack reads markup in a message's text too: the title is escaped there as in the blocks.
+    fallback = f"{escape_cut(notice.title, MAX_HEADER)} — {current}"
     return fallback, blocks
 
 

@@ -139,3 +139,16 @@ async def test_an_answer_from_another_wards_channel_is_refused_and_recorded_nowh
         for index in range(len(WARDS)):
             assert (await w.recipient(notice, index)).answer is None
         assert w.sheet_text().startswith("回答 0/18")
+
+
+async def test_markup_in_a_title_pings_no_ward_channel(tmp_path: Path) -> None:
+    """Ward channels hold outsiders (Slack Connect): a title is escaped in the message text too."""
+    async with world(tmp_path) as w:
+        await w.send_notice(title="<!channel> 第3回 <https://evil.example|資料>")
+        for index in range(len(WARDS)):
+            channel = slack_channel(index)
+            if channel:
+                [copy] = w.slack.messages_in(channel)
+                assert w.slack.alarms(copy) == []
+        [sheet] = w.slack.messages_in(STAFF_CHANNEL)
+        assert w.slack.alarms(sheet) == []
