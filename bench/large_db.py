@@ -12,7 +12,7 @@ database and sends signed requests.
    memory (VmRSS from /proc/<pid>/status) once started.
 2. The seeded database (a deterministic generator, `--seed`): users; cases over about three years
    across the default categories, those of the last two days mostly new, of the last month mostly
-   in progress (about 1,300 open in all at the defaults), the rest closed, assigned in turn to ten
+   in progress (1,207 open in all at the defaults), the rest closed, assigned in turn to ten
    staff members; case messages spread over the cases; written with executemany in one transaction;
    the file's size. Then the start time and RSS again; App Home (a signed
    `app_home_opened` event until the fake Slack receives the `views.publish`) and `/madoguchi cases`
