@@ -36,6 +36,7 @@ from flows.context import DeskContext, Notify, Reply
 from flows.dates import moment_text
 from flows.messages import Card, Carousel, Choice, Link, Outgoing, Text
 from flows.texts import Texts
+from flows.validators import row_id
 from storage.conversations import Conversation
 from storage.events import Event
 from storage.registrations import Registration
@@ -298,7 +299,7 @@ async def _event(call: Call) -> Reply:
     """Buttons on an event: event:<id> (details), event:<id>:register, event:<id>:cancel,
     event:<id>:cancel:yes|no."""
     head, _, action = call.argument.partition(":")
-    event = await call.tx.events.get(int(head)) if head.isascii() and head.isdigit() else None
+    event = await call.tx.events.get(row_id(head))
     texts = call.ctx.texts
     if event is None or not event.public:
         return _end(call, [Text(texts.get("events.not_found"))])
@@ -307,9 +308,9 @@ async def _event(call: Call) -> Reply:
     if action == "register":
         return await _register(event, call)
     if action.startswith("slot:"):
-        slot_id = action.removeprefix("slot:")
-        if slot_id.isascii() and slot_id.isdigit():
-            return await _book(event, int(slot_id), call)
+        slot_id = row_id(action.removeprefix("slot:"))
+        if slot_id:
+            return await _book(event, slot_id, call)
     if action == "cancel":
         return await _ask_cancel(event, call)
     if action == "cancel:yes":

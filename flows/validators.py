@@ -31,6 +31,14 @@ class Invalid(ValueError):
         self.values = values
 
 
+def row_id(value: object) -> int:
+    """A row id (a case's, an event's, a slot's...) from a button's value, a postback or a modal's
+    metadata, which come back as hostile input: anything that is not one (also a number SQLite cannot
+    hold) names no row (0)."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
+
+
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 

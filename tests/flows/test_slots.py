@@ -312,3 +312,14 @@ async def test_a_slot_reminder_names_the_slot_time(db: Database, tmp_path: Path,
     [late] = line.sent_texts("U_LATE")
     assert "日時：12月5日(土) 13:00" in early and "14:20" not in early
     assert "日時：12月5日(土) 14:20" in late
+
+
+@pytest.mark.parametrize(
+    "typed", ["event:{event}:slot:99999999999999999999", "event:99999999999999999999:slot:1"]
+)
+async def test_an_id_too_large_for_sqlite_names_nothing(db: Database, citizen: Citizen, typed: str) -> None:
+    """Typed or forged, a postback value's ids are hostile: one SQLite cannot hold is no slot or event
+    (it raised OverflowError, failed the event and left the citizen unanswered)."""
+    event = await add_session(db)
+    reply = await citizen.say(typed.format(event=event.id))
+    assert reply.messages and await db.read.registrations.for_event(event.id) == []
