@@ -90,6 +90,8 @@ def why_not(event: Event | None, announced: Announcement | None, now: datetime) 
         return "closed"
     if event.starts_at <= now:
         return "past"
+    if not event.open_for_sign_up(now):  # its registration deadline passed: nobody could sign up
+        return "closed"
     return None
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 from flows import matching, paging, slots
@@ -90,11 +90,6 @@ def calendar_url(event: Event, with_url: bool = False) -> str:
     return GOOGLE_CALENDAR + "?" + urlencode({k: v for k, v in query.items() if v}, quote_via=quote)
 
 
-def _open_for_sign_up(event: Event, now: datetime) -> bool:
-    deadline = event.registration_deadline
-    return event.status == "open" and event.starts_at > now and (deadline is None or deadline >= now)
-
-
 def _summary(event: Event, ctx: DeskContext, with_url: bool = False, slot: Slot | None = None) -> str:
     """The event in a few lines: title, date and time, the booked slot, venue and online address
     (told only to those signed up; others read that it will be)."""
@@ -119,7 +114,7 @@ async def _seats_line(event: Event, call: Call) -> str:
     texts = call.ctx.texts
     if event.status == "cancelled":
         return texts.get("events.cancelled_event")
-    if not _open_for_sign_up(event, call.ctx.now):
+    if not event.open_for_sign_up(call.ctx.now):
         return texts.get("events.closed")
     if event.has_slots:
         free = len(await _free_slots(event, call.tx))
@@ -156,7 +151,7 @@ async def _actions(event: Event, mine: Registration | None, call: Call) -> list[
     if mine is not None and mine.status in ("registered", "waitlisted"):
         key = "events.cancel" if mine.status == "registered" else "events.leave_waitlist"
         return [Choice(texts.get(key), f"event:{event.id}:cancel", ("キャンセル", "取り消す", "取消"))]
-    if not _open_for_sign_up(event, call.ctx.now):
+    if not event.open_for_sign_up(call.ctx.now):
         return []
     key = "events.join_waitlist" if await _full(event, call.tx) else "events.register"
     return [Choice(texts.get(key), f"event:{event.id}:register", ("申し込む", "申込", "申し込み", "参加"))]
@@ -326,7 +321,7 @@ async def _details(event: Event, call: Call) -> Reply:
     registered = mine is not None and mine.status == "registered"
     lines = [_summary(event, call.ctx, registered), await _seats_line(event, call)]
     lines += await _slot_lines(event, mine, call)
-    if event.registration_deadline is not None and _open_for_sign_up(event, call.ctx.now):
+    if event.registration_deadline is not None and event.open_for_sign_up(call.ctx.now):
         deadline = moment_text(texts, event.registration_deadline, call.ctx.timezone)
         lines.append(texts.get("events.deadline", deadline=deadline))
     mine_line = await _mine_line(mine, call)
@@ -366,9 +361,9 @@ async def _ask_slot(event: Event, call: Call, before: str = "") -> Reply:
     if held is not None:
         said = texts.get("slots.already", slot=slots.slot_moment(texts, held, call.ctx.timezone))
         reply = _end(call, [Text(said)])
-    elif not free and before and _open_for_sign_up(event, now):
+    elif not free and before and event.open_for_sign_up(now):
         reply = await _offer_waitlist(event, call, f"{before}\n{texts.get('slots.none_free')}")
-    elif not free or not _open_for_sign_up(event, now):
+    elif not free or not event.open_for_sign_up(now):
         reply = await _register(event, call)
     else:
         options = [*(slots.slot_choice(event.id, s, texts, call.ctx.timezone) for s in free), _back(texts)]

@@ -78,6 +78,11 @@ class Event:
     def has_slots(self) -> bool:
         return self.slot_count > 0
 
+    def open_for_sign_up(self, now: datetime) -> bool:
+        """Open, not started, and its registration deadline (if any) not passed."""
+        deadline = self.registration_deadline
+        return self.status == "open" and self.starts_at > now and (deadline is None or deadline >= now)
+
     def draft(self) -> EventDraft:
         """What was saved, as a draft (to compare with a new one, or to edit)."""
         return EventDraft(**{f.name: getattr(self, f.name) for f in fields(EventDraft)})

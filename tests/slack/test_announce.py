@@ -152,12 +152,15 @@ async def test_only_staff_announce(desk: Desk) -> None:
     await nothing_queued(desk)
 
 
-async def test_internal_cancelled_and_past_events_cannot_be_announced(desk: Desk) -> None:
+async def test_internal_cancelled_past_and_closed_events_cannot_be_announced(desk: Desk) -> None:
     await seed_citizens(desk)
     internal = await add_event(desk, "internal", public=False)
     cancelled = await add_event(desk, "cancelled")
     past = await add_event(desk, "past", starts_at=datetime.now(UTC) - timedelta(minutes=5), ends_at=None)
     nobody = await add_event(desk, "nobody", kind="fes")
+    deadline = await add_event(
+        desk, "deadline", registration_deadline=datetime.now(UTC) - timedelta(minutes=1)
+    )
     async with desk.bot.db.transaction() as tx:
         await tx.events.set_status(cancelled.id, "cancelled", datetime.now(UTC))
     expected = {
@@ -165,6 +168,7 @@ async def test_internal_cancelled_and_past_events_cannot_be_announced(desk: Desk
         cancelled.id: "中止されたイベントは告知できません。",
         past.id: "開始時刻を過ぎたイベントは告知できません。",
         nobody.id: "希望している方がいないため",
+        deadline.id: "受付を終了したイベントは告知できません。",  # nobody could sign up any more
     }
     for event_id, reason in expected.items():
         event = await desk.bot.db.read.events.get(event_id)
