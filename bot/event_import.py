@@ -27,7 +27,7 @@ from bot.reminders import reschedule_event
 from flows.texts import Texts
 from storage import Database
 from storage.events import Change, Event, EventDraft, EventSource
-from storage.slots import MAX_ADVISORS, MAX_SLOTS, SlotsBooked, split_advisors
+from storage.slots import MAX_ADVISORS, MAX_SLOTS, SeatsWithoutSlots, SlotsBooked, split_advisors
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_EVENTS = 5000
@@ -426,6 +426,12 @@ async def import_events(settings: Settings, file: str) -> int:
                     raise EventFileError(
                         f"{where}: slots: booked slots would be dropped or moved: "
                         f"{booked_text(exc, settings.center.tz)} (cancel those bookings first, or keep them)"
+                    ) from None
+                except SeatsWithoutSlots as exc:
+                    where = f"{file}:{parsed.lines[number]}" if parsed.lines else f"{file}: uid {draft.uid}"
+                    raise EventFileError(
+                        f"{where}: slots: {exc.count} sign-up(s) made before the event had slots hold no slot"
+                        " (cancel them first, or keep the event without slots)"
                     ) from None
                 counts[change] += 1
                 if before is not None and before.starts_at != event.starts_at:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from storage.base import Repository, db_value, from_row
-from storage.slots import SlotRepository, SlotsBooked, SlotTimes, plan
+from storage.slots import SeatsWithoutSlots, SlotRepository, SlotsBooked, SlotTimes, plan
 from storage.timefmt import to_db
 
 EventStatus = Literal["open", "closed", "cancelled"]
@@ -114,7 +114,8 @@ class EventRepository(Repository):
         `set_status`), so re-importing a file never revives a cancelled event.
 
         Its time slots follow the draft's plan (storage/slots.py); a change that would drop or move a
-        booked slot raises SlotsBooked before anything is written."""
+        booked slot raises SlotsBooked, and slots for an event with sign-ups that hold none raise
+        SeatsWithoutSlots, before anything is written."""
         existing = await self.by_uid(draft.uid)
         if existing is not None and _same(existing.draft(), draft):
             return existing, "unchanged"
@@ -124,6 +125,9 @@ class EventRepository(Repository):
             lost = await slots.lost_by(existing.id, wanted)
             if lost:
                 raise SlotsBooked(lost)
+            unslotted = await slots.seats_without_slot(existing.id) if wanted else 0
+            if unslotted:
+                raise SeatsWithoutSlots(unslotted)
         values = _db_values(draft)
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)

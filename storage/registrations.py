@@ -115,7 +115,7 @@ class RegistrationRepository(Repository):
                 (event_id, user_id, status, party_size, slot_id, waitlist_seq, created_at, updated_at)
             SELECT e.id, :user, 'registered', 1, s.id, NULL, :now, :now
             FROM events e JOIN event_slots s ON s.event_id = e.id AND s.id = :slot
-            WHERE e.id = :event AND {_OPEN}
+            WHERE e.id = :event AND {_OPEN} AND {_SEAT_FREE}
                 AND NOT EXISTS (SELECT 1 FROM registrations b WHERE b.slot_id = s.id)
             ON CONFLICT (event_id, user_id) DO UPDATE SET status = 'registered',
                 slot_id = excluded.slot_id, party_size = 1, waitlist_seq = NULL,

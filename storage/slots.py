@@ -69,6 +69,15 @@ class SlotsBooked(Exception):
         self.booked = list(booked)
 
 
+class SeatsWithoutSlots(Exception):
+    """Slots for an event that has sign-ups without a time: refused. Those sign-ups would hold no slot
+    (no time, not in the staff's slot list) while every slot was offered again: oversold."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} sign-up(s) hold no slot")
+        self.count = count
+
+
 def split_advisors(text: str) -> tuple[str, ...]:
     """税理士、社会保険労務士 as its labels (empty parts dropped)."""
     return tuple(p for p in _ADVISOR_SPLIT.split(text.strip()) if p)
@@ -121,6 +130,15 @@ class SlotRepository(Repository):
         """The booked slots a new plan would drop or move (empty: the change may be saved)."""
         keep = {w.key for w in wanted}
         return [s for s in await self.for_event(event_id) if not s.free and s.key not in keep]
+
+    async def seats_without_slot(self, event_id: int) -> int:
+        """Sign-ups holding a seat but no slot (made before the event had slots)."""
+        row = await self._one(
+            "SELECT count(*) FROM registrations WHERE event_id = ? AND status = 'registered' AND slot_id IS NULL",
+            (event_id,),
+        )
+        assert row is not None
+        return int(row[0])
 
     async def sync(self, event_id: int, wanted: Sequence[SlotTimes]) -> None:
         """Make the event's slots the planned ones: a slot that stays keeps its row (and booking), the

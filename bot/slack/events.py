@@ -34,7 +34,7 @@ from flows.slots import slot_moment, slot_time
 from flows.texts import Texts
 from storage import Database, Repositories
 from storage.events import Change, Event, EventDraft
-from storage.slots import Slot, SlotsBooked
+from storage.slots import SeatsWithoutSlots, Slot, SlotsBooked
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -381,6 +381,10 @@ class EventDesk:
             await ack(
                 response_action="errors", errors={"slots": self._texts.get("slots.refused", slots=booked)}
             )
+            return
+        except SeatsWithoutSlots as exc:
+            refused = self._texts.get("slots.refused_unslotted", count=exc.count)
+            await ack(response_action="errors", errors={"slots": refused})
             return
         if saved is None:
             await ack(response_action="errors", errors={"title": self._texts.get("staff_events.not_found")})

@@ -4,6 +4,7 @@ reminder naming the slot's own time. Against the real storage; the import throug
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from flows.messages import Carousel, Text
 from flows.slots import typed_time
 from storage import Database
 from storage.events import Event, EventDraft
-from storage.slots import Slot, SlotsBooked
+from storage.slots import SeatsWithoutSlots, Slot, SlotsBooked
 from tests.conftest import NOW
 from tests.flows.test_desk import TEXTS, Citizen
 from tests.flows.test_desk import citizen as citizen
@@ -195,6 +196,34 @@ async def test_re_slotting_keeps_bookings_and_refuses_to_drop_or_move_a_booked_s
     assert after[2].user_id == (await citizen.user()).id
 
 
+async def test_slots_for_an_event_with_sign_ups_that_hold_none_are_refused(
+    db: Database, citizen: Citizen
+) -> None:
+    """Sign-ups made before the event had slots would hold no time while every slot was offered again:
+    the change is refused whole (it oversold the event: 4 seats taken of 3)."""
+    event = await add_session(db, count=0, slot_minutes=0, capacity=3)  # a plain event with 3 seats
+    await citizen.tap(f"event:{event.id}:register")
+    with pytest.raises(SeatsWithoutSlots) as refused:
+        async with db.transaction() as tx:
+            await tx.events.save(replace(event.draft(), slot_count=3, slot_minutes=40, capacity=3), NOW)
+    assert refused.value.count == 1
+    assert await db.read.slots.for_event(event.id) == [] and await db.read.events.get(event.id) == event
+
+
+async def test_a_slot_is_not_booked_past_the_capacity(db: Database, citizen: Citizen) -> None:
+    """The second guard: even with a free slot, no booking beyond the seats (a sign-up without a slot
+    left from before counts as a seat)."""
+    event = await add_session(db, count=2, capacity=2)
+    first, second = await db.read.slots.for_event(event.id)
+    other = Citizen(db, line_id="U_TARO")
+    async with db.transaction() as tx:  # a seat held without a slot, as an older version could leave
+        user = await tx.users.ensure("U_JIRO", NOW)
+        await tx.registrations.put(event.id, user.id, "registered", 1, NOW)
+    await citizen.tap(f"event:{event.id}:slot:{first.id}")
+    await other.tap(f"event:{event.id}:slot:{second.id}")
+    assert await db.read.registrations.seats_taken(event.id) == 2
+
+
 # -- the file import ------------------------------------------------------------------------------
 
 HEADER = "uid,kind,title,starts_at,ends_at,capacity,slots,slot_minutes,slot_break,slot_advisors"
@@ -286,6 +315,34 @@ async def test_re_importing_fewer_slots_over_a_booking_is_refused(tmp_path: Path
     try:
         assert len(await db.read.slots.for_event(event.id)) == 6
         assert (await db.read.events.all_events())[0].slot_count == 3
+    finally:
+        await db.close()
+
+
+async def test_re_importing_with_slots_over_sign_ups_without_one_is_refused(
+    tmp_path: Path, line: FakeLine
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    plain = "expert-2027-01,士業相談会,士業相談会1月,2027-01-16 13:00,,6,,,,"
+    assert (await madoguchi("events", "import", str(write_csv(tmp_path, plain)), "--config", str(config)))[
+        0
+    ] == 0
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        [event] = await db.read.events.all_events()
+        async with db.transaction() as tx:
+            user = await tx.users.ensure("U_HANAKO", NOW)
+            assert (await tx.registrations.register(event.id, user.id, NOW))[0] == "registered"
+    finally:
+        await db.close()
+    status, out, err = await madoguchi(
+        "events", "import", str(write_csv(tmp_path, SESSION)), "--config", str(config)
+    )
+    assert status == 2 and out == b""
+    assert "events.csv:2: slots: 1 sign-up(s) made before the event had slots hold no slot" in err
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        assert await db.read.slots.for_event(event.id) == []
     finally:
         await db.close()
 
