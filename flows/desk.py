@@ -9,6 +9,7 @@ staff side must be shown.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,14 @@ DELETE_NO_WORDS = ("いいえ", "no", "しない", "削除しない", "やめる
 RESTART = "flow:restart"
 FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
+
+# Flows that only keep what was shown, for a typed answer to it (LINE for PC has no quick replies):
+# each reads the answer, or gives None and the desk drops the conversation and answers as usual.
+SHOWN: dict[str, Callable[[Call], Awaitable[Reply | None]]] = {
+    events.FLOW: events.in_conversation,
+    announcements.FLOW: announcements.in_conversation,
+    questionnaire.NAME: questionnaire.in_conversation,
+}
 
 
 @dataclass(frozen=True)
@@ -132,12 +141,9 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         filed = await file_held(conversation, user, tx, ctx)
         rest = await respond(inbound, user, tx, ctx)
         return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
-    if conversation is not None and conversation.flow in (events.FLOW, announcements.FLOW):
+    if conversation is not None and conversation.flow in SHOWN:
         if command is None:  # a typed answer to the list, the event or the question shown
-            answer = (
-                events.in_conversation if conversation.flow == events.FLOW else announcements.in_conversation
-            )
-            reply = await answer(call)
+            reply = await SHOWN[conversation.flow](call)
             if reply is not None:
                 return reply
         await tx.conversations.delete(user.id)  # moved on: answered as if nothing were shown

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 from flows import matching, paging
+from flows import state as state_io
 from flows.commands import COMMANDS, Call, Command
 from flows.context import DeskContext, Reply
 from flows.dates import moment_text
@@ -106,26 +107,72 @@ async def _waiting(call: Call) -> Reply | list[Outgoing]:
     if pending is None:
         return [Text(call.ctx.texts.get("questionnaire.none"))]
     survey, question = pending
+    conversation = call.conversation
+    if not call.in_flow and (conversation is None or conversation.flow == NAME):
+        await _keep_shown(call, survey.event_id, question)  # never over a consultation under way
     return Reply([question_message(call.ctx.texts, survey, question)])
+
+
+@dataclass(frozen=True)
+class QuestionShown:
+    """アンケート typed: the question asked again, so the next typed answer goes to it, even while a
+    consultation is open (whose typed messages otherwise go to staff)."""
+
+    event_id: int
+    question: int
 
 
 async def typed_answer(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
     """A typed number or choice that answers the question waiting for this citizen; None when it is
-    not one (the desk then answers the message as usual)."""
+    not one (the desk then answers the message as usual). With a consultation open, typed text is for
+    staff ("2" may answer their question): only a question asked again by アンケート takes it."""
     if inbound.kind != "text" or len(fold(inbound.text)) > MAX_TYPED:
+        return None
+    if await tx.cases.for_user(user.id, include_closed=False):
         return None
     pending = await tx.questionnaire.pending(user.id, ctx.now)
     if pending is None:
         return None
+    answered = await _typed(inbound, user, tx, ctx, pending)
+    return None if answered is None else _after(ctx.texts, pending[0], answered)
+
+
+async def in_conversation(call: Call) -> Reply | None:
+    """A typed answer to the question アンケート showed; None when it is none (the desk moves on)."""
+    assert call.conversation is not None
+    shown = state_io.read(QuestionShown, call.conversation)
+    pending = await call.tx.questionnaire.pending(call.user.id, call.ctx.now)
+    if call.inbound.kind != "text" or pending is None:
+        return None
+    survey, question = pending
+    if (survey.event_id, question) != (shown.event_id, shown.question):
+        return None
+    answered = await _typed(call.inbound, call.user, call.tx, call.ctx, pending)
+    if answered is None:
+        return None
+    if answered.next_question is None:
+        await call.tx.conversations.delete(call.user.id)
+    else:
+        await _keep_shown(call, survey.event_id, answered.next_question)
+    return _after(call.ctx.texts, survey, answered)
+
+
+async def _keep_shown(call: Call, event_id: int, question: int) -> None:
+    await state_io.save(
+        call.tx, call.user.id, NAME, "question", QuestionShown(event_id, question), call.ctx.now
+    )
+
+
+async def _typed(
+    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, pending: tuple[Survey, int]
+) -> Answered | None:
     survey, question = pending
     found = matching.match(inbound.text, options(survey, question))
     if found.choice is None:
         return None
     choice = int(found.choice.value.rsplit(":", 1)[1])
     answered = await tx.questionnaire.answer(survey, user.id, question, choice, ctx.now)
-    if not answered.accepted:
-        return None
-    return _after(ctx.texts, survey, answered)
+    return answered if answered.accepted else None
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,16 @@ import pytest
 from bot.config import Settings
 from bot.reminders import ReminderService
 from bot.sandbox.fake_line import FakeLine
+from flows.messages import Text
 from flows.privacy import forget_citizen
 from flows.texts import Texts
 from storage import Database
 from storage.events import EventDraft
 from storage.outbox import OutboxMessage
 from storage.outbox_rows import ChannelPost, LineMulticast
+from storage.questionnaire import Question
 from tests.conftest import NOW
+from tests.flows.test_desk import TEXTS, Citizen, messages_of
 from tests.test_event_digest import with_events_channel
 
 CHANNEL = "C_EVENTS"
@@ -146,3 +149,39 @@ async def test_a_deletion_on_request_takes_the_citizens_answers(db: Database, se
     assert tally.answered == 0 and tally.counts[0] == (0, 0, 0, 0)
     assert not await db.read.questionnaire.was_asked(event_id, user.id)
     assert (await db.read.questionnaire.survey(event_id)) == survey  # the count asked stays
+
+
+async def test_with_a_consultation_open_typed_text_goes_to_staff_not_to_the_survey(db: Database) -> None:
+    """ "2" may answer staff's question on the case: it reaches the case. アンケート asks the survey's
+    question again, and then a typed answer goes to it (LINE for PC has no quick replies)."""
+    citizen = Citizen(db)
+    case = await citizen.open_case()
+    async with db.transaction() as tx:
+        user = await tx.users.ensure(citizen.line_id, NOW)
+        past = NOW - timedelta(hours=3)
+        draft = EventDraft(
+            uid="s1", kind="salon", title="サロン", starts_at=past, ends_at=past + timedelta(hours=1)
+        )
+        event = await tx.events.upsert(draft, NOW)
+        await tx.registrations.put(event.id, user.id, "registered", 1, NOW)
+        questions = [
+            Question("満足度は？", ("満足", "やや満足", "不満")),
+            Question("また来ますか？", ("はい", "いいえ")),
+        ]
+        assert await tx.questionnaire.claim_survey(event.id, questions, NOW + timedelta(days=3), NOW)
+
+    for words in ("2", "満足です。ありがとうございました"):
+        await citizen.say(words)
+    assert [m.body for m in await messages_of(db, case)] == ["2", "満足です。ありがとうございました"]
+    survey = await db.read.questionnaire.survey(event.id)
+    assert survey is not None and (await db.read.questionnaire.tally(survey)).answered == 0
+
+    asked = await citizen.say("アンケート")
+    assert "満足度は？" in asked.messages[0].text  # type: ignore[union-attr]
+    thanked = await citizen.say("２")
+    assert "また来ますか？" in thanked.messages[0].text  # type: ignore[union-attr]
+    done = await citizen.say("はい")
+    assert done.messages[0] == Text(TEXTS.get("questionnaire.done"))
+    assert (await db.read.questionnaire.tally(survey)).counts == ((0, 1, 0), (1, 0))
+    assert [m.body for m in await messages_of(db, case)] == ["2", "満足です。ありがとうございました"]
+    assert await citizen.conversation() is None
