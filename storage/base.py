@@ -23,13 +23,14 @@ class Repository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    # One trip to aiosqlite's thread per query (execute, fetch and close there together), not three:
+    # each trip is a wake-up of that thread and of the event loop (see docs/performance.md).
     async def _one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def _all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def _run(self, sql: str, params: Params = ()) -> int:
         """Execute a write; return the number of rows it changed."""
