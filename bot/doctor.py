@@ -215,6 +215,8 @@ class Doctor:
             ("[slack] default_channel", s.slack.default_channel),
             ("[slack] escalation_channel", s.slack.escalation_channel),
             ("[slack] ops_channel", s.slack.ops_channel),
+            ("[slack] events_channel", s.slack.events_channel),
+            ("[ward_notices] staff_channel", s.ward_notices.staff_channel),
             *((f"category {c.id}", c.channel) for c in s.consultation.categories),
             *((f"ward {w.ward}", w.slack_channel) for w in s.wards),
         ]
@@ -223,8 +225,17 @@ class Doctor:
                 named.setdefault(channel, []).append(key)
         return named
 
+    def _personal_channels(self) -> set[str]:
+        """Channels that show personal data to everyone in them: the case channels (cards, threads)
+        and the events channel (the day-before list names registrants)."""
+        s = self._settings
+        found = {s.slack.default_channel, s.slack.events_channel}
+        found |= {s.channel_for(c.id) for c in s.consultation.categories}
+        return {c for c in found if c}
+
     async def _channels(self, client: AsyncWebClient) -> None:
         channels = self._configured_channels()
+        personal = self._personal_channels()
         if self._bot_user is None:
             self._add(
                 "Slack channels",
@@ -261,6 +272,15 @@ class Doctor:
                 self._add(name, False, f"{label} ({used}) is archived", "unarchive it or configure another")
             elif not info.get("is_member"):
                 self._add(name, False, f"the bot is not a member of {label} ({used})", invite)
+            elif channel in personal and not info.get("is_private"):
+                self._add(
+                    name,
+                    False,
+                    f"{label} ({used}) is public: everyone in the workspace can read the personal data "
+                    "posted there",
+                    "make it a private channel with center staff only (channel settings: change to a "
+                    "private channel)",
+                )
             else:
                 self._add(name, True, f"{label} ({used}): the bot is a member")
 

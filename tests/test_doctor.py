@@ -21,7 +21,8 @@ BOT = "U_BOT"
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack(bot_user_id=BOT) as fake:
-        fake.set_channels({"C_CASES": "madoguchi", "C_OPS": "ops", "C_TSURUMI": "tsurumi-center"})
+        channels = {"C_CASES": "madoguchi", "C_OPS": "ops", "C_TSURUMI": "tsurumi-center"}
+        fake.set_channels(channels, private=["C_CASES"])
         for channel in ("C_CASES", "C_OPS", "C_TSURUMI"):
             fake.set_members(channel, [BOT, "U_STAFF"])
         yield fake
@@ -137,6 +138,32 @@ async def test_a_channel_without_the_bot_is_reported_with_the_invite(
     assert "-> in the channel, type: /invite @madoguchi" in found
     assert row(out, "channel C_CASES").startswith("ok")
     assert "1 to fix" in out
+
+
+async def test_a_public_channel_that_shows_personal_data_is_reported(
+    tmp_path: Path, line: FakeLine, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case cards and the day-before list name people: their channels must be private. The ops and
+    ward channels carry nothing personal and may be public (a Slack Connect channel, say)."""
+    slack.set_channels({"C_CASES": "madoguchi", "C_OPS": "ops", "C_TSURUMI": "tsurumi", "C_EVENTS": "events"})
+    for channel in ("C_CASES", "C_OPS", "C_TSURUMI", "C_EVENTS"):
+        slack.set_members(channel, [BOT, "U_STAFF"])
+    config = write(tmp_path, line, slack)
+    config.write_text(
+        config.read_text().replace(
+            'ops_channel = "C_OPS"', 'ops_channel = "C_OPS"\nevents_channel = "C_EVENTS"'
+        )
+    )
+    code, out = await doctor(await migrated(config), capsys)
+    assert code == 2
+    for channel, key in (("C_CASES", "[slack] default_channel"), ("C_EVENTS", "[slack] events_channel")):
+        found = row(out, f"channel {channel}")
+        assert (
+            found.startswith("FIX")
+            and f"({key}) is public" in found
+            and "-> make it a private channel" in found
+        )
+    assert row(out, "channel C_OPS").startswith("ok") and row(out, "channel C_TSURUMI").startswith("ok")
 
 
 async def test_an_unknown_channel_is_reported(

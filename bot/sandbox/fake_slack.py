@@ -271,13 +271,13 @@ class FakeSlack(LoopbackServer):
 
     # -- test controls ---------------------------------------------------------------
 
-    def set_channels(self, channels: Iterable[str] | Mapping[str, str]) -> None:
-        """Only these channels exist from now on (ids, or a mapping id → name); others
-        answer ``channel_not_found``. Without a call, every channel id is accepted."""
-        if isinstance(channels, Mapping):
-            self._channels = {cid: _Channel(cid, name) for cid, name in channels.items()}
-        else:
-            self._channels = {cid: _Channel(cid, cid.lower()) for cid in channels}
+    def set_channels(self, channels: Iterable[str] | Mapping[str, str], private: Iterable[str] = ()) -> None:
+        """Only these channels exist from now on (ids, or a mapping id → name; those in `private` are
+        private channels); others answer ``channel_not_found``. Without a call, every channel id is
+        accepted."""
+        names = channels if isinstance(channels, Mapping) else {cid: cid.lower() for cid in channels}
+        hidden = set(private)
+        self._channels = {cid: _Channel(cid, name, cid in hidden) for cid, name in names.items()}
 
     def set_members(self, channel: str, user_ids: Iterable[str]) -> None:
         self.members[channel] = list(user_ids)
