@@ -29,7 +29,7 @@ from bot.slack.events import EventDesk
 from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.staff_check import StaffCheck, Verdict
+from bot.slack.staff_check import StaffCheck, Verdict, refusal_text
 from flows import staff
 from flows.dashboard import dashboard, restrict, stats
 from flows.desk import Reply
@@ -416,13 +416,10 @@ class SlackDesk:
         case's own channel); otherwise what to tell them. A membership look-up that failed is said as
         such, never as "you are not staff"."""
         verdict = await self._staff.verdict(actor, self._channel_of(case))
-        if verdict is Verdict.STAFF:
+        if verdict is Verdict.STAFF and case.anonymised_at is not None:
             # Nothing can be done with a case whose personal data is gone (no answer could reach anyone).
-            return self._texts.get("staff.case_anonymised") if case.anonymised_at is not None else None
-        if verdict is Verdict.UNKNOWN:
-            log.warning("slack.staff_unknown", extra=fields(case=case.number))
-            return self._texts.get("staff.check_failed")
-        return self._texts.get("staff.not_staff")
+            return self._texts.get("staff.case_anonymised")
+        return refusal_text(verdict, self._texts, case=case.number)
 
     async def _visible(self, actor: str, cases: list[Case]) -> tuple[set[int], bool]:
         """The ids of the cases `actor` may see in full, and whether any look-up failed."""

@@ -29,7 +29,7 @@ from bot.event_import import COLUMNS, FieldError, draft_from_fields, kind_label,
 from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.staff_check import StaffCheck, Verdict
+from bot.slack.staff_check import StaffCheck
 from flows.slots import slot_moment, slot_time
 from flows.texts import Texts
 from storage import Database, Repositories
@@ -93,13 +93,7 @@ class EventDesk:
     # -- who may ---------------------------------------------------------------------------------
 
     async def refusal(self, actor: str) -> str | None:
-        verdict = await self._staff.verdict(actor, self._settings.slack.default_channel)
-        if verdict is Verdict.STAFF:
-            return None
-        if verdict is Verdict.UNKNOWN:
-            log.warning("slack.staff_unknown", extra=fields(surface="events"))
-            return self._texts.get("staff.check_failed")
-        return self._texts.get("staff.not_staff")
+        return await self._staff.refusal(actor, self._settings.slack.default_channel, self._texts, "events")
 
     # -- /madoguchi event, /madoguchi events -------------------------------------------------------
 

@@ -34,7 +34,7 @@ from bot.logs import fields
 from bot.notices import FIELDS, Notices, draft_from_fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.staff_check import StaffCheck, Verdict
+from bot.slack.staff_check import StaffCheck
 from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
@@ -82,13 +82,7 @@ class NoticeDesk:
         app.view("notice_cancel_confirm")(self._cancel_confirm)
 
     async def _refusal(self, actor: str) -> str | None:
-        verdict = await self._staff.verdict(actor, self._settings.notices_channel)
-        if verdict is Verdict.STAFF:
-            return None
-        if verdict is Verdict.UNKNOWN:
-            log.warning("slack.staff_unknown", extra=fields(surface="notices"))
-            return self._texts.get("staff.check_failed")
-        return self._texts.get("staff.not_staff")
+        return await self._staff.refusal(actor, self._settings.notices_channel, self._texts, "notices")
 
     # -- staff: /madoguchi notice, 変更, 中止 -------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.logs import fields
+from flows.texts import Texts
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -35,6 +36,17 @@ class Verdict(enum.Enum):
     STAFF = "staff"
     NOT_STAFF = "not_staff"
     UNKNOWN = "unknown"  # Slack could not tell us: neither show nor refuse as if we knew
+
+
+def refusal_text(verdict: Verdict, texts: Texts, **where: str) -> str | None:
+    """What to tell someone who may not act (None for staff). A membership look-up that failed is said
+    as such, never as "you are not staff"; `where` names the surface or case in the log."""
+    if verdict is Verdict.STAFF:
+        return None
+    if verdict is Verdict.UNKNOWN:
+        log.warning("slack.staff_unknown", extra=fields(**where))
+        return texts.get("staff.check_failed")
+    return texts.get("staff.not_staff")
 
 
 class StaffCheck:
@@ -67,6 +79,10 @@ class StaffCheck:
         if members is None:
             return Verdict.UNKNOWN
         return Verdict.STAFF if user in members else Verdict.NOT_STAFF
+
+    async def refusal(self, user: str, channel: str | None, texts: Texts, surface: str) -> str | None:
+        """None when `user` is staff for `channel`; otherwise what to tell them (see `refusal_text`)."""
+        return refusal_text(await self.verdict(user, channel), texts, surface=surface)
 
     async def verdicts(self, user: str, channels: Iterable[str]) -> dict[str, Verdict]:
         """The verdict for each of several channels, looked up side by side."""
