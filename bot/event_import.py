@@ -157,7 +157,9 @@ def kind_label(settings: Settings, kind: str) -> str:
     return next((k.label for k in settings.events.kinds if k.id == kind), kind)
 
 
-def _text(values: Mapping[str, str], field: str, limit: int, *, multiline: bool = False) -> str:
+def field_text(values: Mapping[str, str], field: str, limit: int, *, multiline: bool = False) -> str:
+    """A text field of a file row or a form, trimmed (and on one line unless `multiline`); FieldError
+    when it is longer than `limit`."""
     value = (values.get(field) or "").strip()
     if not multiline:
         value = " ".join(value.split())
@@ -166,15 +168,27 @@ def _text(values: Mapping[str, str], field: str, limit: int, *, multiline: bool 
     return value
 
 
+# A web address; no `|`, which would let a Slack link show another label (<url|label>).
+_URL = re.compile(r"https?://[^\s<>\"|]+")
+
+
+def field_url(values: Mapping[str, str], field: str) -> str:
+    """A web address field (empty allowed), full-width characters folded; FieldError otherwise."""
+    value = normalise(field_text(values, field, MAX_URL))
+    if value and not _URL.fullmatch(value):
+        raise FieldError(field, "not a web address (expected https://...)")
+    return value
+
+
 def draft_from_fields(
     values: Mapping[str, str], settings: Settings, *, source: EventSource = "import"
 ) -> EventDraft:
     """One event from its fields as text (COLUMNS); FieldError names the first bad one."""
     tz = settings.center.tz
-    uid = _text(values, "uid", MAX_UID)
+    uid = field_text(values, "uid", MAX_UID)
     if not uid:
         raise FieldError("uid", "required (a stable id such as salon-2026-12, so a re-import updates it)")
-    title = _text(values, "title", MAX_TITLE)
+    title = field_text(values, "title", MAX_TITLE)
     if not (values.get("kind") or "").strip():
         raise FieldError("kind", "required")
     kind = kind_id(settings, values.get("kind") or "")
@@ -201,9 +215,7 @@ def draft_from_fields(
         capacity = int(capacity_text)
         if not 1 <= capacity <= MAX_CAPACITY:
             raise FieldError("capacity", f"must be between 1 and {MAX_CAPACITY} (empty for no limit)")
-    online_url = _text(values, "online_url", MAX_URL)
-    if online_url and not re.fullmatch(r"https?://[^\s<>\"]+", online_url):
-        raise FieldError("online_url", "not a web address (expected https://...)")
+    online_url = field_url(values, "online_url")
     public_text = normalise(values.get("public") or "").lower()
     if public_text and public_text not in _TRUE | _FALSE:
         raise FieldError("public", "expected 1 (public) or 0 (internal)")
@@ -215,8 +227,8 @@ def draft_from_fields(
         kind=kind,
         title=title,
         starts_at=starts_at,
-        description=_text(values, "description", MAX_DESCRIPTION, multiline=True),
-        venue=_text(values, "venue", MAX_VENUE),
+        description=field_text(values, "description", MAX_DESCRIPTION, multiline=True),
+        venue=field_text(values, "venue", MAX_VENUE),
         ends_at=ends_at,
         capacity=capacity,
         registration_deadline=deadline,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -30,7 +29,7 @@ from linebot.v3.webhooks import Event, JoinEvent, LeaveEvent, PostbackEvent
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.event_import import FieldError, normalise, parse_time
+from bot.event_import import FieldError, field_text, field_url, parse_time
 from bot.line.render import render
 from bot.logs import fields
 from bot.scheduler import Scheduler
@@ -47,10 +46,8 @@ log = logging.getLogger("madoguchi.notices")
 
 MAX_TITLE = 100
 MAX_VENUE = 200
-MAX_URL = 500
 MAX_AGENDA = 1500
 FIELDS = ("title", "at", "deadline", "venue", "url", "agenda", "materials")
-_URL = re.compile(r"https?://[^\s<>\"|]+")
 SWEEP_SECONDS = 60.0
 GROUPS_ORDER_KEY = "slack:wards:groups"
 
@@ -63,21 +60,7 @@ def draft_from_fields(values: Mapping[str, str], settings: Settings, now: dateti
     bad field: title, at, deadline, venue, url, agenda, materials."""
     tz = settings.center.tz
 
-    def text(name: str, limit: int, *, multiline: bool = False) -> str:
-        value = (values.get(name) or "").strip()
-        if not multiline:
-            value = " ".join(value.split())
-        if len(value) > limit:
-            raise FieldError(name, f"at most {limit} characters (got {len(value)})")
-        return value
-
-    def url(name: str) -> str:
-        value = normalise(text(name, MAX_URL))
-        if value and not _URL.fullmatch(value):
-            raise FieldError(name, "not a web address (expected https://...)")
-        return value
-
-    title = text("title", MAX_TITLE)
+    title = field_text(values, "title", MAX_TITLE)
     if not title:
         raise FieldError("title", "required")
     if not (values.get("at") or "").strip():
@@ -92,8 +75,8 @@ def draft_from_fields(values: Mapping[str, str], settings: Settings, now: dateti
         raise FieldError("deadline", "must be in the future")
     if answer_by > meeting_at:
         raise FieldError("deadline", "must not be after the meeting")
-    venue = text("venue", MAX_VENUE)
-    online_url = url("url")
+    venue = field_text(values, "venue", MAX_VENUE)
+    online_url = field_url(values, "url")
     if not venue and not online_url:
         raise FieldError("venue", "give a venue, an online URL, or both")
     return NoticeDraft(
@@ -102,8 +85,8 @@ def draft_from_fields(values: Mapping[str, str], settings: Settings, now: dateti
         answer_by=answer_by,
         venue=venue,
         online_url=online_url,
-        agenda=text("agenda", MAX_AGENDA, multiline=True),
-        materials_url=url("materials"),
+        agenda=field_text(values, "agenda", MAX_AGENDA, multiline=True),
+        materials_url=field_url(values, "materials"),
     )
 
 

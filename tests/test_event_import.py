@@ -84,6 +84,8 @@ async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLi
         (GOOD[0].replace("2027-01-14 17:00", "2027-01-16 17:00"), "events.csv:3: registration_deadline: must not be after starts_at"),
         (GOOD[0].replace("salon-2027-01", "npo-2027-01"), "events.csv:3: uid: 'npo-2027-01' is already on line 2"),
         (GOOD[0].replace("3d 1d 2h", "3 days"), "events.csv:3: reminders:"),
+        # A | would let the address show another label in Slack (<url|label>).
+        (GOOD[0].replace("スペースA,,30", "スペースA,https://evil.example/a|公式サイト,30"), "events.csv:3: online_url: not a web address"),
     ],
 )  # fmt: skip
 async def test_a_bad_row_imports_nothing_and_names_its_line(

@@ -29,9 +29,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.config import NETWORK_MEETING, Settings
 from bot.delivery import Delivered, Final, Outcome
-from bot.event_import import FieldError, when
+from bot.event_import import MAX_URL, FieldError, when
 from bot.logs import fields
-from bot.notices import FIELDS, Notices, draft_from_fields
+from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft_from_fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck
@@ -49,7 +49,13 @@ log = logging.getLogger("madoguchi.slack")
 Ack = Callable[..., Awaitable[None]]
 Post = Callable[..., Awaitable[Any]]
 MAX_HEADER = 150
-FIELD_LIMITS = {"title": 100, "venue": 200, "url": 500, "materials": 500, "agenda": 1500}
+FIELD_LIMITS = {
+    "title": MAX_TITLE,
+    "venue": MAX_VENUE,
+    "url": MAX_URL,
+    "materials": MAX_URL,
+    "agenda": MAX_AGENDA,
+}
 
 
 class NoticeDesk:
