@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry, RetryPolicy, Sender
+from bot.group_commit import GroupCommit
 from bot.logs import fields
 from bot.ops_alerts import OPS_ORDER_KEY, Cause, OpsAlerts
 from storage import Database, Repositories
@@ -71,6 +72,11 @@ class OutboxWorker:
         self._unrecorded: dict[str, _Unrecorded] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Outcomes recorded at about the same time share one transaction; one that fails to record
+        # is retried alone, so it never takes the others with it.
+        self._outcomes: GroupCommit[tuple[OutboxMessage, Outcome], bool] = GroupCommit(
+            db, self._write_outcome, name="outbox.outcomes", log=log
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -204,38 +210,42 @@ class OutboxWorker:
             self._keep(message, outcome, exc, 1)
 
     async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
-        now = self._clock()
-        attempt = message.attempts + 1
-        final = True
-        async with self._db.transaction() as tx:
-            if isinstance(outcome, Delivered):
-                if outcome.record is not None:
-                    await outcome.record(tx)
-                await tx.outbox.mark_sent(message.id, now, outcome.via)
-            elif isinstance(outcome, Final) and outcome.cancelled:
-                await tx.outbox.cancel_pending(message.order_key, outcome.reason)
-            elif isinstance(outcome, Final):
-                await tx.outbox.finish(message.id, "failed", outcome.reason)
-                monthly = outcome.reason.startswith("monthly_limit")
-                await self._alert(tx, message, "line_monthly_limit" if monthly else "outbox_refused", outcome)
-            elif attempt >= self._policy.max_attempts:
-                await tx.outbox.finish(
-                    message.id, "dead", f"gave up after {attempt} attempts: {outcome.reason}"
-                )
-                await self._alert(tx, message, "outbox_dead", outcome)
-            else:
-                final = False
-                delay = self._policy.delay(attempt, self._rng, outcome.after)
-                await tx.outbox.retry_later(message.id, now + timedelta(seconds=delay), outcome.reason)
-                if outcome.drop_reply_token:
-                    await tx.outbox.drop_reply_token(message.id)
-        self._log(message, outcome, attempt, final)
+        """Store the outcome (in a transaction shared with the outcomes recorded at about the same
+        time), then log it and tell the listeners of a final one. Raises when storing it failed."""
+        final = await self._outcomes.submit((message, outcome))
+        self._log(message, outcome, message.attempts + 1, final)
         if final:
             for listener in self.on_final:
                 try:
                     await listener(message, outcome)
                 except Exception:
                     log.exception("outbox.listener_failed", extra=fields(id=message.id))
+
+    async def _write_outcome(self, tx: Repositories, delivery: tuple[OutboxMessage, Outcome]) -> bool:
+        """One outcome's changes; returns whether it is final (no retry left)."""
+        message, outcome = delivery
+        now = self._clock()
+        attempt = message.attempts + 1
+        if isinstance(outcome, Delivered):
+            if outcome.record is not None:
+                await outcome.record(tx)
+            await tx.outbox.mark_sent(message.id, now, outcome.via)
+        elif isinstance(outcome, Final) and outcome.cancelled:
+            await tx.outbox.cancel_pending(message.order_key, outcome.reason)
+        elif isinstance(outcome, Final):
+            await tx.outbox.finish(message.id, "failed", outcome.reason)
+            monthly = outcome.reason.startswith("monthly_limit")
+            await self._alert(tx, message, "line_monthly_limit" if monthly else "outbox_refused", outcome)
+        elif attempt >= self._policy.max_attempts:
+            await tx.outbox.finish(message.id, "dead", f"gave up after {attempt} attempts: {outcome.reason}")
+            await self._alert(tx, message, "outbox_dead", outcome)
+        else:
+            delay = self._policy.delay(attempt, self._rng, outcome.after)
+            await tx.outbox.retry_later(message.id, now + timedelta(seconds=delay), outcome.reason)
+            if outcome.drop_reply_token:
+                await tx.outbox.drop_reply_token(message.id)
+            return False
+        return True
 
     async def _alert(self, tx: Repositories, message: OutboxMessage, cause: Cause, outcome: Outcome) -> None:
         # A post to the ops channel that fails is logged, never reported again to the ops channel.

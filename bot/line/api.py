@@ -79,6 +79,26 @@ def classify(exc: BaseException) -> Outcome:
     raise exc
 
 
+class _Rendered:
+    """A message already in LINE's JSON form, made by the SDK's own models when it was queued
+    (bot/line/render.py). The SDK serialises a request's messages by calling `to_dict()` on each;
+    this one gives its JSON as it is, where `from_dict` would validate it into models again, only
+    for the client to turn them back into the same JSON (about 1 ms of an event's CPU). LINE still
+    validates what arrives, and its 400 is a final outcome like any other."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._body
+
+
+def _rendered(messages: list[dict[str, Any]]) -> list[_Rendered]:
+    return [_Rendered(message) for message in messages]
+
+
 class _TimedClient(AsyncApiClient):  # type: ignore[misc]
     """The SDK's client, timing every call by its path template (`/v2/bot/profile/{userId}`: the
     template, never the user id) for /metrics."""
@@ -133,12 +153,12 @@ class LineApi:
                 await client.close()
 
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
-        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
+        request = ReplyMessageRequest.construct(replyToken=reply_token, messages=_rendered(messages))
         await self.messaging.reply_message(request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
 
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> list[str]:
         """Returns the ids LINE gave the messages sent (a ward's copy of a notice records its own)."""
-        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        request = PushMessageRequest.construct(to=to, messages=_rendered(messages))
         response = await self.messaging.push_message(
             request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
@@ -148,7 +168,7 @@ class LineApi:
         """The same messages to up to 500 users in one request; the retry key makes a retry safe."""
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients, not {len(to)}")
-        request = MulticastRequest.from_dict({"to": to, "messages": messages})
+        request = MulticastRequest.construct(to=to, messages=_rendered(messages))
         await self.messaging.multicast(
             request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )

@@ -22,6 +22,7 @@ from linebot.v3.messaging import ApiException
 
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
+from bot.group_commit import GroupCommit
 from bot.line.api import LineApi, Quota, classify, error_message
 from bot.line.ward_groups import deliver_to_group
 from bot.logs import fields
@@ -62,6 +63,10 @@ class LineSender:
         self.on_quota_short = on_quota_short
         self._quota: Quota | None = None
         self._quota_at = 0.0
+        # Concurrent replies' attempts share one commit; each reply waits for the one holding its mark.
+        self._reply_attempts: GroupCommit[int, None] = GroupCommit(
+            db, self._mark_reply_attempt, name="line.reply_attempts", log=log
+        )
 
     async def send(self, message: OutboxMessage) -> Outcome:
         row = message.row
@@ -77,8 +82,11 @@ class LineSender:
         messages = row.messages
         expires = message.reply_token_expires_at
         if message.reply_token and expires is not None and self._clock() < expires:
-            async with self._db.transaction() as tx:
-                await tx.outbox.mark_reply_attempt(message.id, self._clock())
+            try:
+                await self._reply_attempts.submit(message.id)
+            except Exception as exc:  # not recorded, so not sent: the same token is tried again later
+                return Retry(f"recording the reply attempt failed: {type(exc).__name__}")
+            # Committed: only now may the reply leave.
             try:
                 await self._api.reply(message.reply_token, messages)
                 return Delivered("reply")
@@ -105,6 +113,9 @@ class LineSender:
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             return classify(exc)
         return Delivered("push")
+
+    async def _mark_reply_attempt(self, tx: Repositories, message_id: int) -> None:
+        await tx.outbox.mark_reply_attempt(message_id, self._clock())
 
     async def _multicast(self, message: OutboxMessage, row: LineMulticast) -> Outcome:
         """One multicast row: the same messages to its ≤500 recipients, with the row's retry key.
