@@ -3,6 +3,7 @@
 Two aiosqlite connections: a writer and a read-only reader. An aiosqlite connection is a single
 transaction shared by every task that uses it, so all writes go through `transaction()`, which holds
 a lock from BEGIN to COMMIT/ROLLBACK: no task can ever commit or roll back another task's work.
+Inside it, `savepoint()` lets one part fail alone (a batch of inbound events, each in its own).
 Reads that must not see a half-done transaction use the reader, which in WAL mode sees only
 committed data and never waits for the writer.
 """
@@ -27,12 +28,23 @@ log = logging.getLogger("madoguchi.storage")
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
 
 
+class TransactionLost(Exception):
+    """A savepoint could not be rolled back to: SQLite rolled the whole transaction back itself (on
+    a full disk, an I/O error, a trigger's RAISE(ROLLBACK)), so the parts kept before are gone too
+    and nothing more may be written in it. `error` is what the part raised (or the rollback)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("the transaction was rolled back by SQLite")
+        self.error = error
+
+
 class Database:
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
         self._gate = WriteGate()
+        self._savepoints = 0
         self.read = Repositories(reader)
 
     @classmethod
@@ -96,6 +108,32 @@ class Database:
             except sqlite3.Error as exc:
                 # Committed all the same; the next checkpoint (SQLite's own, or the hourly sweep's) does it.
                 log.warning("storage.checkpoint_failed", extra={"fields": {"error": type(exc).__name__}})
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of this task's open transaction that can fail alone.
+
+        On an exception its writes are undone and the exception goes on; the rest of the transaction
+        stands and still commits or rolls back as a whole. Raises `TransactionLost` instead when the
+        transaction itself is gone: the caller must then give up the whole transaction (let it out).
+        """
+        if not _in_transaction.get():
+            raise RuntimeError("a savepoint is part of a transaction: open one first")
+        self._savepoints += 1
+        name = f"part_{self._savepoints}"  # unique: never confused with one still open
+        await self._writer.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+            await self._writer.execute(f"RELEASE {name}")
+        except BaseException as exc:
+            if not self._writer.in_transaction:
+                raise TransactionLost(exc) from exc
+            try:
+                await self._writer.execute(f"ROLLBACK TO {name}")
+                await self._writer.execute(f"RELEASE {name}")
+            except sqlite3.Error as failure:
+                raise TransactionLost(failure) from failure
+            raise
 
     async def _rollback(self) -> None:
         try:
