@@ -103,9 +103,11 @@ async def queue_reply(
             case_id=case_id,
         )
     await queue_notify(tx, reply.notify, now)
+    cases: dict[int, Case] = {}  # several follow-ups of one reply are about one case: read it once
     for event in reply.staff:
-        case = await tx.cases.get(event.case_id)
+        case = cases.get(event.case_id) or await tx.cases.get(event.case_id)
         assert case is not None
+        cases[case.id] = case
         if event.kind == "case_anonymised":
             await queue_anonymised(tx, settings, case, now)
             continue

@@ -156,10 +156,14 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
             return await _start_intake(user, tx, ctx)
     if command is not None:
         return await _run(command, call)
-    answered = await questionnaire.typed_answer(inbound, user, tx, ctx)  # to a question waiting for it
+    # Read once for both: an open case keeps typed text from the questionnaire and takes it instead.
+    cases = await tx.cases.for_user(user.id)
+    case_open = any(c.status != "closed" for c in cases)
+    # A typed answer to a question waiting for it:
+    answered = await questionnaire.typed_answer(inbound, user, tx, ctx, case_open)
     if answered is not None:
         return answered
-    return await _free_message(inbound, user, tx, ctx, draft is not None)
+    return await _free_message(inbound, cases, user, tx, ctx, draft is not None)
 
 
 def _draft(conversation: Conversation | None) -> State | None:
@@ -420,18 +424,24 @@ async def _status(user: User, tx: Repositories, ctx: DeskContext) -> Text:
 
 
 async def _free_message(
-    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, keeps_draft: bool = False
+    inbound: Inbound,
+    cases: list[Case],
+    user: User,
+    tx: Repositories,
+    ctx: DeskContext,
+    keeps_draft: bool = False,
 ) -> Reply:
-    """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to the menu."""
+    """A message outside any flow: a follow-up when the citizen has an open case, else a pointer to
+    the menu. `cases`: all of the citizen's, in order."""
     texts = ctx.texts
-    open_cases = await tx.cases.for_user(user.id, include_closed=False)
+    open_cases = [c for c in cases if c.status != "closed"]
     if not open_cases and inbound.kind == "text":
         # A short question (開館時間, 場所 …) gets its answer; with an open case it goes to staff instead.
         answer = ctx.faq.answer(inbound.text, ctx.contact, texts)
         if answer is not None:
             return Reply([Text(answer)])
     if not open_cases and inbound.kind in ("text", "media"):
-        reopened = await _reopen_recent(user, tx, ctx)
+        reopened = await _reopen_recent(cases, tx, ctx)
         if reopened is not None:
             reply = await _add_followups(reopened, [_held(inbound)], user, tx, ctx)
             return Reply(reply.messages, [StaffEvent("case_reopened", reopened.id), *reply.staff])
@@ -449,11 +459,11 @@ async def _free_message(
     return await _ask_which_case(user, held, open_cases, 0, ctx.now, tx, ctx)
 
 
-async def _reopen_recent(user: User, tx: Repositories, ctx: DeskContext) -> Case | None:
+async def _reopen_recent(cases: list[Case], tx: Repositories, ctx: DeskContext) -> Case | None:
     """The citizen's most recently closed case, reopened, when it was closed recently enough."""
     if ctx.reopen_within_days <= 0:
         return None
-    closed = [c for c in await tx.cases.for_user(user.id) if c.status == "closed" and c.closed_at is not None]
+    closed = [c for c in cases if c.status == "closed" and c.closed_at is not None]
     if not closed:
         return None
     latest = max(closed, key=lambda c: c.closed_at or c.updated_at)

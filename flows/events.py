@@ -110,21 +110,44 @@ def _summary(event: Event, ctx: DeskContext, with_url: bool = False, slot: Slot 
     return "\n".join(lines)
 
 
-async def _seats_line(event: Event, call: Call) -> str:
+class _Seats:
+    """What is free at one event, read at most once per answer: its card's line and its buttons
+    both ask."""
+
+    def __init__(self, event: Event, tx: Repositories) -> None:
+        self._event, self._tx = event, tx
+        self._slots: list[Slot] | None = None
+        self._taken: int | None = None
+
+    async def slots(self) -> list[Slot]:
+        if self._slots is None:
+            self._slots = await self._tx.slots.for_event(self._event.id)
+        return self._slots
+
+    async def free_slots(self) -> list[Slot]:
+        return [s for s in await self.slots() if s.free]
+
+    async def taken(self) -> int:
+        if self._taken is None:
+            self._taken = await self._tx.registrations.seats_taken(self._event.id)
+        return self._taken
+
+
+async def _seats_line(event: Event, call: Call, seats: _Seats) -> str:
     texts = call.ctx.texts
     if event.status == "cancelled":
         return texts.get("events.cancelled_event")
     if not event.open_for_sign_up(call.ctx.now):
         return texts.get("events.closed")
     if event.has_slots:
-        free = len(await _free_slots(event, call.tx))
+        free = len(await seats.free_slots())
         if not free:
             return texts.get("slots.full")
-        total = len(await call.tx.slots.for_event(event.id))
+        total = len(await seats.slots())
         return texts.get("slots.left", left=free, total=total, minutes=event.slot_minutes)
     if event.capacity is None:
         return texts.get("events.no_capacity")
-    left = event.capacity - await call.tx.registrations.seats_taken(event.id)
+    left = event.capacity - await seats.taken()
     if left <= 0:
         return texts.get("events.full")
     return texts.get("events.seats_left", left=left, capacity=event.capacity)
@@ -145,7 +168,9 @@ async def _mine_line(mine: Registration | None, call: Call) -> str | None:
     return call.ctx.texts.get("events.mine_waitlisted", position=position)
 
 
-async def _actions(event: Event, mine: Registration | None, call: Call) -> list[Choice]:
+async def _actions(
+    event: Event, mine: Registration | None, call: Call, seats: _Seats | None = None
+) -> list[Choice]:
     """What the citizen can do with the event: sign up (or join the waitlist), or cancel."""
     texts = call.ctx.texts
     if mine is not None and mine.status in ("registered", "waitlisted"):
@@ -153,19 +178,16 @@ async def _actions(event: Event, mine: Registration | None, call: Call) -> list[
         return [Choice(texts.get(key), f"event:{event.id}:cancel", ("キャンセル", "取り消す", "取消"))]
     if not event.open_for_sign_up(call.ctx.now):
         return []
-    key = "events.join_waitlist" if await _full(event, call.tx) else "events.register"
+    full = await _full(event, seats or _Seats(event, call.tx))
+    key = "events.join_waitlist" if full else "events.register"
     return [Choice(texts.get(key), f"event:{event.id}:register", ("申し込む", "申込", "申し込み", "参加"))]
 
 
-async def _full(event: Event, tx: Repositories) -> bool:
+async def _full(event: Event, seats: _Seats) -> bool:
     """No seat left (at a session: no free slot)."""
     if event.has_slots:
-        return not await _free_slots(event, tx)
-    return event.capacity is not None and await tx.registrations.seats_taken(event.id) >= event.capacity
-
-
-async def _free_slots(event: Event, tx: Repositories) -> list[Slot]:
-    return [s for s in await tx.slots.for_event(event.id) if s.free]
+        return not await seats.free_slots()
+    return event.capacity is not None and await seats.taken() >= event.capacity
 
 
 async def _held(event: Event, call: Call) -> Slot | None:
@@ -175,17 +197,18 @@ async def _held(event: Event, call: Call) -> Slot | None:
 async def _card(event: Event, call: Call) -> Card:
     texts = call.ctx.texts
     mine = await call.tx.registrations.of(event.id, call.user.id)
+    seats = _Seats(event, call.tx)
     lines = [when_text(event, call.ctx)]
     if event.venue:
         lines.append(texts.get("events.venue", venue=event.venue))
     if event.online_url:
         lines.append(texts.get("events.online_short"))
-    lines.append(await _seats_line(event, call))
+    lines.append(await _seats_line(event, call, seats))
     mine_line = await _mine_line(mine, call)
     if mine_line:
         lines.append(mine_line)
     buttons: list[Choice | Link] = [Choice(texts.get("events.details"), f"event:{event.id}")]
-    buttons += await _actions(event, mine, call)
+    buttons += await _actions(event, mine, call, seats)
     registered = mine is not None and mine.status == "registered"
     buttons.append(Link(texts.get("events.calendar"), calendar_url(event, registered)))
     return Card(event.title, tuple(lines), tuple(buttons))
@@ -319,8 +342,9 @@ async def _details(event: Event, call: Call) -> Reply:
     texts = call.ctx.texts
     mine = await call.tx.registrations.of(event.id, call.user.id)
     registered = mine is not None and mine.status == "registered"
-    lines = [_summary(event, call.ctx, registered), await _seats_line(event, call)]
-    lines += await _slot_lines(event, mine, call)
+    seats = _Seats(event, call.tx)
+    lines = [_summary(event, call.ctx, registered), await _seats_line(event, call, seats)]
+    lines += await _slot_lines(event, mine, call, seats)
     if event.registration_deadline is not None and event.open_for_sign_up(call.ctx.now):
         deadline = moment_text(texts, event.registration_deadline, call.ctx.timezone)
         lines.append(texts.get("events.deadline", deadline=deadline))
@@ -330,7 +354,10 @@ async def _details(event: Event, call: Call) -> Reply:
     if event.description:
         lines.append(event.description)
     lines.append(texts.get("events.calendar_line", url=calendar_url(event, registered)))
-    options = [*await _actions(event, mine, call), Choice(texts.get("events.back"), "events", ("一覧",))]
+    options = [
+        *await _actions(event, mine, call, seats),
+        Choice(texts.get("events.back"), "events", ("一覧",)),
+    ]
     keeps = _keeps_state(call)
     if keeps:
         await _save(call, "event", EventShown(event.id))
@@ -338,13 +365,13 @@ async def _details(event: Event, call: Call) -> Reply:
     return Reply([Text("\n".join(lines), choices=tuple(options))])
 
 
-async def _slot_lines(event: Event, mine: Registration | None, call: Call) -> list[str]:
+async def _slot_lines(event: Event, mine: Registration | None, call: Call, seats: _Seats) -> list[str]:
     """A session's slots, each free or booked (the citizen's own said so), for the details."""
     if not event.has_slots or event.status == "cancelled":
         return []
     texts, tz = call.ctx.texts, call.ctx.timezone
     lines = [texts.get("slots.list_header", minutes=event.slot_minutes)]
-    for slot in await call.tx.slots.for_event(event.id):
+    for slot in await seats.slots():
         own = mine is not None and mine.status == "registered" and mine.slot_id == slot.id
         key = "slots.list_mine" if own else "slots.list_free" if slot.free else "slots.list_taken"
         lines.append(texts.get(key, slot=slots.slot_time(texts, slot, tz)))
@@ -357,7 +384,7 @@ async def _ask_slot(event: Event, call: Call, before: str = "") -> Reply:
     tx, now, texts = call.tx, call.ctx.now, call.ctx.texts
     notify = await _tell_promoted(event, await tx.registrations.promote(event.id, now), call.ctx, tx)
     held = await _held(event, call)
-    free = await _free_slots(event, tx)
+    free = await _Seats(event, tx).free_slots()
     if held is not None:
         said = texts.get("slots.already", slot=slots.slot_moment(texts, held, call.ctx.timezone))
         reply = _end(call, [Text(said)])

@@ -122,13 +122,14 @@ class QuestionShown:
     question: int
 
 
-async def typed_answer(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
+async def typed_answer(
+    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, case_open: bool
+) -> Reply | None:
     """A typed number or choice that answers the question waiting for this citizen; None when it is
-    not one (the desk then answers the message as usual). With a consultation open, typed text is for
-    staff ("2" may answer their question): only a question asked again by アンケート takes it."""
-    if inbound.kind != "text" or len(fold(inbound.text)) > MAX_TYPED:
-        return None
-    if await tx.cases.for_user(user.id, include_closed=False):
+    not one (the desk then answers the message as usual). With a consultation open (`case_open`),
+    typed text is for staff ("2" may answer their question): only a question asked again by
+    アンケート takes it."""
+    if inbound.kind != "text" or case_open or len(fold(inbound.text)) > MAX_TYPED:
         return None
     pending = await tx.questionnaire.pending(user.id, ctx.now)
     if pending is None:

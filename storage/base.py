@@ -33,20 +33,38 @@ class Repository:
         return list(await self._conn.execute_fetchall(sql, params))
 
     async def _run(self, sql: str, params: Params = ()) -> int:
-        """Execute a write; return the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        """Execute a write; return the number of rows it changed. One trip: the statement runs and
+        its cursor is closed together on aiosqlite's thread (aiosqlite has no public call for that)."""
+        changed = await self._conn._execute(_changes, self._conn, sql, params)  # type: ignore[no-untyped-call]
+        return int(changed)
 
     async def _insert(self, table: str, values: Mapping[str, Any]) -> int:
         """INSERT one row from a mapping (datetimes stored as UTC text); return its id."""
+        row = await self._insert_returning(table, values, "rowid")
+        return int(row[0])
+
+    async def _insert_row(self, table: str, values: Mapping[str, Any]) -> aiosqlite.Row:
+        """INSERT one row and return it as stored (defaults filled in), without reading it again."""
+        return await self._insert_returning(table, values, "*")
+
+    async def _insert_returning(self, table: str, values: Mapping[str, Any], returning: str) -> aiosqlite.Row:
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
-        async with self._conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})", {k: db_value(v) for k, v in values.items()}
-        ) as cursor:
-            rowid = cursor.lastrowid
-        assert rowid is not None
-        return rowid
+        row = await self._one(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {returning}",
+            {k: db_value(v) for k, v in values.items()},
+        )
+        assert row is not None
+        return row
+
+
+def _changes(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+    """On aiosqlite's thread: execute a write and close its cursor, the count of rows it changed."""
+    cursor = conn._conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def db_value(value: Any) -> Any:

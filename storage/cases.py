@@ -89,7 +89,7 @@ class CaseRepository(Repository):
             (year,),
         )
         assert row is not None
-        case_id = await self._insert(
+        stored = await self._insert_row(
             "cases",
             {
                 "number": f"{year}-{row[0]:04d}",
@@ -99,9 +99,7 @@ class CaseRepository(Repository):
                 **new.__dict__,
             },
         )
-        case = await self.get(case_id)
-        assert case is not None
-        return case
+        return from_row(Case, stored)
 
     async def get(self, case_id: int) -> Case | None:
         row = await self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
@@ -259,7 +257,7 @@ class CaseRepository(Repository):
         kind: str = "text",
         line_message_id: str | None = None,
     ) -> CaseMessage:
-        message_id = await self._insert(
+        row = await self._insert_row(
             "case_messages",
             {
                 "case_id": case_id,
@@ -271,8 +269,6 @@ class CaseRepository(Repository):
                 "created_at": now,
             },
         )
-        row = await self._one("SELECT * FROM case_messages WHERE id = ?", (message_id,))
-        assert row is not None
         return from_row(CaseMessage, row)
 
     async def set_message_slack_ts(self, message_id: int, ts: str) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import aiosqlite
+
 from storage.base import Repository
 from storage.timefmt import from_db, opt_from_db, to_db
 
@@ -195,20 +197,7 @@ class QuestionnaireRepository(Repository):
         row = await self._one(
             "SELECT * FROM event_followups WHERE event_id = ? AND survey_sent_at IS NOT NULL", (event_id,)
         )
-        if row is None:
-            return None
-        questions = tuple(
-            Question(str(q["text"]), tuple(str(c) for c in q["choices"]))
-            for q in json.loads(row["survey_questions"])
-        )
-        return Survey(
-            event_id=event_id,
-            questions=questions,
-            sent_at=from_db(row["survey_sent_at"]),
-            closes_at=from_db(row["survey_closes_at"]),
-            asked=int(row["survey_asked"]),
-            closed_at=opt_from_db(row["survey_closed_at"]),
-        )
+        return None if row is None else _survey(row)
 
     async def tally(self, survey: Survey) -> Tally:
         """The answers given before it closed, counted."""
@@ -272,17 +261,16 @@ class QuestionnaireRepository(Repository):
 
     async def pending(self, user_id: int, now: datetime) -> tuple[Survey, int] | None:
         """The open questionnaire (the latest sent) with a question waiting for this citizen's answer."""
+        # The survey comes with it (one statement): this is asked of most short messages.
         row = await self._one(
-            "SELECT s.event_id, s.next_question FROM survey_recipients s"
+            "SELECT f.*, s.next_question FROM survey_recipients s"
             " JOIN event_followups f ON f.event_id = s.event_id"
             " WHERE s.user_id = ? AND s.next_question IS NOT NULL AND f.survey_closed_at IS NULL"
-            " AND f.survey_closes_at > ? ORDER BY f.survey_sent_at DESC, s.event_id DESC LIMIT 1",
+            " AND f.survey_sent_at IS NOT NULL AND f.survey_closes_at > ?"
+            " ORDER BY f.survey_sent_at DESC, s.event_id DESC LIMIT 1",
             (user_id, to_db(now)),
         )
-        if row is None:
-            return None
-        survey = await self.survey(int(row[0]))
-        return None if survey is None else (survey, int(row[1]))
+        return None if row is None else (_survey(row), int(row["next_question"]))
 
     async def was_asked(self, event_id: int, user_id: int) -> bool:
         row = await self._one(
@@ -300,3 +288,19 @@ class QuestionnaireRepository(Repository):
         await self._run(
             "INSERT INTO event_followups (event_id) VALUES (?) ON CONFLICT (event_id) DO NOTHING", (event_id,)
         )
+
+
+def _survey(row: aiosqlite.Row) -> Survey:
+    """A survey from its `event_followups` row (one whose questionnaire was sent)."""
+    questions = tuple(
+        Question(str(q["text"]), tuple(str(c) for c in q["choices"]))
+        for q in json.loads(row["survey_questions"])
+    )
+    return Survey(
+        event_id=int(row["event_id"]),
+        questions=questions,
+        sent_at=from_db(row["survey_sent_at"]),
+        closes_at=from_db(row["survey_closes_at"]),
+        asked=int(row["survey_asked"]),
+        closed_at=opt_from_db(row["survey_closed_at"]),
+    )

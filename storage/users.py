@@ -35,32 +35,53 @@ class UserRepository(Repository):
         return None if row is None else from_row(User, row)
 
     async def ensure(self, line_user_id: str, now: datetime) -> User:
-        """The user with this LINE id, created on first sight (a message can precede any follow)."""
-        await self._run(
+        """The user with this LINE id, created on first sight (a message can precede any follow).
+
+        Read first: almost every event comes from a citizen already known, so that is one statement;
+        a new one is inserted and returned by the same statement (the writer's transaction holds the
+        write lock, so nobody can insert them in between)."""
+        user = await self.by_line_id(line_user_id)
+        if user is not None:
+            return user
+        row = await self._one(
             "INSERT INTO users (line_user_id, created_at, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (line_user_id) DO NOTHING",
+            " ON CONFLICT (line_user_id) DO NOTHING RETURNING *",
             (line_user_id, to_db(now), to_db(now)),
         )
-        user = await self.by_line_id(line_user_id)
-        assert user is not None
-        return user
+        return from_row(User, row) if row is not None else await self._must(line_user_id)
 
     async def mark_followed(self, line_user_id: str, now: datetime) -> User:
-        await self.ensure(line_user_id, now)
-        await self._run(
-            "UPDATE users SET following = 1, followed_at = ?, unfollowed_at = NULL, updated_at = ?"
-            " WHERE line_user_id = ?",
-            (to_db(now), to_db(now), line_user_id),
+        return await self._upsert_follow(
+            line_user_id,
+            now,
+            "following = 1, followed_at = excluded.followed_at, unfollowed_at = NULL",
+            following=True,
         )
-        return await self._must(line_user_id)
 
     async def mark_unfollowed(self, line_user_id: str, now: datetime) -> User:
-        await self.ensure(line_user_id, now)
-        await self._run(
-            "UPDATE users SET following = 0, unfollowed_at = ?, updated_at = ? WHERE line_user_id = ?",
-            (to_db(now), to_db(now), line_user_id),
+        return await self._upsert_follow(
+            line_user_id, now, "following = 0, unfollowed_at = excluded.unfollowed_at", following=False
         )
-        return await self._must(line_user_id)
+
+    async def _upsert_follow(self, line_user_id: str, now: datetime, change: str, following: bool) -> User:
+        """Create the user if new and set their follow state, in one statement that returns the row."""
+        stamp = to_db(now)
+        row = await self._one(
+            "INSERT INTO users (line_user_id, following, followed_at, unfollowed_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            f" ON CONFLICT (line_user_id) DO UPDATE SET {change}, updated_at = excluded.updated_at"
+            " RETURNING *",
+            (
+                line_user_id,
+                int(following),
+                stamp if following else None,
+                None if following else stamp,
+                stamp,
+                stamp,
+            ),
+        )
+        assert row is not None
+        return from_row(User, row)
 
     async def set_display_name(self, user_id: int, name: str | None, now: datetime) -> None:
         await self._run(
