@@ -1,8 +1,13 @@
 """Handles stored inbound events: one at a time per order key (a user), different keys in parallel.
 
-Each event is handled in one transaction together with marking it done, so an event is handled
-exactly once even when the process dies: before the commit nothing of it happened, after it the
-event is no longer pending.
+Each event is handled in the same transaction as marking it done, so an event is handled exactly
+once even when the process dies: before the commit nothing of it happened, after it the event is no
+longer pending. Events of different keys that are ready together share one transaction (a group
+commit, bot/group_commit.py: one commit and one wait for the writer instead of one each), each in a
+savepoint of its own, so an event that fails undoes only its own writes and is retried or failed
+alone while the others commit. A batch holds at most `concurrency` events, and stops taking more
+once a webhook's acknowledgement waits for the writer, which then never waits for more than one
+event's handling, as before batching.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.clock import Clock
+from bot.group_commit import GroupCommit
 from bot.logs import fields
 from bot.ops_alerts import OpsAlerts
 from storage import Database, Repositories
+from storage.db import TransactionLost
 from storage.inbox import InboxItem
 
 log = logging.getLogger("madoguchi.inbox")
@@ -40,6 +48,22 @@ class InboxHandler(Protocol):
         """The event's whole effect: state changes and outbox rows, in the caller's transaction."""
 
 
+class _Deferred:
+    """Not handled in this transaction: an acknowledgement waits for the writer; the next one takes it."""
+
+
+_DEFERRED = _Deferred()
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """An event prepared outside the transaction, waiting for its turn in a shared one."""
+
+    item: InboxItem
+    handler: InboxHandler
+    prepared: Any
+
+
 class InboxWorker:
     def __init__(
         self,
@@ -51,12 +75,18 @@ class InboxWorker:
         alerts: OpsAlerts | None = None,
         concurrency: int = 32,
     ) -> None:
+        """`concurrency`: events handled at once (network look-ups, then waiting for their commit), so
+        also the most events one transaction holds."""
         self._alerts = alerts
         self._db = db
         self._clock = clock
         self._handlers = handlers
         self._on_handled = on_handled
         self._slots = asyncio.Semaphore(concurrency)
+        self._group: GroupCommit[_Ready, Exception | _Deferred | None] = GroupCommit(
+            db, self._apply, name="inbox", log=log
+        )
+        self._open_tx: Repositories | None = None  # the transaction the last event was handled in
         self._wake = asyncio.Event()
         self._cursor = 0
         self._queues: dict[str, deque[InboxItem]] = {}
@@ -147,12 +177,11 @@ class InboxWorker:
                 try:
                     if handler is None:
                         raise LookupError(f"no handler for source {item.source!r}")
-                    prepared = await handler.prepare(item)
-                    async with self._db.transaction() as tx:
-                        # A rescan can list a row whose handling was committed meanwhile: the writer
-                        # has the last word on whether it is still to be done.
-                        if await tx.inbox.mark_done(item.id, self._clock()):
-                            await handler.apply(item, prepared, tx)
+                    ready = _Ready(item, handler, await handler.prepare(item))
+                    while (failure := await self._group.submit(ready)) is _DEFERRED:
+                        pass
+                    if isinstance(failure, Exception):
+                        raise failure
                     break
                 except sqlite3.OperationalError as exc:
                     storage_failures += 1
@@ -178,6 +207,25 @@ class InboxWorker:
                         await self._storage_backoff(item, failure, storage_failures)
         if self._on_handled is not None:
             self._on_handled()
+
+    async def _apply(self, tx: Repositories, ready: _Ready) -> Exception | _Deferred | None:
+        """One event of a shared transaction; returns its failure, whose writes are undone."""
+        if tx is self._open_tx and self._db.urgent_waiting():
+            return _DEFERRED  # the first event of a transaction always goes: every batch moves on
+        self._open_tx = tx
+        try:
+            async with self._db.savepoint():
+                # A rescan can list a row whose handling was committed meanwhile: the writer has
+                # the last word on whether it is still to be done.
+                if await tx.inbox.mark_done(ready.item.id, self._clock()):
+                    await ready.handler.apply(ready.item, ready.prepared, tx)
+        except TransactionLost as lost:
+            # The others' writes are gone too: failing the group makes it do each event again
+            # alone, and alone this one fails with its own error (a try, or storage's backoff).
+            raise lost.error from None
+        except Exception as exc:
+            return exc
+        return None
 
     async def _storage_backoff(self, item: InboxItem, exc: Exception, failures: int) -> None:
         delay = min(STORAGE_RETRY_MAX_SECONDS, STORAGE_RETRY_SECONDS * 2 ** (failures - 1))

@@ -109,6 +109,11 @@ class Database:
                 # Committed all the same; the next checkpoint (SQLite's own, or the hourly sweep's) does it.
                 log.warning("storage.checkpoint_failed", extra={"fields": {"error": type(exc).__name__}})
 
+    def urgent_waiting(self) -> bool:
+        """An urgent transaction waits for the writer: one that does many parts should commit what
+        it has and let it in rather than make it wait for all of them."""
+        return self._gate.urgent_waiting()
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A part of this task's open transaction that can fail alone.

@@ -33,6 +33,9 @@ class WriteGate:
                 lane.remove(waiter)
             raise
 
+    def urgent_waiting(self) -> bool:
+        return any(not waiter.done() for waiter in self._urgent)
+
     def release(self) -> None:
         """Hand the gate straight to the next waiter (urgent first), or open it."""
         for lane in (self._urgent, self._normal):
