@@ -28,6 +28,7 @@ from linebot.v3.messaging import (
     TextMessage,
     URIAction,
 )
+from pydantic.v1 import BaseModel
 
 from flows.messages import MAX_CHOICES, Card, Carousel, Choice, Confirm, Link, Outgoing, Text
 
@@ -66,6 +67,11 @@ def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
         rest = rest[cut:]
     pieces.append(rest)
     return pieces
+
+
+def _json(model: BaseModel) -> dict[str, Any]:
+    """What the model's `to_dict()` gives (by alias, no None), nested models serialised once."""
+    return model.dict(by_alias=True, exclude_none=True)
 
 
 def _alt_text(text: str) -> str:
@@ -120,26 +126,28 @@ def render(message: Outgoing) -> list[dict[str, Any]]:
         pieces = split_text(message.text)
         rendered = [TextMessage(text=piece) for piece in pieces]
         rendered[-1].quick_reply = _quick_reply(message.choices)
-        return [m.to_dict() for m in rendered]
+        return [_json(m) for m in rendered]
     if isinstance(message, Confirm):
         if len(message.text) > MAX_CONFIRM_TEXT:
             # Too long for the template: the whole text, answered with the same two quick replies.
             return render(Text(message.text, choices=(message.yes, message.no)))
         template = ConfirmTemplate(text=message.text, actions=[_action(message.yes), _action(message.no)])
-        return [TemplateMessage(altText=_alt_text(message.text), template=template).to_dict()]
+        return [_json(TemplateMessage(altText=_alt_text(message.text), template=template))]
     if isinstance(message, Card):
-        return [FlexMessage(altText=_alt_text(message.title), contents=_bubble(message)).to_dict()]
+        return [_json(FlexMessage(altText=_alt_text(message.title), contents=_bubble(message)))]
     if isinstance(message, Carousel):
         if not message.cards:
             raise ValueError("a carousel needs at least one card")
         # More cards than one carousel holds: several carousels, in order, none dropped.
         return [
-            FlexMessage(
-                altText=_alt_text(message.alt_text),
-                contents=FlexCarousel(
-                    contents=[_bubble(c) for c in message.cards[i : i + MAX_CAROUSEL_BUBBLES]]
-                ),
-            ).to_dict()
+            _json(
+                FlexMessage(
+                    altText=_alt_text(message.alt_text),
+                    contents=FlexCarousel(
+                        contents=[_bubble(c) for c in message.cards[i : i + MAX_CAROUSEL_BUBBLES]]
+                    ),
+                )
+            )
             for i in range(0, len(message.cards), MAX_CAROUSEL_BUBBLES)
         ]
     raise TypeError(f"cannot render {type(message).__name__}")

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, PushMessageRequest
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, Message, PushMessageRequest
 
 from bot.line.render import render, render_batches
 from bot.sandbox.fake_line import FakeLine
 from flows.messages import Card, Carousel, Choice, Confirm, Outgoing, Text
+from tests.line.test_sdk_requests import CASES
 
 USER = "U_RENDER"
 
@@ -68,3 +69,10 @@ def test_more_choices_than_quick_replies_is_the_flows_mistake_and_raises() -> No
     too_many = Text("どれですか？", choices=tuple(Choice(str(n), str(n)) for n in range(14)))
     with pytest.raises(ValueError, match="14 choices"):
         render(too_many)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rendered_json_is_what_the_sdks_own_to_dict_gives(name: str) -> None:
+    """render serialises the SDK's models in one pass, not with their to_dict(): same JSON."""
+    for rendered in [m for message in CASES[name] for m in render(message)]:
+        assert Message.from_dict(rendered).to_dict() == rendered
