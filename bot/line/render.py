@@ -6,11 +6,19 @@ here, never by dropping content: a long text is split; a confirm whose text is o
 becomes a text with the same two choices as quick replies; a carousel of more than 12 cards becomes
 several carousels; labels and alt texts are shortened. More choices than quick replies fit is a
 flow's mistake (flows page long lists, see `flows.messages.MAX_CHOICES`) and raises.
+
+The models are serialised in one pass (`_json`), not with their `to_dict()`: the SDK's generated
+`to_dict()` of each model serialises its nested models and then does it again for each of them (a
+quick reply's action three times over). A set of choices is built, validated and serialised once
+(`_quick_reply_json`): menus and intake steps offer the same few sets again and again, and a quick
+reply cost ten times its text. The JSON is the same (tests/line/test_render.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from linebot.v3.messaging import (
@@ -105,6 +113,16 @@ def _quick_reply(choices: Sequence[Choice]) -> QuickReply | None:
     return QuickReply(items=[QuickReplyItem(action=_action(c)) for c in choices])
 
 
+# Sets of choices seen recently; their labels and values are the flows' (categories, steps, event
+# titles, slot times), never what a citizen typed.
+@lru_cache(maxsize=256)
+def _quick_reply_json(choices: tuple[Choice, ...]) -> str:
+    """The choices as a quick reply, as JSON text: each message loads a copy of its own."""
+    quick_reply = _quick_reply(choices)
+    assert quick_reply is not None
+    return json.dumps(_json(quick_reply), ensure_ascii=False)
+
+
 def _bubble(card: Card) -> FlexBubble:
     body: list[Any] = [FlexText(text=card.title, weight="bold", size="md", wrap=True)]
     body += [FlexText(text=line, size="sm", wrap=True, color="#555555") for line in card.lines]
@@ -123,10 +141,13 @@ def _bubble(card: Card) -> FlexBubble:
 def render(message: Outgoing) -> list[dict[str, Any]]:
     """One neutral message as one or more LINE messages (long text is split)."""
     if isinstance(message, Text):
-        pieces = split_text(message.text)
-        rendered = [TextMessage(text=piece) for piece in pieces]
-        rendered[-1].quick_reply = _quick_reply(message.choices)
-        return [_json(m) for m in rendered]
+        rendered = [_json(TextMessage(text=piece)) for piece in split_text(message.text)]
+        if message.choices:
+            # In the order of the SDK's fields, as its model would serialise it: type, quickReply, text.
+            last = rendered[-1]
+            quick_reply = json.loads(_quick_reply_json(message.choices))
+            rendered[-1] = {"type": last["type"], "quickReply": quick_reply, "text": last["text"]}
+        return rendered
     if isinstance(message, Confirm):
         if len(message.text) > MAX_CONFIRM_TEXT:
             # Too long for the template: the whole text, answered with the same two quick replies.

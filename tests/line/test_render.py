@@ -76,3 +76,11 @@ def test_rendered_json_is_what_the_sdks_own_to_dict_gives(name: str) -> None:
     """render serialises the SDK's models in one pass, not with their to_dict(): same JSON."""
     for rendered in [m for message in CASES[name] for m in render(message)]:
         assert Message.from_dict(rendered).to_dict() == rendered
+
+
+def test_each_message_gets_its_own_quick_reply_though_the_choices_are_built_once() -> None:
+    choices = (Choice("はい", "yes"), Choice("いいえ", "no"))
+    [first] = render(Text("一", choices=choices))
+    first["quickReply"]["items"].pop()
+    [second] = render(Text("二", choices=choices))
+    assert [i["action"]["data"] for i in second["quickReply"]["items"]] == ["yes", "no"]
