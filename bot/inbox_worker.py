@@ -7,7 +7,8 @@ commit, bot/group_commit.py: one commit and one wait for the writer instead of o
 savepoint of its own, so an event that fails undoes only its own writes and is retried or failed
 alone while the others commit. A batch holds at most `concurrency` events, and stops taking more
 once a webhook's acknowledgement waits for the writer, which then never waits for more than one
-event's handling, as before batching.
+event's handling, as before batching. While webhooks are being acknowledged, a new event's handling
+starts only in a gap between them (bot/ingest.py `AckPriority`: 200 ms at most per wait).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.group_commit import GroupCommit
+from bot.ingest import AckPriority
 from bot.logs import fields
 from bot.ops_alerts import OpsAlerts
 from storage import Database, Repositories
@@ -74,9 +76,11 @@ class InboxWorker:
         on_handled: Callable[[], None] | None = None,
         alerts: OpsAlerts | None = None,
         concurrency: int = 32,
+        priority: AckPriority | None = None,
     ) -> None:
         """`concurrency`: events handled at once (network look-ups, then waiting for their commit), so
-        also the most events one transaction holds."""
+        also the most events one transaction holds. `priority`: whose acknowledgements go first."""
+        self._priority = priority
         self._alerts = alerts
         self._db = db
         self._clock = clock
@@ -126,6 +130,9 @@ class InboxWorker:
                 self._cursor = 0
                 rescanned = time.monotonic()
             try:
+                if self._priority is not None:
+                    # One look at the new rows per gap in the acknowledgements, not one per commit.
+                    await self._priority.turn()
                 await self._fetch()
             except Exception as exc:
                 log.error("inbox.fetch_failed", extra=fields(error=type(exc).__name__))
@@ -172,6 +179,9 @@ class InboxWorker:
         handler = self._handlers.get(item.source)
         storage_failures = 0
         async with self._slots:
+            if self._priority is not None:
+                # In the slot: at most `concurrency` events start together when a deferral ends.
+                await self._priority.turn()
             attempt = 1
             while not self._stopping:
                 try:

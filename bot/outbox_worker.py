@@ -3,7 +3,8 @@
 Rows of a channel with no sender in this process (Slack before it is configured) wait, pending.
 
 Rows that share an order key are sent strictly one after another (storage only ever offers each
-key's oldest pending row); different keys go out in parallel, up to a limit.
+key's oldest pending row); different keys go out in parallel, up to a limit. While webhooks are being
+acknowledged, new deliveries start only in a gap between them (bot/ingest.py `AckPriority`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry, RetryPolicy, Sender
 from bot.group_commit import GroupCommit
+from bot.ingest import AckPriority
 from bot.logs import fields
 from bot.ops_alerts import OPS_ORDER_KEY, Cause, OpsAlerts
 from storage import Database, Repositories
@@ -56,8 +58,11 @@ class OutboxWorker:
         concurrency: int = 16,
         rng: random.Random | None = None,
         alerts: OpsAlerts | None = None,
+        priority: AckPriority | None = None,
     ) -> None:
+        """`priority`: whose acknowledgements go first (new deliveries wait for a gap)."""
         self._alerts = alerts
+        self._priority = priority
         # Told of every final outcome (sent, refused, dead), e.g. to echo it in a case thread.
         self.on_final: list[Callable[[OutboxMessage, Outcome], Awaitable[None]]] = []
         self._db = db
@@ -115,6 +120,8 @@ class OutboxWorker:
         while not self._stopping:
             self._wake.clear()
             try:
+                if self._priority is not None:
+                    await self._priority.turn()
                 await self._dispatch_due()
                 timeout = await self._time_to_next()
             except Exception:

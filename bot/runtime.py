@@ -22,7 +22,7 @@ from bot.delivery import RetryPolicy, Sender
 from bot.events_ics import EventsFeed
 from bot.idle_sweeper import IdleSweeper
 from bot.inbox_worker import InboxWorker
-from bot.ingest import Ingest
+from bot.ingest import AckPriority, Ingest
 from bot.line.api import LineApi
 from bot.line.handler import LineEventHandler
 from bot.line.sender import LineSender
@@ -137,7 +137,11 @@ class Runtime:
             self.alerts = OpsAlerts(
                 self.db, settings, texts, self.clock, on_queued=lambda: self.outbox.wake()
             )
-            self.outbox = OutboxWorker(self.db, self.clock, senders, policy, alerts=self.alerts)
+            # Webhook acknowledgements first: handling and delivery start in the gaps between them.
+            acks = AckPriority()
+            self.outbox = OutboxWorker(
+                self.db, self.clock, senders, policy, alerts=self.alerts, priority=acks
+            )
             self.outbox.start()
             self._stack.push_async_callback(self.outbox.stop, settings.server.shutdown_timeout_seconds)
             self.slack = SlackDesk(
@@ -147,7 +151,12 @@ class Runtime:
             self.outbox.on_final.append(self.metrics.on_delivery)
             line_handler = LineEventHandler(self.line, self.db, texts, settings, self.clock)
             self.inbox = InboxWorker(
-                self.db, self.clock, {"line": line_handler}, on_handled=self.outbox.wake, alerts=self.alerts
+                self.db,
+                self.clock,
+                {"line": line_handler},
+                on_handled=self.outbox.wake,
+                alerts=self.alerts,
+                priority=acks,
             )
             self.inbox.start()
             self._stack.push_async_callback(self.inbox.stop)
@@ -193,7 +202,7 @@ class Runtime:
             self.slack.announce.quota = self.line.quota
             scheduler.start()
             self._stack.push_async_callback(scheduler.stop)
-            ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake)
+            ingest = Ingest(self.db, self.clock, on_stored=self.inbox.wake, priority=acks)
             ingest.start()
             self._stack.push_async_callback(ingest.stop)
 
