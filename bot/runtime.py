@@ -123,6 +123,8 @@ class Runtime:
                 max_delay=settings.delivery.max_delay_seconds,
             )
             texts = Texts.load()
+            # The holiday tables load on first use (about 80 ms): now, not in the middle of an event.
+            settings.calendar.is_open(self.clock())
             slack_client: AsyncWebClient = TimedSlackClient(
                 token=settings.slack.bot_token,
                 base_url=settings.slack.api_base_url,
