@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -71,6 +72,16 @@ max_delay_seconds = {max(0.5, base_delay * 4)}
         encoding="utf-8",
     )
     return path
+
+
+def run_sql(path: Path, script: str) -> None:
+    """Statements on the database file from a connection of its own (as another process would): to
+    make writes fail on demand, to break or inspect what the bot stored."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executescript(script)
+    finally:
+        conn.close()
 
 
 def settings_for(tmp_path: Path, line_base_url: str, extra: str = "", **delivery: Any) -> Settings:

@@ -6,23 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from bot.group_commit import GroupCommit
 from storage import Database, Repositories
 from tests.conftest import NOW
+from tests.harness import run_sql
 
 log = logging.getLogger("madoguchi.test")
-
-
-def _sql(path: Path, script: str) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
 
 
 class Audit:
@@ -57,7 +49,7 @@ async def test_a_failing_write_costs_only_its_own_item(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A real failure inside SQLite, for one item only.
-    _sql(
+    run_sql(
         db.path,
         "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.action = 'poison'"
         " BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
@@ -75,7 +67,7 @@ async def test_a_failing_write_costs_only_its_own_item(
 
 async def test_a_failing_commit_costs_only_its_own_item(db: Database) -> None:
     # A deferred foreign key is checked at COMMIT: the shared COMMIT itself fails.
-    _sql(
+    run_sql(
         db.path,
         "CREATE TABLE dangling (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);"
         "CREATE TRIGGER dangle AFTER INSERT ON audit_log WHEN NEW.action = 'poison'"

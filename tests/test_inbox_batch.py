@@ -26,7 +26,7 @@ from storage import Database, Repositories
 from storage.inbox import InboxItem, IncomingEvent
 from storage.outbox_rows import LineMessages
 from tests.conftest import NOW
-from tests.harness import captured_log, settings_for, wait_for
+from tests.harness import captured_log, run_sql, settings_for, wait_for
 
 
 class Recorder:
@@ -55,14 +55,6 @@ class Recorder:
         )
         if failures := self._fail.get(item.event_id):
             raise failures.pop(0)
-
-
-def _sql(path: Path, script: str) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
 
 
 async def _store(db: Database, events: list[tuple[str, str]]) -> None:
@@ -114,19 +106,19 @@ async def test_an_event_that_always_fails_fails_alone_and_the_others_commit_once
     db = await Database.open(path)
     try:
         if where == "in-apply":  # a constraint: the statement fails, inside the event's savepoint
-            _sql(
+            run_sql(
                 path,
                 "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.recipient = 'U_BAD'"
                 " BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
         elif where == "whole-transaction":  # SQLite rolls back the whole shared transaction itself
-            _sql(
+            run_sql(
                 path,
                 "CREATE TRIGGER undo BEFORE INSERT ON outbox WHEN NEW.recipient = 'U_BAD'"
                 " BEGIN SELECT RAISE(ROLLBACK, 'undone'); END;",
             )
         else:  # a deferred foreign key: the shared COMMIT itself fails
-            _sql(
+            run_sql(
                 path,
                 "CREATE TABLE dangling (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);"
                 "CREATE TRIGGER dangle AFTER INSERT ON outbox WHEN NEW.recipient = 'U_BAD'"
@@ -276,13 +268,13 @@ async def test_whole_bot_answers_each_citizen_once_when_one_event_fails(
     finally:
         await db.close()
     if where == "in-apply":
-        _sql(
+        run_sql(
             path,
             "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.recipient = 'U_BAD'"
             " BEGIN SELECT RAISE(ABORT, 'refused'); END;",
         )
     else:
-        _sql(
+        run_sql(
             path,
             "CREATE TABLE dangling (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);"
             "CREATE TRIGGER dangle AFTER INSERT ON outbox WHEN NEW.recipient = 'U_BAD'"

@@ -25,23 +25,15 @@ from storage import Database
 from storage.inbox import IncomingEvent
 from storage.outbox_rows import LineMessages
 from tests.conftest import NOW
-from tests.harness import ROOT, post_events, settings_for, wait_for, write_config
+from tests.harness import ROOT, post_events, run_sql, settings_for, wait_for, write_config
 from tests.hostile.conftest import ServerLog
 
 PUSH = "/v2/bot/message/push"
 
 
-def _sql(path: Path, script: str) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.executescript(script)
-    finally:
-        conn.close()
-
-
 def guard(path: Path, name: str, trigger: str) -> None:
     """Guard writes with a trigger (e.g. `BEFORE UPDATE ON inbox`) that fails while the switch is on."""
-    _sql(
+    run_sql(
         path,
         "CREATE TABLE IF NOT EXISTS failure_switch (v INTEGER);"
         f"CREATE TRIGGER {name} {trigger} BEGIN SELECT sum(v) FROM failure_switch; END;",
@@ -49,11 +41,11 @@ def guard(path: Path, name: str, trigger: str) -> None:
 
 
 def break_writes(path: Path) -> None:
-    _sql(path, "INSERT INTO failure_switch VALUES (9223372036854775807), (1)")
+    run_sql(path, "INSERT INTO failure_switch VALUES (9223372036854775807), (1)")
 
 
 def mend_writes(path: Path) -> None:
-    _sql(path, "DELETE FROM failure_switch")
+    run_sql(path, "DELETE FROM failure_switch")
 
 
 async def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
@@ -61,7 +53,7 @@ async def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         # A deferred foreign key is checked at COMMIT: the COMMIT itself fails.
-        _sql(
+        run_sql(
             path,
             "CREATE TABLE dangling (user_id INTEGER REFERENCES users (id) DEFERRABLE INITIALLY DEFERRED);"
             "CREATE TRIGGER dangle AFTER INSERT ON audit_log WHEN NEW.action = 'poison'"
