@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -121,6 +122,27 @@ class CaseRepository(Repository):
     async def for_user(self, user_id: int, include_closed: bool = True) -> list[Case]:
         closed = "" if include_closed else " AND status != 'closed'"
         rows = await self._all(f"SELECT * FROM cases WHERE user_id = ?{closed} ORDER BY id", (user_id,))
+        return [from_row(Case, r) for r in rows]
+
+    async def open_groups(self) -> list[tuple[str | None, str, int]]:
+        """The open cases counted by (Slack channel posted in, category): who may see them is decided
+        per channel, so a listing need not load every open case."""
+        rows = await self._all(
+            "SELECT slack_channel, category, count(*) FROM cases WHERE status IN ('new', 'in_progress')"
+            " GROUP BY slack_channel, category"
+        )
+        return [(r[0], str(r[1]), int(r[2])) for r in rows]
+
+    async def open_in_groups(self, groups: Sequence[tuple[str | None, str]], limit: int) -> list[Case]:
+        """The oldest open cases (at most `limit`) of these (Slack channel, category) groups."""
+        if not groups:
+            return []
+        where = " OR ".join("(slack_channel IS ? AND category = ?)" for _ in groups)
+        params = [value for group in groups for value in group]
+        rows = await self._all(
+            f"SELECT * FROM cases WHERE status IN ('new', 'in_progress') AND ({where}) ORDER BY id LIMIT ?",
+            (*params, limit),
+        )
         return [from_row(Case, r) for r in rows]
 
     async def with_status(self, *statuses: CaseStatus) -> list[Case]:

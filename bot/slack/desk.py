@@ -298,11 +298,18 @@ class SlackDesk:
         words = str(command.get("text") or "").split()
         read = self._db.read
         if words[:1] == ["cases"]:
-            cases = await read.cases.with_status("new", "in_progress")
-            visible, unchecked = await self._visible(actor, cases)
-            shown = [c for c in cases if c.id in visible]
-            hidden = len(cases) - len(shown)
-            await self._audit_read(actor, shown[: home.COMMAND_CASES], "command")
+            # Counted per channel and category, and only the cases listed are loaded: who may see a
+            # case is decided by its channel (a center has thousands of open cases in a few channels).
+            groups = await read.cases.open_groups()
+            channel = {(c, k): c or self._settings.channel_for(k) for c, k, _ in groups}
+            verdicts = await self._staff.verdicts(actor, channel.values())
+            seen = [(c, k) for c, k, _ in groups if verdicts[channel[(c, k)]] is Verdict.STAFF]
+            hidden = sum(n for c, k, n in groups if (c, k) not in seen)
+            unchecked = any(v is Verdict.UNKNOWN for v in verdicts.values())
+            if unchecked:
+                log.warning("slack.staff_unknown", extra=fields(cases=hidden))
+            shown = await read.cases.open_in_groups(seen, home.COMMAND_CASES)
+            await self._audit_read(actor, shown, "command")
             await ack(text=home.cases_text(shown, self._settings, self._texts, hidden, unchecked))
         elif words[:1] == ["case"] and len(words) == 2:
             case = await read.cases.by_number(words[1])

@@ -15,7 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_signing import event_callback, slash_command
 from bot.slack.staff_check import MEMBERSHIP_TTL, StaffCheck, Verdict
-from tests.slack.staff_desk import MODES, STAFF, STRANGER, case_with_card, staff_desk
+from storage.cases import NewCase
+from tests.slack.staff_desk import MODES, STAFF, STAFF_B, STRANGER, case_with_card, staff_desk
 from tests.slack.test_desk_e2e import Desk
 
 NAME = "山田 花子"
@@ -145,3 +146,42 @@ async def test_staff_on_a_later_page_of_a_big_channel_may_act(tmp_path: Path) ->
         assert (await desk.press(case, "case_claim"))[0] == 200
         assert desk.slack.ephemerals == []
         assert (await desk.case()).assignee == STAFF
+
+
+async def test_cases_lists_the_oldest_visible_per_channel_and_counts_the_rest(tmp_path: Path) -> None:
+    """Who may see a case is decided by its channel (the one its card went to, else its category's):
+    a member of one channel sees that channel's cases, oldest first, at most 50, and a count of the
+    others; a case whose card went to a channel nobody here is in stays hidden from everyone."""
+    async with staff_desk(tmp_path, "channel-members") as desk:
+        desk.slack.set_members("C_NPO", [STAFF])
+        desk.slack.set_members("C_OLD", ["U_SOMEONE_ELSE"])
+        now = datetime.now(UTC)
+        async with desk.bot.db.transaction() as tx:
+            user = await tx.users.ensure("U_CITIZEN", now)
+            made = []
+            for n in range(60):
+                made.append(
+                    await tx.cases.create(
+                        NewCase(user.id, "npo", "individual", f"NPO{n:02d}", "line", "x"), now, 2026
+                    )
+                )
+            for n in range(3):
+                made.append(
+                    await tx.cases.create(
+                        NewCase(user.id, "general", "individual", f"GEN{n}", "line", "x"), now, 2026
+                    )
+                )
+            moved = await tx.cases.create(
+                NewCase(user.id, "npo", "individual", "MOVED", "line", "x"), now, 2026
+            )
+            await tx.cases.set_slack_message(moved.id, "C_OLD", "1.0")
+            await tx.cases.set_status(made[0].id, "closed", now)  # closed: not listed, not counted
+
+        general = await command(desk, "cases", STAFF_B)
+        assert [f"GEN{n}" in general for n in range(3)] == [True, True, True] and "NPO" not in general
+        assert "ほかに、閲覧できない相談が60件あります。" in general  # 59 open in C_NPO + the one in C_OLD
+
+        everything = await command(desk, "cases", STAFF)
+        listed = [c.number for c in made[1:51]]
+        assert all(number in everything for number in listed) and made[51].number not in everything
+        assert "MOVED" not in everything and "ほかに、閲覧できない相談が1件あります。" in everything
