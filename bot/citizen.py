@@ -45,6 +45,8 @@ def staff_rows(event: StaffEvent) -> list[OutboxRow]:
         return [CaseFollowup(case_id, event.message_id)]
     if event.kind == "case_reopened":
         return [CaseReopened(case_id), CardUpdate(case_id)]
+    if event.kind == "case_linked":
+        return [CardUpdate(case_id)]
     return [CaseAnonymised(case_id), ThreadPurge(case_id), CardUpdate(case_id)]
 
 

@@ -43,7 +43,8 @@ class DeskContext:
 class StaffEvent:
     """Something the staff side must show: a new case, or a citizen's follow-up on one."""
 
-    kind: Literal["case_created", "case_followup", "case_reopened", "case_anonymised"]
+    # case_linked: the case was linked to a consultation-session booking (its card shows it).
+    kind: Literal["case_created", "case_followup", "case_reopened", "case_anonymised", "case_linked"]
     case_id: int
     message_id: int | None = None
 

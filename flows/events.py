@@ -32,11 +32,12 @@ from flows import matching, paging, slots
 from flows import state as state_io
 from flows.announcements import offer_subscription
 from flows.commands import COMMANDS, Call, Command, menu
-from flows.context import DeskContext, Notify, Reply
+from flows.context import DeskContext, Notify, Reply, StaffEvent
 from flows.dates import moment_text
 from flows.messages import Card, Carousel, Choice, Link, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import row_id
+from storage.cases import Case
 from storage.conversations import Conversation
 from storage.events import Event
 from storage.registrations import Registration
@@ -325,6 +326,8 @@ async def _event(call: Call) -> Reply:
         return await _ask_slot(event, call)
     if action == "register":
         return await _register(event, call)
+    if action.startswith("link:"):
+        return await _link(event, row_id(action.removeprefix("link:")), call)
     if action.startswith("slot:"):
         slot_id = row_id(action.removeprefix("slot:"))
         if slot_id:
@@ -420,11 +423,45 @@ def _back(texts: Texts) -> Choice:
     return Choice(texts.get("events.back"), "events", ("一覧",))
 
 
-def _booked_options(texts: Texts) -> tuple[Choice, ...]:
+def _booked_options(texts: Texts, event_id: int, earlier: Case | None) -> tuple[Choice, ...]:
+    link = (
+        (
+            Choice(
+                texts.get("slots.link_case", number=earlier.number),
+                f"event:{event_id}:link:{earlier.id}",
+                ("見てもらう",),
+            ),
+        )
+        if earlier is not None
+        else ()
+    )
     return (
+        *link,
         Choice(texts.get("slots.send_case"), "consult", ("事前に送る", "送る", "相談内容")),
         Choice(texts.get("events.menu"), "menu"),
     )
+
+
+async def _earlier_case(call: Call) -> Case | None:
+    """The citizen's latest open consultation not yet shown to an advisor: offered after a booking."""
+    open_cases = await call.tx.cases.for_user(call.user.id, include_closed=False)
+    for case in reversed(open_cases):
+        if await call.tx.slots.for_case(case.id) is None:
+            return case
+    return None
+
+
+async def _link(event: Event, case_id: int, call: Call) -> Reply:
+    """受付番号 … を見てもらう: an open consultation of this citizen linked to their booking here."""
+    tx, texts = call.tx, call.ctx.texts
+    case = await tx.cases.get(case_id)
+    mine = case is not None and case.user_id == call.user.id and case.status != "closed"
+    slot = await tx.slots.link_booking(event.id, call.user.id, case_id, call.ctx.now) if mine else None
+    if case is None or slot is None:
+        return _end(call, [Text(texts.get("slots.link_gone"))])
+    reply = _end(call, [Text(texts.get("slots.linked", number=case.number))])
+    reply.staff = [StaffEvent("case_linked", case.id)]
+    return reply
 
 
 async def _book(event: Event, slot_id: int, call: Call) -> Reply:
@@ -441,11 +478,17 @@ async def _book(event: Event, slot_id: int, call: Call) -> Reply:
         reply = await _ask_slot(event, call)  # already holding one, or closed: said there
     else:
         slot = await tx.slots.get(slot_id)
-        said = texts.get("slots.booked", summary=_summary(event, call.ctx, with_url=True, slot=slot))
+        summary = _summary(event, call.ctx, with_url=True, slot=slot)
+        earlier = await _earlier_case(call)
+        said = (
+            texts.get("slots.booked_with_case", summary=summary, number=earlier.number)
+            if earlier is not None
+            else texts.get("slots.booked", summary=summary)
+        )
         if _keeps_state(call):
-            # The consultation form is offered next (typed: 1 or 事前に送る); a case filed while
-            # the booking is ahead is linked to it.
-            options = _booked_options(texts)
+            # An open consultation sent before is offered to the advisor, or the consultation form
+            # (typed: a number, 見てもらう, 事前に送る); a case filed while the booking is ahead is linked.
+            options = _booked_options(texts, event.id, earlier)
             await _save(call, "booked", EventShown(event.id))
             reply = Reply([Text(f"{said}\n{paging.listing(options, texts)}", choices=options)])
         else:
@@ -581,7 +624,7 @@ async def _named(conversation: Conversation, call: Call) -> str | None:
         _, found = await _slot_answer(conversation, call)
         return found.choice.value if found.choice is not None else None
     if conversation.step == "booked":
-        options = list(_booked_options(call.ctx.texts))
+        options = list(_booked_options(call.ctx.texts, event.id, await _earlier_case(call)))
     elif conversation.step == "cancel":
         options = list(_cancel_options(event, call.ctx.texts))
     else:

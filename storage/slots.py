@@ -186,6 +186,16 @@ class SlotRepository(Repository):
         )
         return None if row is None else await self.get(int(row[0]))
 
+    async def link_booking(self, event_id: int, user_id: int, case_id: int, now: datetime) -> Slot | None:
+        """Link a consultation the citizen sent before to their booking at this event; the slot, or
+        None when they hold none (cancelled meanwhile)."""
+        row = await self._one(
+            "UPDATE registrations SET case_id = :case, updated_at = :now WHERE event_id = :event"
+            " AND user_id = :user AND status = 'registered' AND slot_id IS NOT NULL RETURNING slot_id",
+            {"case": case_id, "event": event_id, "user": user_id, "now": to_db(now)},
+        )
+        return None if row is None else await self.get(int(row[0]))
+
     async def recipients(self, event_id: int) -> list[tuple[Slot, list[str]]]:
         """Each booked slot with the LINE user id of its holder, when they still follow the account:
         a slot's reminder names the slot's own time."""

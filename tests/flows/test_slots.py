@@ -104,6 +104,32 @@ async def test_after_booking_the_consultation_form_is_offered_typed_too(
     assert conversation is not None and conversation.flow == "intake"
 
 
+async def test_a_consultation_sent_before_the_booking_can_be_shown_to_the_advisor(
+    db: Database, citizen: Citizen
+) -> None:
+    """Not written twice: an open consultation is offered to the advisor (typed 1 here, as on LINE for
+    PC), linked to the booking, and its card redrawn; someone else's case number in a forged postback
+    links nothing."""
+    case = await citizen.open_case()
+    event = await add_session(db)
+    await citizen.tap(f"event:{event.id}:register")
+    booked = await citizen.say("1")
+    assert f"受付番号 {case.number}" in last_text(booked)
+    linked = await citizen.say("1")
+    assert f"受付番号 {case.number} のご相談を、相談員が当日までに確認します。" in last_text(linked)
+    assert [(e.kind, e.case_id) for e in linked.staff] == [("case_linked", case.id)]
+    slot = await db.read.slots.for_case(case.id)
+    assert slot is not None and slot.event_id == event.id
+
+    other = Citizen(db, line_id="U_TARO")
+    theirs = await other.open_case()
+    await other.tap(f"event:{event.id}:register")
+    await other.say("1")  # books the next free slot
+    forged = await citizen.tap(f"event:{event.id}:link:{theirs.id}")
+    assert "お付けできませんでした" in last_text(forged) and forged.staff == []
+    assert await db.read.slots.for_case(theirs.id) is None
+
+
 async def test_two_advisors_at_one_time_need_the_advisor_or_the_number(
     db: Database, citizen: Citizen
 ) -> None:
