@@ -115,6 +115,8 @@ async def test_a_consultation_sent_before_the_booking_can_be_shown_to_the_adviso
     await citizen.tap(f"event:{event.id}:register")
     booked = await citizen.say("1")
     assert f"受付番号 {case.number}" in last_text(booked)
+    labels = [c.label for m in booked.messages if isinstance(m, Text) for c in m.choices]
+    assert f"ご相談{case.number}を見てもらう" in labels and all(len(label) <= 20 for label in labels)
     linked = await citizen.say("1")
     assert f"受付番号 {case.number} のご相談を、相談員が当日までに確認します。" in last_text(linked)
     assert [(e.kind, e.case_id) for e in linked.staff] == [("case_linked", case.id)]
