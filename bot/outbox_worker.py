@@ -79,7 +79,7 @@ class OutboxWorker:
         self._stopping = False
         # Outcomes recorded at about the same time share one transaction; one that fails to record
         # is retried alone, so it never takes the others with it.
-        self._outcomes: GroupCommit[tuple[OutboxMessage, Outcome], bool] = GroupCommit(
+        self._outcomes: GroupCommit[tuple[OutboxMessage, Outcome], bool | None] = GroupCommit(
             db, self._write_outcome, name="outbox.outcomes", log=log
         )
 
@@ -220,6 +220,8 @@ class OutboxWorker:
         """Store the outcome (in a transaction shared with the outcomes recorded at about the same
         time), then log it and tell the listeners of a final one. Raises when storing it failed."""
         final = await self._outcomes.submit((message, outcome))
+        if final is None:
+            return  # stored already (an earlier try whose caller was cut off): nothing twice
         self._log(message, outcome, message.attempts + 1, final)
         if final:
             for listener in self.on_final:
@@ -228,9 +230,13 @@ class OutboxWorker:
                 except Exception:
                     log.exception("outbox.listener_failed", extra=fields(id=message.id))
 
-    async def _write_outcome(self, tx: Repositories, delivery: tuple[OutboxMessage, Outcome]) -> bool:
-        """One outcome's changes; returns whether it is final (no retry left)."""
+    async def _write_outcome(self, tx: Repositories, delivery: tuple[OutboxMessage, Outcome]) -> bool | None:
+        """One outcome's changes; returns whether it is final (no retry left), or None when this
+        outcome is stored already: a try cut off by a stop may have been written after all, and a
+        second write would queue a split multicast's pushes twice or count an attempt twice."""
         message, outcome = delivery
+        if not await tx.outbox.unchanged_since(message.id, message.attempts):
+            return None
         now = self._clock()
         attempt = message.attempts + 1
         if isinstance(outcome, Delivered):

@@ -89,8 +89,10 @@ class Database:
         try:
             token = _in_transaction.set(True)
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
                 try:
+                    # Inside the try: a task cancelled while its BEGIN waits for a lock leaves the BEGIN
+                    # queued on aiosqlite's thread, and the rollback (queued after it) ends it there.
+                    await self._writer.execute("BEGIN IMMEDIATE")
                     yield repositories
                     await self._writer.commit()
                 except BaseException:

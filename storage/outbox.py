@@ -131,6 +131,15 @@ class OutboxRepository(Repository):
         )
         return None if row is None or row[0] is None else from_db(row[0])
 
+    async def unchanged_since(self, message_id: int, attempts: int) -> bool:
+        """Still pending after exactly `attempts` attempts: no outcome of a later one is stored yet.
+        (Asked inside the writer's transaction, so nothing can slip in between.)"""
+        row = await self._one(
+            "SELECT 1 FROM outbox WHERE id = ? AND status = 'pending' AND attempts = ?",
+            (message_id, attempts),
+        )
+        return row is not None
+
     async def mark_sent(self, message_id: int, now: datetime, via: str) -> None:
         """Delivered; `via` says how (LINE: "reply" or "push"; Slack: the API method)."""
         # The body (what the citizen or staff were told) is cleared once delivered; the row stays.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +140,38 @@ async def test_a_waiter_cancelled_in_line_does_not_block_the_gate(db: Database) 
     await asyncio.wait_for(_write_user(db, "U-next"), timeout=2)
     assert await db.read.users.by_line_id("U-cancelled-in-line") is None
     assert await db.read.users.by_line_id("U-next") is not None
+
+
+async def test_a_task_cancelled_while_its_begin_waits_for_a_lock_leaves_no_transaction_behind(
+    tmp_path: Path,
+) -> None:
+    """The BEGIN still runs on aiosqlite's thread after the cancel; left open, every later
+    transaction failed with "cannot start a transaction within a transaction" until a restart."""
+    path = tmp_path / "madoguchi.sqlite3"
+    db = await Database.open(path, busy_timeout_ms=3000)
+    try:
+        locked, release = threading.Event(), threading.Event()
+
+        def other_process() -> None:
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            release.wait()
+            conn.execute("COMMIT")
+            conn.close()
+
+        threading.Thread(target=other_process, daemon=True).start()
+        locked.wait()
+
+        async def write() -> int:
+            async with db.transaction() as tx:
+                return await tx.inbox.count("done")
+
+        waiting = asyncio.create_task(write())
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        release.set()
+        assert await write() == 0
+    finally:
+        await db.close()
