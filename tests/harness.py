@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -82,6 +83,24 @@ def run_sql(path: Path, script: str) -> None:
         conn.executescript(script)
     finally:
         conn.close()
+
+
+def hold_database(path: Path) -> threading.Event:
+    """Another connection (as another process would) takes the database's write lock with
+    BEGIN IMMEDIATE and keeps it until the returned event is set."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait()
+        conn.execute("COMMIT")
+        conn.close()
+
+    threading.Thread(target=hold, daemon=True).start()
+    locked.wait()
+    return release
 
 
 def settings_for(tmp_path: Path, line_base_url: str, extra: str = "", **delivery: Any) -> Settings:

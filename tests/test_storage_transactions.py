@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
 from storage import Database
 from tests.conftest import NOW
+from tests.harness import hold_database
 
 
 class Boom(Exception):
@@ -150,18 +149,7 @@ async def test_a_task_cancelled_while_its_begin_waits_for_a_lock_leaves_no_trans
     path = tmp_path / "madoguchi.sqlite3"
     db = await Database.open(path, busy_timeout_ms=3000)
     try:
-        locked, release = threading.Event(), threading.Event()
-
-        def other_process() -> None:
-            conn = sqlite3.connect(path, isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")
-            locked.set()
-            release.wait()
-            conn.execute("COMMIT")
-            conn.close()
-
-        threading.Thread(target=other_process, daemon=True).start()
-        locked.wait()
+        release = hold_database(path)
 
         async def write() -> int:
             async with db.transaction() as tx:

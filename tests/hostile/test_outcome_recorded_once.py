@@ -8,8 +8,6 @@ same outcome again. Written twice, a refused multicast's one-push-per-recipient 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 from pathlib import Path
 
 from bot.clock import utc_now
@@ -18,6 +16,7 @@ from bot.line.sender import _split
 from bot.outbox_worker import OutboxWorker, _Unrecorded
 from storage import Database
 from storage.outbox_rows import LineMulticast
+from tests.harness import hold_database
 
 
 async def test_a_stop_during_a_locked_database_stores_an_outcome_once(tmp_path: Path) -> None:
@@ -33,18 +32,7 @@ async def test_a_stop_during_a_locked_database_stores_an_outcome_once(tmp_path: 
         # The state a first record that failed (a full disk, say) leaves: the outcome kept in memory.
         worker._unrecorded[row.order_key] = _Unrecorded(row, refused, 1, 0.0)
 
-        locked, release = threading.Event(), threading.Event()
-
-        def other_process() -> None:  # holds the database past the stop's grace period
-            conn = sqlite3.connect(path, isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")
-            locked.set()
-            release.wait()
-            conn.execute("COMMIT")
-            conn.close()
-
-        threading.Thread(target=other_process, daemon=True).start()
-        locked.wait()
+        release = hold_database(path)  # past the stop's grace period
         worker._record_again()  # what the worker's loop does with a kept outcome that is due
         await asyncio.sleep(0.05)
         asyncio.get_running_loop().call_later(1.0, release.set)
