@@ -21,18 +21,15 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
-from bot.config import NETWORK_MEETING, Settings
+from bot.config import NETWORK_MEETING
 from bot.event_import import COLUMNS, FieldError, draft_from_fields, kind_label, reminders_text, when
 from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.staff_check import StaffCheck
+from bot.slack.staff_desk import StaffDesk
 from flows.slots import slot_moment, slot_time
-from flows.texts import Texts
-from storage import Database, Repositories
+from storage import Repositories
 from storage.events import Change, Event, EventDraft
 from storage.slots import SeatsWithoutSlots, Slot, SlotsBooked
 
@@ -62,26 +59,10 @@ FIELD_LIMITS = {
 SLOT_FIELDS = ("slots", "slot_minutes", "slot_break", "slot_advisors")
 
 
-class EventDesk:
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        client: AsyncWebClient,
-        texts: Texts,
-        clock: Clock,
-        staff: StaffCheck,
-        on_queued: Callable[[], None],
-    ) -> None:
-        self._settings = settings
-        self._db = db
-        self._client = client
-        self._texts = texts
-        self._clock = clock
-        self._staff = staff
-        self._on_queued = on_queued
-        self.on_cancel: OnCancel | None = None
-        self.on_reschedule: OnReschedule | None = None
+class EventDesk(StaffDesk):
+    # Set by the runtime: what a cancelled or moved event does to its reminders and registrants.
+    on_cancel: OnCancel | None = None
+    on_reschedule: OnReschedule | None = None
 
     def register(self, app: AsyncApp) -> None:
         app.action("event_create")(self._create_button)

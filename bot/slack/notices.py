@@ -16,6 +16,7 @@ Titles, places and agendas are staff text: escaped before they go into mrkdwn.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,7 +27,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
 from bot.config import NETWORK_MEETING, Settings
 from bot.delivery import Delivered, Final, Outcome
 from bot.event_import import MAX_URL, FieldError, when
@@ -34,7 +34,7 @@ from bot.logs import fields
 from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft_from_fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.staff_check import StaffCheck
+from bot.slack.staff_desk import StaffDesk
 from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
@@ -58,25 +58,10 @@ FIELD_LIMITS = {
 }
 
 
-class NoticeDesk:
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        client: AsyncWebClient,
-        texts: Texts,
-        clock: Clock,
-        staff: StaffCheck,
-        on_queued: Callable[[], None],
-    ) -> None:
-        self._settings = settings
-        self._db = db
-        self._client = client
-        self._texts = texts
-        self._clock = clock
-        self._staff = staff
-        self._on_queued = on_queued
-        self._notices = Notices(settings, texts)
+class NoticeDesk(StaffDesk):
+    @functools.cached_property
+    def _notices(self) -> Notices:
+        return Notices(self._settings, self._texts)
 
     def register(self, app: AsyncApp) -> None:
         app.action(re.compile(r"notice_answer_(attend|absent|maybe)"))(self._answer)
