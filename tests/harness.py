@@ -78,7 +78,9 @@ max_delay_seconds = {max(0.5, base_delay * 4)}
 def run_sql(path: Path, script: str) -> None:
     """Statements on the database file from a connection of its own (as another process would): to
     make writes fail on demand, to break or inspect what the bot stored."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    # A long busy timeout: a bot retrying on a broken disk takes the lock again and again, and SQLite's
+    # busy handler (sleeps between tries) can wait past the default 5 s behind it.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
         conn.executescript(script)
     finally:
