@@ -5,7 +5,8 @@ flusher task takes whatever has queued up meanwhile and writes it all in one tra
 durability of one commit per item, at the cost of one commit per group (a `synchronous = FULL`
 commit is the dearest part of a small write; see docs/performance.md). If the shared transaction
 fails, each item is written again alone, so only the culprit gets the error and nobody else's write
-is lost.
+is lost. Its statements run inline (storage/db.py): one trip to SQLite's thread for BEGIN and one
+for COMMIT, whatever the size of the group.
 
 The flusher exists only while items wait: an idle group costs nothing and needs no start or stop.
 """
@@ -100,8 +101,16 @@ class GroupCommit(Generic[T, R]):
             _answer(done, result)
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> list[R]:
-        async with self._db.transaction(urgent=self._urgent) as tx:
-            return [await self._write(tx, item) for item, _ in batch]
+        # Inline: each write's statements run on the event loop without yielding to it (they are
+        # small), so the loop gets a turn between writes: a webhook arriving meanwhile is read and
+        # can ask for the writer (which a batch of the inbox's then leaves to it).
+        async with self._db.transaction(urgent=self._urgent, inline=True) as tx:
+            results: list[R] = []
+            for index, (item, _) in enumerate(batch):
+                if index:
+                    await asyncio.sleep(0)
+                results.append(await self._write(tx, item))
+            return results
 
 
 def _answer(done: asyncio.Future[R], outcome: R | Exception) -> None:

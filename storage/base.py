@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -17,37 +18,74 @@ T = TypeVar("T")
 Params = Iterable[Any] | Mapping[str, Any]
 
 
-class Repository:
-    """Bound to one connection: the writer inside a transaction, or the read-only reader."""
+class Statements:
+    """Runs a repository's statements on aiosqlite's thread: one trip there and back per statement.
+
+    For the reader, and for a transaction whose statements may be long (a sweep over thousands of
+    rows): the event loop goes on with other work while each runs."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
-    # One trip to aiosqlite's thread per query (execute, fetch and close there together), not three:
-    # each trip is a wake-up of that thread and of the event loop (see docs/performance.md).
-    async def _one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
-
-    async def _all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    # One trip per query (execute, fetch and close there together), not three: each trip is a
+    # wake-up of that thread and of the event loop (see docs/performance.md).
+    async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]:
         return list(await self._conn.execute_fetchall(sql, params))
 
-    async def _run(self, sql: str, params: Params = ()) -> int:
-        """Execute a write; return the number of rows it changed. One trip: the statement runs and
-        its cursor is closed together on aiosqlite's thread (aiosqlite has no public call for that)."""
-        changed = await self._conn._execute(_changes, self._conn, sql, params)  # type: ignore[no-untyped-call]
+    async def run(self, sql: str, params: Params) -> int:
+        # aiosqlite has no public call that executes and closes in one trip and returns a row count.
+        changed = await self._conn._execute(_changes, self._conn._conn, sql, params)  # type: ignore[no-untyped-call]
         return int(changed)
+
+
+class InlineStatements(Statements):
+    """Runs the statements right here, on the event loop's thread, without the trip.
+
+    Only inside a write transaction that already holds SQLite's write lock (its BEGIN IMMEDIATE
+    and its COMMIT still go to aiosqlite's thread: they may wait for a lock or the disk). Holding
+    the lock, a statement never waits for another connection, and a small one takes microseconds,
+    less than the trip it saves (docs/performance.md). Nothing else uses the connection meanwhile:
+    the write gate admits one transaction at a time, and a transaction's BEGIN is done on the
+    connection's thread before its first statement runs here."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        super().__init__(conn)
+        self._raw = conn._conn
+
+    async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]:
+        return self._raw.execute(sql, _bound(params)).fetchall()
+
+    async def run(self, sql: str, params: Params) -> int:
+        return _changes(self._raw, sql, params)
+
+
+class Repository:
+    """Bound to the statements of one connection: the writer inside a transaction, or the reader."""
+
+    def __init__(self, statements: Statements) -> None:
+        self._statements = statements
+
+    async def _one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        rows = await self._statements.rows(sql, params)
+        return rows[0] if rows else None
+
+    async def _all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return await self._statements.rows(sql, params)
+
+    async def _run(self, sql: str, params: Params = ()) -> int:
+        """Execute a write; return the number of rows it changed."""
+        return await self._statements.run(sql, params)
 
     async def _insert(self, table: str, values: Mapping[str, Any]) -> int:
         """INSERT one row from a mapping (datetimes stored as UTC text); return its id."""
         row = await self._insert_returning(table, values, "rowid")
         return int(row[0])
 
-    async def _insert_row(self, table: str, values: Mapping[str, Any]) -> aiosqlite.Row:
+    async def _insert_row(self, table: str, values: Mapping[str, Any]) -> sqlite3.Row:
         """INSERT one row and return it as stored (defaults filled in), without reading it again."""
         return await self._insert_returning(table, values, "*")
 
-    async def _insert_returning(self, table: str, values: Mapping[str, Any], returning: str) -> aiosqlite.Row:
+    async def _insert_returning(self, table: str, values: Mapping[str, Any], returning: str) -> sqlite3.Row:
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
         row = await self._one(
@@ -58,9 +96,13 @@ class Repository:
         return row
 
 
-def _changes(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
-    """On aiosqlite's thread: execute a write and close its cursor, the count of rows it changed."""
-    cursor = conn._conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+def _bound(params: Params) -> Mapping[str, Any] | tuple[Any, ...]:
+    return params if isinstance(params, Mapping) else tuple(params)
+
+
+def _changes(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    """Execute a write and close its cursor: the count of rows it changed."""
+    cursor = conn.execute(sql, _bound(params))
     try:
         return cursor.rowcount
     finally:
@@ -95,7 +137,7 @@ def _converters(cls: type[Any]) -> dict[str, Any]:
     return found
 
 
-def from_row(cls: type[T], row: aiosqlite.Row | Mapping[str, Any]) -> T:
+def from_row(cls: type[T], row: sqlite3.Row | Mapping[str, Any]) -> T:
     """Build a dataclass whose field names are the row's columns."""
     values = dict(row)
     for name, convert in _converters(cls).items():

@@ -6,6 +6,12 @@ a lock from BEGIN to COMMIT/ROLLBACK: no task can ever commit or roll back anoth
 Inside it, `savepoint()` lets one part fail alone (a batch of inbound events, each in its own).
 Reads that must not see a half-done transaction use the reader, which in WAL mode sees only
 committed data and never waits for the writer.
+
+Every statement is a trip to aiosqlite's thread and back, except in an `inline` transaction: there,
+between BEGIN and COMMIT (which still go to the thread), the statements run on the event loop's
+thread, saving the trip's wake-ups (storage/base.py `InlineStatements`). For the many small
+transactions of the hot path (group commits); a transaction that may run long statements keeps
+the trips, so that the event loop goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.base import InlineStatements, Statements
 from storage.migrate import apply_migrations
 from storage.repositories import Repositories
 from storage.write_gate import WriteGate
@@ -45,7 +52,8 @@ class Database:
         self._reader = reader
         self._gate = WriteGate()
         self._savepoints = 0
-        self.read = Repositories(reader)
+        self._statements: Statements | None = None  # those of the open transaction
+        self.read = Repositories(Statements(reader))
 
     @classmethod
     async def open(cls, path: str | Path, busy_timeout_ms: int = 5000, migrate: bool = True) -> Database:
@@ -77,15 +85,18 @@ class Database:
             self._gate.release()
 
     @asynccontextmanager
-    async def transaction(self, urgent: bool = False) -> AsyncIterator[Repositories]:
+    async def transaction(self, urgent: bool = False, inline: bool = False) -> AsyncIterator[Repositories]:
         """One atomic unit of work: commits on success, rolls back on any exception.
 
         `urgent` goes ahead of waiting ordinary transactions (someone is waiting on the network for it).
+        `inline` runs its statements on the event loop's thread (module docstring): only for short
+        statements, as nothing else runs on the loop while one does.
         """
         if _in_transaction.get():
             raise RuntimeError("nested transaction: pass the open Repositories down instead")
         await self._gate.acquire(urgent)
-        repositories = Repositories(self._writer)
+        statements = InlineStatements(self._writer) if inline else Statements(self._writer)
+        repositories = Repositories(statements)
         try:
             token = _in_transaction.set(True)
             try:
@@ -93,9 +104,12 @@ class Database:
                     # Inside the try: a task cancelled while its BEGIN waits for a lock leaves the BEGIN
                     # queued on aiosqlite's thread, and the rollback (queued after it) ends it there.
                     await self._writer.execute("BEGIN IMMEDIATE")
+                    self._statements = statements
                     yield repositories
+                    self._statements = None
                     await self._writer.commit()
                 except BaseException:
+                    self._statements = None
                     # Also after a failed COMMIT (disk full, a deferred constraint): SQLite then keeps
                     # the transaction open, and the next BEGIN would fail for everyone.
                     await self._rollback()
@@ -124,20 +138,21 @@ class Database:
         stands and still commits or rolls back as a whole. Raises `TransactionLost` instead when the
         transaction itself is gone: the caller must then give up the whole transaction (let it out).
         """
-        if not _in_transaction.get():
+        statements = self._statements
+        if not _in_transaction.get() or statements is None:
             raise RuntimeError("a savepoint is part of a transaction: open one first")
         self._savepoints += 1
         name = f"part_{self._savepoints}"  # unique: never confused with one still open
-        await self._writer.execute(f"SAVEPOINT {name}")
+        await statements.run(f"SAVEPOINT {name}", ())
         try:
             yield
-            await self._writer.execute(f"RELEASE {name}")
+            await statements.run(f"RELEASE {name}", ())
         except BaseException as exc:
             if not self._writer.in_transaction:
                 raise TransactionLost(exc) from exc
             try:
-                await self._writer.execute(f"ROLLBACK TO {name}")
-                await self._writer.execute(f"RELEASE {name}")
+                await statements.run(f"ROLLBACK TO {name}", ())
+                await statements.run(f"RELEASE {name}", ())
             except sqlite3.Error as failure:
                 raise TransactionLost(failure) from failure
             raise
@@ -177,7 +192,9 @@ class Database:
 
 async def _connect(database: str, busy_timeout_ms: int, uri: bool) -> aiosqlite.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is opened implicitly.
-    conn = await aiosqlite.connect(database, isolation_level=None, uri=uri)
+    # check_same_thread=False: an inline transaction's statements run on the event loop's thread
+    # (one thread at a time: see `Database.transaction`).
+    conn = await aiosqlite.connect(database, isolation_level=None, uri=uri, check_same_thread=False)
     conn.row_factory = aiosqlite.Row
     await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     await conn.execute("PRAGMA foreign_keys = ON")

@@ -119,7 +119,7 @@ class EventRepository(Repository):
         existing = await self.by_uid(draft.uid)
         if existing is not None and _same(existing.draft(), draft):
             return existing, "unchanged"
-        slots = SlotRepository(self._conn)
+        slots = SlotRepository(self._statements)
         wanted = draft.planned_slots()
         if existing is not None:
             lost = await slots.lost_by(existing.id, wanted)

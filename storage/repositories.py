@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from storage.audit import AuditRepository
+from storage.base import Statements
 from storage.cases import CaseRepository
 from storage.conversations import ConversationRepository
 from storage.events import EventRepository
@@ -25,7 +24,7 @@ from storage.wards import WardCenterRepository
 
 
 class Repositories:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Statements) -> None:
         self.users = UserRepository(conn)
         self.conversations = ConversationRepository(conn)
         self.cases = CaseRepository(conn)
