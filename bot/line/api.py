@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -99,13 +101,36 @@ def _rendered(messages: list[dict[str, Any]]) -> list[_Rendered]:
     return [_Rendered(message) for message in messages]
 
 
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), or None."""
+    parts = urlsplit(url)
+    # The same look-up as aiohttp's `trust_env` (the environment; on macOS and Windows the system's too).
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class _TimedClient(AsyncApiClient):  # type: ignore[misc]
     """The SDK's client, timing every call by its path template (`/v2/bot/profile/{userId}`: the
-    template, never the user id) for /metrics."""
+    template, never the user id) for /metrics.
+
+    Its HTTP session does not read the environment on each request: the SDK's does (aiohttp's
+    `trust_env`), looking up the proxy and `~/.netrc` on a worker thread for every call, two thread
+    hand-offs per reply (docs/performance.md). The proxy is looked up once here instead; `.netrc`
+    has nothing to add, as the API is authorised by the channel access token."""
 
     def __init__(self, configuration: Configuration, observe: Observe | None) -> None:
+        configuration.proxy = environment_proxy(configuration.host)
         super().__init__(configuration)
         self._observe = observe
+
+    async def open(self) -> None:
+        """Swap the SDK's session for one that leaves the environment alone (in the running loop)."""
+        rest = self.rest_client
+        await rest.pool_manager.close()  # new, never used: nothing to wait for
+        rest.pool_manager = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.configuration.connection_pool_maxsize), trust_env=False
+        )
 
     def call_api(self, resource_path: str, method: str, *args: Any, **kwargs: Any) -> Any:
         call = super().call_api(resource_path, method, *args, **kwargs)
@@ -141,6 +166,8 @@ class LineApi:
         self._blob_client = _TimedClient(
             Configuration(host=self._settings.data_api_base_url, access_token=token), self._observe
         )
+        for client in (self._client, self._blob_client):
+            await client.open()
         self.messaging = AsyncMessagingApi(self._client)
         self.blob = AsyncMessagingApiBlob(self._blob_client)
         return self

@@ -1,0 +1,97 @@
+"""The LINE API is reached through the proxy the environment names, as the SDK's own client does.
+
+The bot's client looks the proxy up once when it starts (the SDK's looks it up on a worker thread
+for every request). A small forwarding proxy on loopback stands between the bot and the fake LINE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.line.api import LineApi, environment_proxy
+from bot.sandbox.fake_line import FakeLine
+from tests.harness import settings_for
+
+TEXT = [{"type": "text", "text": "こんにちは"}]
+
+
+class ForwardingProxy:
+    """An HTTP proxy: takes absolute-form requests, forwards them, and remembers their targets."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        target = str(request.url) if request.url.is_absolute() else ""
+        self.targets.append(target)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with (
+            aiohttp.ClientSession(trust_env=False) as session,
+            session.request(request.method, target, headers=headers, data=await request.read()) as answer,
+        ):
+            return web.Response(
+                status=answer.status, body=await answer.read(), content_type=answer.content_type
+            )
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[ForwardingProxy]:
+    forwarding = ForwardingProxy()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forwarding.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    forwarding.url = f"http://127.0.0.1:{port}"
+    yield forwarding
+    await runner.cleanup()
+
+
+async def test_replies_and_pushes_go_through_the_proxy_the_environment_names(
+    tmp_path: Path, line: FakeLine, proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with LineApi(settings_for(tmp_path, line.base_url).line) as api:
+        await api.reply(line.issue_reply_token("U_HANAKO"), TEXT)
+        await api.push("U_HANAKO", TEXT, "00000000-0000-4000-8000-000000000001")
+        assert await api.display_name("U_HANAKO") is not None
+
+    assert proxy.targets == [
+        f"{line.base_url}/v2/bot/message/reply",
+        f"{line.base_url}/v2/bot/message/push",
+        f"{line.base_url}/v2/bot/profile/U_HANAKO",
+    ]
+    assert len(line.sent_messages("U_HANAKO")) == 2
+
+
+async def test_hosts_named_in_no_proxy_are_reached_directly(
+    tmp_path: Path, line: FakeLine, proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with LineApi(settings_for(tmp_path, line.base_url).line) as api:
+        await api.reply(line.issue_reply_token("U_HANAKO"), TEXT)
+
+    assert proxy.targets == []
+    assert len(line.sent_messages("U_HANAKO")) == 1
+
+
+def test_the_proxy_is_chosen_by_the_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.jp:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://plain.example.jp:8080")
+    assert environment_proxy("https://api.line.me") == "http://proxy.example.jp:3128"
+    assert environment_proxy("http://127.0.0.1:9999") == "http://plain.example.jp:8080"
+    monkeypatch.setenv("NO_PROXY", "api.line.me")
+    assert environment_proxy("https://api.line.me") is None
