@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from bot.logs import fields
 from storage import Database, Repositories
@@ -49,6 +49,7 @@ class GroupCommit(Generic[T, R]):
         self._urgent = urgent
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._batch: list[tuple[T, asyncio.Future[R]]] = []  # taken by the transaction under way
 
     async def submit(self, item: T) -> R:
         """Return once `item` is committed (with what `write` returned); raise what its write raised."""
@@ -67,25 +68,35 @@ class GroupCommit(Generic[T, R]):
             await asyncio.shield(self._flusher)
 
     async def _flush(self) -> None:
-        batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting, []
-                await self._settle(batch)
+                self._batch = []
+                await self._settle(None)
         except BaseException:
             # Cancelled (the loop is shutting down): nobody may wait forever for an answer.
-            for _, done in [*batch, *self._waiting]:
+            for _, done in [*self._batch, *self._waiting]:
                 done.cancel()
             self._waiting = []
             raise
         finally:
             self._flusher = None
 
-    async def _settle(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        """Commit the batch together; if that fails, each alone, so only a culprit gets the error."""
+    def _take_waiting(self) -> list[tuple[T, asyncio.Future[R]]]:
+        self._batch, self._waiting = self._waiting, []
+        return self._batch
+
+    async def _settle(self, batch: list[tuple[T, asyncio.Future[R]]] | None) -> None:
+        """Commit the batch together; if that fails, each alone, so only a culprit gets the error.
+
+        `None`: whatever waits once the writer is ours. Items keep arriving while the transaction
+        waits for the writer (busy with another group) and for its BEGIN: taken then, they join this
+        commit instead of waiting for the next one."""
         try:
             results = await self._commit(batch)
         except Exception as exc:
+            if batch is None:
+                # Taken, or (the BEGIN itself failed) still waiting: these are the ones it failed.
+                batch = self._batch or self._take_waiting()
             if len(batch) == 1:
                 self._log.error(f"{self._name}.commit_failed", extra=fields(error=type(exc).__name__))
                 _answer(batch[0][1], exc)
@@ -97,20 +108,39 @@ class GroupCommit(Generic[T, R]):
             for member in batch:
                 await self._settle([member])
             return
-        for (_, done), result in zip(batch, results, strict=True):
+        for (_, done), result in zip(batch or self._batch, results, strict=True):
             _answer(done, result)
 
-    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> list[R]:
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]] | None) -> list[R]:
         # Inline: each write's statements run on the event loop without yielding to it (they are
         # small), so the loop gets a turn between writes: a webhook arriving meanwhile is read and
         # can ask for the writer (which a batch of the inbox's then leaves to it).
         async with self._db.transaction(urgent=self._urgent, inline=True) as tx:
             results: list[R] = []
-            for index, (item, _) in enumerate(batch):
+            for index, (item, _) in enumerate(self._take_waiting() if batch is None else batch):
                 if index:
                     await asyncio.sleep(0)
                 results.append(await self._write(tx, item))
             return results
+
+
+Write = Callable[[Repositories], Awaitable[Any]]
+
+
+class WriteGroup:
+    """Small writes of different kinds in one group commit: the bookkeeping of the deliveries under
+    way (a reply's attempt, marked before it leaves; a delivery's outcome) shares one commit instead
+    of one per kind. Each write is a function of the transaction; `submit` returns what it returned."""
+
+    def __init__(self, db: Database, *, name: str, log: logging.Logger) -> None:
+        self._group: GroupCommit[Write, Any] = GroupCommit(db, _call, name=name, log=log)
+
+    async def submit(self, write: Callable[[Repositories], Awaitable[R]]) -> R:
+        return cast(R, await self._group.submit(write))
+
+
+async def _call(tx: Repositories, write: Write) -> Any:
+    return await write(tx)
 
 
 def _answer(done: asyncio.Future[R], outcome: R | Exception) -> None:

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry, RetryPolicy, Sender
-from bot.group_commit import GroupCommit
+from bot.group_commit import WriteGroup
 from bot.ingest import AckPriority
 from bot.logs import fields
 from bot.ops_alerts import OPS_ORDER_KEY, Cause, OpsAlerts
@@ -59,8 +59,10 @@ class OutboxWorker:
         rng: random.Random | None = None,
         alerts: OpsAlerts | None = None,
         priority: AckPriority | None = None,
+        records: WriteGroup | None = None,
     ) -> None:
-        """`priority`: whose acknowledgements go first (new deliveries wait for a gap)."""
+        """`priority`: whose acknowledgements go first (new deliveries wait for a gap). `records`:
+        where outcomes are written (a group commit the senders may share)."""
         self._alerts = alerts
         self._priority = priority
         # Told of every final outcome (sent, refused, dead), e.g. to echo it in a case thread.
@@ -77,11 +79,10 @@ class OutboxWorker:
         self._unrecorded: dict[str, _Unrecorded] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
-        # Outcomes recorded at about the same time share one transaction; one that fails to record
-        # is retried alone, so it never takes the others with it.
-        self._outcomes: GroupCommit[tuple[OutboxMessage, Outcome], bool | None] = GroupCommit(
-            db, self._write_outcome, name="outbox.outcomes", log=log
-        )
+        # Outcomes recorded at about the same time share one transaction (with the senders' other
+        # bookkeeping, when they are given the same `records`); one that fails to record is retried
+        # alone, so it never takes the others with it.
+        self.records = records or WriteGroup(db, name="outbox.outcomes", log=log)
 
     def wake(self) -> None:
         self._wake.set()
@@ -219,7 +220,7 @@ class OutboxWorker:
     async def _record(self, message: OutboxMessage, outcome: Outcome) -> None:
         """Store the outcome (in a transaction shared with the outcomes recorded at about the same
         time), then log it and tell the listeners of a final one. Raises when storing it failed."""
-        final = await self._outcomes.submit((message, outcome))
+        final = await self.records.submit(functools.partial(self._write_outcome, message, outcome))
         if final is None:
             return  # stored already (an earlier try whose caller was cut off): nothing twice
         self._log(message, outcome, message.attempts + 1, final)
@@ -230,11 +231,10 @@ class OutboxWorker:
                 except Exception:
                     log.exception("outbox.listener_failed", extra=fields(id=message.id))
 
-    async def _write_outcome(self, tx: Repositories, delivery: tuple[OutboxMessage, Outcome]) -> bool | None:
+    async def _write_outcome(self, message: OutboxMessage, outcome: Outcome, tx: Repositories) -> bool | None:
         """One outcome's changes; returns whether it is final (no retry left), or None when this
         outcome is stored already: a try cut off by a stop may have been written after all, and a
         second write would queue a split multicast's pushes twice or count an attempt twice."""
-        message, outcome = delivery
         if not await tx.outbox.unchanged_since(message.id, message.attempts):
             return None
         now = self._clock()

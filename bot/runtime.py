@@ -20,6 +20,7 @@ from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import RetryPolicy, Sender
 from bot.events_ics import EventsFeed
+from bot.group_commit import WriteGroup
 from bot.idle_sweeper import IdleSweeper
 from bot.inbox_worker import InboxWorker
 from bot.ingest import AckPriority, Ingest
@@ -132,8 +133,10 @@ class Runtime:
                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
                 observe=self.metrics.observe_slack,
             )
+            # A reply's attempt and the deliveries' outcomes: small writes, one group commit for all.
+            records = WriteGroup(self.db, name="delivery.records", log=log)
             senders: dict[str, Sender] = {
-                "line": (line_sender := LineSender(self.line, self.db, self.clock)),
+                "line": (line_sender := LineSender(self.line, self.db, self.clock, records=records)),
                 "slack": SlackSender(slack_client, self.db, settings, texts, self.line, self.clock),
             }
             self.alerts = OpsAlerts(
@@ -142,7 +145,7 @@ class Runtime:
             # Webhook acknowledgements first: handling and delivery start in the gaps between them.
             acks = AckPriority()
             self.outbox = OutboxWorker(
-                self.db, self.clock, senders, policy, alerts=self.alerts, priority=acks
+                self.db, self.clock, senders, policy, alerts=self.alerts, priority=acks, records=records
             )
             self.outbox.start()
             self._stack.push_async_callback(self.outbox.stop, settings.server.shutdown_timeout_seconds)

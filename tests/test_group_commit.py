@@ -12,7 +12,7 @@ import pytest
 from bot.group_commit import GroupCommit
 from storage import Database, Repositories
 from tests.conftest import NOW
-from tests.harness import run_sql
+from tests.harness import hold_database, run_sql
 
 log = logging.getLogger("madoguchi.test")
 
@@ -43,6 +43,23 @@ async def test_items_submitted_together_share_one_commit(db: Database) -> None:
     # Later items start a group of their own.
     assert await audit.group.submit("later") == "LATER"
     assert len({id(tx) for tx in audit.transactions}) == 2
+
+
+async def test_items_arriving_while_the_writer_is_busy_join_the_commit_that_waits_for_it(
+    db: Database,
+) -> None:
+    """The group is taken once the transaction holds the writer, not when it starts waiting for it:
+    what arrives meanwhile goes in the same commit instead of waiting for the next one."""
+    audit = Audit(db)
+    release = hold_database(db.path)  # another process holds the write lock for now
+    first = asyncio.ensure_future(audit.group.submit("first"))
+    await asyncio.sleep(0.05)  # the group's BEGIN is waiting for the lock
+    later = [asyncio.ensure_future(audit.group.submit(f"later{n}")) for n in range(3)]
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asyncio.gather(first, *later) == ["FIRST", "LATER0", "LATER1", "LATER2"]
+    assert len({id(tx) for tx in audit.transactions}) == 1
+    assert await actions(db) == ["first", "later0", "later1", "later2"]
 
 
 async def test_a_failing_write_costs_only_its_own_item(

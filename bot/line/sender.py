@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,7 @@ from linebot.v3.messaging import ApiException
 
 from bot.clock import Clock
 from bot.delivery import Delivered, Final, Outcome, Retry
-from bot.group_commit import GroupCommit
+from bot.group_commit import WriteGroup
 from bot.line.api import LineApi, Quota, classify, error_message
 from bot.line.ward_groups import deliver_to_group
 from bot.logs import fields
@@ -55,7 +56,13 @@ QuotaShort = Callable[[MulticastPurpose, int, int, Quota], Awaitable[None]]
 
 class LineSender:
     def __init__(
-        self, api: LineApi, db: Database, clock: Clock, *, on_quota_short: QuotaShort | None = None
+        self,
+        api: LineApi,
+        db: Database,
+        clock: Clock,
+        *,
+        on_quota_short: QuotaShort | None = None,
+        records: WriteGroup | None = None,
     ) -> None:
         self._api = api
         self._db = db
@@ -63,10 +70,9 @@ class LineSender:
         self.on_quota_short = on_quota_short
         self._quota: Quota | None = None
         self._quota_at = 0.0
-        # Concurrent replies' attempts share one commit; each reply waits for the one holding its mark.
-        self._reply_attempts: GroupCommit[int, None] = GroupCommit(
-            db, self._mark_reply_attempt, name="line.reply_attempts", log=log
-        )
+        # Concurrent replies' attempts share one commit (with the outcomes of deliveries, when the
+        # outbox worker shares its `records`); each reply waits for the one holding its mark.
+        self.records = records or WriteGroup(db, name="line.reply_attempts", log=log)
 
     async def send(self, message: OutboxMessage) -> Outcome:
         row = message.row
@@ -83,7 +89,7 @@ class LineSender:
         expires = message.reply_token_expires_at
         if message.reply_token and expires is not None and self._clock() < expires:
             try:
-                await self._reply_attempts.submit(message.id)
+                await self.records.submit(partial(self._mark_reply_attempt, message.id))
             except Exception as exc:  # not recorded, so not sent: the same token is tried again later
                 return Retry(f"recording the reply attempt failed: {type(exc).__name__}")
             # Committed: only now may the reply leave.
@@ -114,7 +120,7 @@ class LineSender:
             return classify(exc)
         return Delivered("push")
 
-    async def _mark_reply_attempt(self, tx: Repositories, message_id: int) -> None:
+    async def _mark_reply_attempt(self, message_id: int, tx: Repositories) -> None:
         await tx.outbox.mark_reply_attempt(message_id, self._clock())
 
     async def _multicast(self, message: OutboxMessage, row: LineMulticast) -> Outcome:

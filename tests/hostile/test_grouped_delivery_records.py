@@ -60,7 +60,7 @@ async def test_a_reply_never_leaves_before_its_attempt_is_committed(
         return bool(rows) and rows[0].attempts >= 2
 
     await wait_for(tried_twice)
-    assert "line.reply_attempts.commit_failed" in server_log.text
+    assert "delivery.records.commit_failed" in server_log.text
     # Not recorded, so not sent: neither as a reply nor as a push.
     assert line.find_requests(path=REPLY) == [] and line.find_requests(path=PUSH) == []
     mend_writes(path)
