@@ -20,10 +20,8 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
-    MulticastRequest,
-    PushMessageRequest,
-    ReplyMessageRequest,
 )
+from linebot.v3.messaging.async_rest import RESTResponse
 
 from bot.config import LineSettings
 from bot.delivery import Delivered, Final, Outcome, Retry
@@ -35,6 +33,9 @@ MONTHLY_LIMIT_MARKER = "monthly limit"
 # LINE takes at most this many recipients in one multicast request.
 MULTICAST_MAX_RECIPIENTS = 500
 REQUEST_TIMEOUT_SECONDS = 10.0
+REPLY_PATH = "/v2/bot/message/reply"
+PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
 
 
 # Told of every API call: (the endpoint's path template, seconds).
@@ -79,26 +80,6 @@ def classify(exc: BaseException) -> Outcome:
     if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | TimeoutError):
         return Retry(f"{type(exc).__name__}")
     raise exc
-
-
-class _Rendered:
-    """A message already in LINE's JSON form, made by the SDK's own models when it was queued
-    (bot/line/render.py). The SDK serialises a request's messages by calling `to_dict()` on each;
-    this one gives its JSON as it is, where `from_dict` would validate it into models again, only
-    for the client to turn them back into the same JSON (about 1 ms of an event's CPU). LINE still
-    validates what arrives, and its 400 is a final outcome like any other."""
-
-    __slots__ = ("_body",)
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self._body = body
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._body
-
-
-def _rendered(messages: list[dict[str, Any]]) -> list[_Rendered]:
-    return [_Rendered(message) for message in messages]
 
 
 def environment_proxy(url: str) -> str | None:
@@ -180,25 +161,64 @@ class LineApi:
                 await client.close()
 
     async def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
-        request = ReplyMessageRequest.construct(replyToken=reply_token, messages=_rendered(messages))
-        await self.messaging.reply_message(request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        await self._send(
+            REPLY_PATH, {"replyToken": reply_token, "messages": messages, "notificationDisabled": False}
+        )
 
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> list[str]:
         """Returns the ids LINE gave the messages sent (a ward's copy of a notice records its own)."""
-        request = PushMessageRequest.construct(to=to, messages=_rendered(messages))
-        response = await self.messaging.push_message(
-            request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
-        )
-        return [str(sent.id) for sent in (getattr(response, "sent_messages", None) or [])]
+        body = {"to": to, "messages": messages, "notificationDisabled": False}
+        answer = await self._send(PUSH_PATH, body, retry_key)
+        try:
+            sent = json.loads(answer).get("sentMessages") or []
+            return [str(message["id"]) for message in sent]
+        except (ValueError, AttributeError, KeyError, TypeError):
+            return []  # sent all the same: only the ids are missing
 
     async def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str) -> None:
         """The same messages to up to 500 users in one request; the retry key makes a retry safe."""
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise ValueError(f"a multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients, not {len(to)}")
-        request = MulticastRequest.construct(to=to, messages=_rendered(messages))
-        await self.messaging.multicast(
-            request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT_SECONDS
-        )
+        body = {"messages": messages, "to": to, "notificationDisabled": False}
+        await self._send(MULTICAST_PATH, body, retry_key)
+
+    async def _send(self, path: str, body: dict[str, Any], retry_key: str | None = None) -> bytes:
+        """POST to one of the endpoints that send messages, as the SDK's `reply_message`,
+        `push_message` and `multicast` do: its client's session, headers and proxy, the same JSON
+        bytes (tests/line/test_sdk_requests.py), the SDK's ApiException for an error answer. Without
+        the SDK's layers around each call: validating the arguments into a model, walking every
+        message again to serialise it, building a response model (about 60 % of a reply's CPU, and
+        the largest part of an event's once its messages are rendered; docs/performance.md).
+
+        `body` holds the messages as the SDK's own models rendered them when they were queued
+        (bot/line/render.py), in the order of the SDK's request fields and with their defaults."""
+        client = self._client
+        assert client is not None, "use LineApi inside `async with`"
+        rest = client.rest_client
+        headers = {
+            **client.default_headers,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {self._settings.channel_access_token}",
+        }
+        if retry_key is not None:
+            headers["X-Line-Retry-Key"] = retry_key
+        started = time.perf_counter()
+        try:
+            async with rest.pool_manager.post(
+                client.configuration.host + path,
+                data=json.dumps(body),
+                headers=headers,
+                proxy=rest.proxy,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
+            ) as response:
+                data: bytes = await response.read()
+                if not 200 <= response.status <= 299:
+                    raise ApiException(http_resp=RESTResponse(response, data))
+                return data
+        finally:
+            if self._observe is not None:
+                self._observe(path, time.perf_counter() - started)
 
     async def display_name(self, user_id: str) -> str | None:
         """The user's LINE display name, or None when LINE will not say (blocked, or an error)."""

@@ -1,9 +1,10 @@
-"""The SDK's requests built from stored messages without validating them again send the same bytes.
+"""The bot's replies, pushes and multicasts are the requests the SDK's own calls would send.
 
-`LineApi` hands the SDK the messages as they were rendered (by the SDK's own models) and stored,
-instead of `from_dict` models the client serialises back. Each kind of message the bot sends goes
-out both ways to the fake LINE (which validates as LINE does): the bodies must be byte for byte the
-same, and accepted.
+`LineApi` posts the messages as they were rendered (by the SDK's own models) and stored, through the
+SDK client's session, without the SDK's per-call layers (validating `from_dict` models that its
+client serialises back). Each kind of message the bot sends goes out both ways to the fake LINE
+(which validates as LINE does): the bodies must be byte for byte the same, the headers LINE reads
+the same, and both accepted.
 """
 
 from __future__ import annotations
@@ -101,7 +102,16 @@ async def test_requests_carry_the_same_bytes_as_validated_models(
         old, new = line.find_requests(path=path)
         assert (old.status, new.status) == (200, 200), (path, old.status, new.status)
         assert old.body.replace(before.encode(), after.encode()) == new.body, path
-        assert old.headers["content-type"] == new.headers["content-type"]
+        for header in ("content-type", "accept", "user-agent", "authorization", "content-encoding"):
+            assert old.headers.get(header) == new.headers.get(header), (path, header)
+        assert (old.method, old.query) == (new.method, new.query) == ("POST", {})
+    for path, (old_key, new_key) in ((PUSH, (1, 2)), (MULTICAST, (3, 4))):
+        old, new = line.find_requests(path=path)
+        assert (old.headers["x-line-retry-key"], new.headers["x-line-retry-key"]) == (
+            _key(old_key),
+            _key(new_key),
+        )
+    assert "x-line-retry-key" not in line.find_requests(path=REPLY)[1].headers
     assert len(line.sent_messages("U_HANAKO")) == 6 * len(messages)  # 2 replies, 2 pushes, 2 multicasts
 
 
