@@ -199,7 +199,7 @@ class OutboxWorker:
 
     async def _deliver(self, listed: OutboxMessage) -> None:
         # The list of due rows may predate a delivery that finished meanwhile: check afresh.
-        message = await self._db.read.outbox.get(listed.id)
+        message = await self._db.quick.outbox.get(listed.id)
         if message is None or message.status != "pending" or message.attempts != listed.attempts:
             return
         try:

@@ -8,7 +8,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -18,8 +18,16 @@ T = TypeVar("T")
 Params = Iterable[Any] | Mapping[str, Any]
 
 
-class Statements:
-    """Runs a repository's statements on aiosqlite's thread: one trip there and back per statement.
+class Statements(Protocol):
+    """Where a repository's statements run."""
+
+    async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]: ...
+
+    async def run(self, sql: str, params: Params) -> int: ...
+
+
+class ThreadStatements:
+    """On aiosqlite's thread: one trip there and back per statement.
 
     For the reader, and for a transaction whose statements may be long (a sweep over thousands of
     rows): the event loop goes on with other work while each runs."""
@@ -38,25 +46,18 @@ class Statements:
         return int(changed)
 
 
-class InlineStatements(Statements):
-    """Runs the statements right here, on the event loop's thread, without the trip.
+class InlineStatements:
+    """Right here, on the event loop's thread, without the trip: for statements that take
+    microseconds and never wait for a lock (storage/db.py says which)."""
 
-    Only inside a write transaction that already holds SQLite's write lock (its BEGIN IMMEDIATE
-    and its COMMIT still go to aiosqlite's thread: they may wait for a lock or the disk). Holding
-    the lock, a statement never waits for another connection, and a small one takes microseconds,
-    less than the trip it saves (docs/performance.md). Nothing else uses the connection meanwhile:
-    the write gate admits one transaction at a time, and a transaction's BEGIN is done on the
-    connection's thread before its first statement runs here."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        super().__init__(conn)
-        self._raw = conn._conn
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
     async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]:
-        return self._raw.execute(sql, _bound(params)).fetchall()
+        return self._conn.execute(sql, _bound(params)).fetchall()
 
     async def run(self, sql: str, params: Params) -> int:
-        return _changes(self._raw, sql, params)
+        return _changes(self._conn, sql, params)
 
 
 class Repository:

@@ -1,6 +1,7 @@
 """The one owner of the SQLite connections.
 
-Two aiosqlite connections: a writer and a read-only reader. An aiosqlite connection is a single
+Two aiosqlite connections, a writer and a read-only reader, and a read-only `quick` connection used
+on the event loop's thread only (below). An aiosqlite connection is a single
 transaction shared by every task that uses it, so all writes go through `transaction()`, which holds
 a lock from BEGIN to COMMIT/ROLLBACK: no task can ever commit or roll back another task's work.
 Inside it, `savepoint()` lets one part fail alone (a batch of inbound events, each in its own).
@@ -11,7 +12,9 @@ Every statement is a trip to aiosqlite's thread and back, except in an `inline` 
 between BEGIN and COMMIT (which still go to the thread), the statements run on the event loop's
 thread, saving the trip's wake-ups (storage/base.py `InlineStatements`). For the many small
 transactions of the hot path (group commits); a transaction that may run long statements keeps
-the trips, so that the event loop goes on meanwhile.
+the trips, so that the event loop goes on meanwhile. Likewise `quick` serves the hot path's reads of
+a row or two by a unique key (the row about to be delivered, a citizen's record) without the trip:
+in WAL mode a reader never waits for the writer. Reads that may cover many rows use `read`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.base import InlineStatements, Statements
+from storage.base import InlineStatements, Statements, ThreadStatements
 from storage.migrate import apply_migrations
 from storage.repositories import Repositories
 from storage.write_gate import WriteGate
@@ -46,14 +49,22 @@ class TransactionLost(Exception):
 
 
 class Database:
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        quick: sqlite3.Connection,
+    ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._quick = quick
         self._gate = WriteGate()
         self._savepoints = 0
         self._statements: Statements | None = None  # those of the open transaction
-        self.read = Repositories(Statements(reader))
+        self.read = Repositories(ThreadStatements(reader))
+        self.quick = Repositories(InlineStatements(quick))
 
     @classmethod
     async def open(cls, path: str | Path, busy_timeout_ms: int = 5000, migrate: bool = True) -> Database:
@@ -69,16 +80,21 @@ class Database:
             await writer.execute("PRAGMA secure_delete = ON")
             if migrate:
                 await apply_migrations(writer)
-            reader = await _connect(f"{path.resolve().as_uri()}?mode=ro", busy_timeout_ms, uri=True)
+            read_only = f"{path.resolve().as_uri()}?mode=ro"
+            reader = await _connect(read_only, busy_timeout_ms, uri=True)
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, reader)
+        quick = sqlite3.connect(read_only, uri=True, isolation_level=None)
+        quick.row_factory = sqlite3.Row
+        quick.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        return cls(path, writer, reader, quick)
 
     async def close(self) -> None:
         # Wait for a transaction in flight so shutdown never cuts one in half.
         await self._gate.acquire(urgent=True)
         try:
+            self._quick.close()
             await self._reader.close()
             await self._writer.close()
         finally:
@@ -90,12 +106,18 @@ class Database:
 
         `urgent` goes ahead of waiting ordinary transactions (someone is waiting on the network for it).
         `inline` runs its statements on the event loop's thread (module docstring): only for short
-        statements, as nothing else runs on the loop while one does.
+        statements, as nothing else runs on the loop while one does. Holding the write lock (its
+        BEGIN IMMEDIATE is done on the connection's thread before the first statement runs here), a
+        statement never waits for another connection; and no other thread uses the connection
+        meanwhile: the gate admits one transaction at a time, and its COMMIT or ROLLBACK goes to the
+        connection's thread after the last statement.
         """
         if _in_transaction.get():
             raise RuntimeError("nested transaction: pass the open Repositories down instead")
         await self._gate.acquire(urgent)
-        statements = InlineStatements(self._writer) if inline else Statements(self._writer)
+        statements: Statements = (
+            InlineStatements(self._writer._conn) if inline else ThreadStatements(self._writer)
+        )
         repositories = Repositories(statements)
         try:
             token = _in_transaction.set(True)

@@ -83,7 +83,7 @@ class LineEventHandler:
             event, FollowEvent | MessageEvent | PostbackEvent
         ):
             return Prepared(event)
-        user = await self._db.read.users.by_line_id(event.source.user_id)
+        user = await self._db.quick.users.by_line_id(event.source.user_id)
         if user is None or user.privacy_agreed_at is None:
             return Prepared(event)
         fetched_at = user.display_name_fetched_at

@@ -82,7 +82,7 @@ class LineSender:
             return await deliver_to_group(self._api, message, row)
         if not isinstance(row, LineMessages):
             return Final(f"not a LINE row: {row.kind}")
-        user = await self._db.read.users.by_line_id(message.recipient)
+        user = await self._db.quick.users.by_line_id(message.recipient)
         if user is not None and not user.following:
             return Final("unfollowed", cancelled=True)
         messages = row.messages
