@@ -95,8 +95,15 @@ class GroupCommit(Generic[T, R]):
             results = await self._commit(batch)
         except Exception as exc:
             if batch is None:
-                # Taken, or (the BEGIN itself failed) still waiting: these are the ones it failed.
-                batch = self._batch or self._take_waiting()
+                if not self._batch:
+                    # The writer or its BEGIN failed before any write ran (another process holds the
+                    # lock, the database is closed): nobody is the culprit, and a try per item would
+                    # wait out the busy timeout once for each. Everyone waiting gets the error now.
+                    self._log.error(f"{self._name}.commit_failed", extra=fields(error=type(exc).__name__))
+                    for _, done in self._take_waiting():
+                        _answer(done, exc)
+                    return
+                batch = self._batch
             if len(batch) == 1:
                 self._log.error(f"{self._name}.commit_failed", extra=fields(error=type(exc).__name__))
                 _answer(batch[0][1], exc)

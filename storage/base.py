@@ -51,13 +51,22 @@ class InlineStatements:
     microseconds and never wait for a lock (storage/db.py says which)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+        self._conn: sqlite3.Connection | None = conn
+
+    def end(self) -> None:
+        """No more statements: their transaction is over (and the connection may be on its thread)."""
+        self._conn = None
 
     async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]:
-        return self._conn.execute(sql, _bound(params)).fetchall()
+        return self._open().execute(sql, _bound(params)).fetchall()
 
     async def run(self, sql: str, params: Params) -> int:
-        return _changes(self._conn, sql, params)
+        return _changes(self._open(), sql, params)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("a statement after its transaction ended: use the Repositories inside it")
+        return self._conn
 
 
 class Repository:

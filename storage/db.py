@@ -115,11 +115,12 @@ class Database:
         if _in_transaction.get():
             raise RuntimeError("nested transaction: pass the open Repositories down instead")
         await self._gate.acquire(urgent)
-        statements: Statements = (
-            InlineStatements(self._writer._conn) if inline else ThreadStatements(self._writer)
-        )
-        repositories = Repositories(statements)
         try:
+            # Inside the try that releases the gate: on a closed database this raises.
+            statements: Statements = (
+                InlineStatements(self._writer._conn) if inline else ThreadStatements(self._writer)
+            )
+            repositories = Repositories(statements)
             token = _in_transaction.set(True)
             try:
                 try:
@@ -138,6 +139,8 @@ class Database:
                     raise
             finally:
                 _in_transaction.reset(token)
+                if isinstance(statements, InlineStatements):
+                    statements.end()
         finally:
             self._gate.release()
         if repositories.checkpoint_requested:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,35 @@ async def test_a_waiter_that_goes_away_does_not_stop_the_others(db: Database) ->
     await audit.group.drain()
     # Written all the same: the item was handed over (a reply attempt recorded but never sent is safe).
     assert await actions(db) == ["gone", "stays"]
+
+
+async def test_a_begin_that_fails_answers_everyone_waiting_at_once(tmp_path: Path) -> None:
+    """Nobody's write ran, so nobody is the culprit: one failed BEGIN is everyone's answer, not a
+    try per item, each waiting out the busy timeout again."""
+    busy_ms = 200
+    db = await Database.open(tmp_path / "db.sqlite3", busy_timeout_ms=busy_ms)
+    release = hold_database(db.path)  # another process keeps the write lock throughout
+    audit = Audit(db)
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *[audit.group.submit(f"w{n}") for n in range(10)], return_exceptions=True
+        )
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        await db.close()
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    assert took < 3 * busy_ms / 1000, (
+        f"answered after {took:.1f} s ({took * 1000 / busy_ms:.0f} x busy_timeout)"
+    )
+
+
+async def test_a_group_commit_on_a_closed_database_answers_every_item(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    await db.close()
+    audit = Audit(db)
+    results = await asyncio.wait_for(
+        asyncio.gather(audit.group.submit("a"), audit.group.submit("b"), return_exceptions=True), 3
+    )
+    assert all(isinstance(r, ValueError) for r in results)

@@ -163,3 +163,23 @@ async def test_a_task_cancelled_while_its_begin_waits_for_a_lock_leaves_no_trans
         assert await write() == 0
     finally:
         await db.close()
+
+
+async def test_a_transaction_on_a_closed_database_releases_the_write_gate(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "db.sqlite3")
+    await db.close()
+    for inline in (True, False):
+        with pytest.raises(ValueError):
+            async with db.transaction(inline=inline):
+                pass
+    # The gate is free again: the next user gets the same error, not a wait forever.
+    with pytest.raises(ValueError):
+        await asyncio.wait_for(db.checkpoint(), 2)
+
+
+async def test_an_inline_transactions_repositories_refuse_statements_once_it_has_ended(db: Database) -> None:
+    async with db.transaction(inline=True) as tx:
+        await tx.audit.record("test", "inside", "case", "1", NOW)
+    with pytest.raises(RuntimeError, match="after its transaction ended"):
+        await tx.audit.record("test", "leaked", "case", "1", NOW)
+    assert [e.action for e in await db.read.audit.for_subject("case", "1")] == ["inside"]

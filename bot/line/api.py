@@ -6,14 +6,13 @@ import asyncio
 import json
 import logging
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from linebot.v3.messaging import (
     ApiException,
     AsyncApiClient,
@@ -22,6 +21,7 @@ from linebot.v3.messaging import (
     Configuration,
 )
 from linebot.v3.messaging.async_rest import RESTResponse
+from yarl import URL
 
 from bot.config import LineSettings
 from bot.delivery import Delivered, Final, Outcome, Retry
@@ -82,13 +82,14 @@ def classify(exc: BaseException) -> Outcome:
     raise exc
 
 
-def environment_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), or None."""
-    parts = urlsplit(url)
-    # The same look-up as aiohttp's `trust_env` (the environment; on macOS and Windows the system's too).
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
+def environment_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for `url`, and its credentials, as aiohttp's `trust_env`
+    finds them (`HTTPS_PROXY` or `HTTP_PROXY` by the scheme, `NO_PROXY`, credentials from the URL or
+    `~/.netrc`, an `https://` proxy ignored): (None, None) when there is none."""
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None, None
 
 
 class _TimedClient(AsyncApiClient):  # type: ignore[misc]
@@ -97,11 +98,11 @@ class _TimedClient(AsyncApiClient):  # type: ignore[misc]
 
     Its HTTP session does not read the environment on each request: the SDK's does (aiohttp's
     `trust_env`), looking up the proxy and `~/.netrc` on a worker thread for every call, two thread
-    hand-offs per reply (docs/performance.md). The proxy is looked up once here instead; `.netrc`
-    has nothing to add, as the API is authorised by the channel access token."""
+    hand-offs per reply (docs/performance.md). The same look-up is done once here instead, and
+    the session uses what it found for every request (its credentials kept out of the proxy's URL,
+    so never in an error's text)."""
 
     def __init__(self, configuration: Configuration, observe: Observe | None) -> None:
-        configuration.proxy = environment_proxy(configuration.host)
         super().__init__(configuration)
         self._observe = observe
 
@@ -109,8 +110,14 @@ class _TimedClient(AsyncApiClient):  # type: ignore[misc]
         """Swap the SDK's session for one that leaves the environment alone (in the running loop)."""
         rest = self.rest_client
         await rest.pool_manager.close()  # new, never used: nothing to wait for
+        proxy, credentials = environment_proxy(self.configuration.host)
         rest.pool_manager = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.configuration.connection_pool_maxsize), trust_env=False
+            connector=aiohttp.TCPConnector(limit=self.configuration.connection_pool_maxsize),
+            trust_env=False,
+            proxy=proxy,
+            # Deprecated for aiohttp 4 (pinned to 3.x here), and the only way its requests to a
+            # plain-http host carry a proxy's credentials; None for a proxy without them.
+            proxy_auth=credentials,
         )
 
     def call_api(self, resource_path: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -209,7 +216,6 @@ class LineApi:
                 client.configuration.host + path,
                 data=json.dumps(body),
                 headers=headers,
-                proxy=rest.proxy,
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
             ) as response:
                 data: bytes = await response.read()

@@ -6,14 +6,18 @@ for every request). A small forwarding proxy on loopback stands between the bot 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from linebot.v3.messaging import ApiException
+from yarl import URL
 
 from bot.line.api import LineApi, environment_proxy
+from bot.line_commands import platform_error
 from bot.sandbox.fake_line import FakeLine
 from tests.harness import settings_for
 
@@ -89,9 +93,69 @@ async def test_hosts_named_in_no_proxy_are_reached_directly(
 def test_the_proxy_is_chosen_by_the_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.jp:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://bot:secret@proxy.example.jp:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://plain.example.jp:8080")
-    assert environment_proxy("https://api.line.me") == "http://proxy.example.jp:3128"
-    assert environment_proxy("http://127.0.0.1:9999") == "http://plain.example.jp:8080"
+    proxy, credentials = environment_proxy("https://api.line.me")
+    assert (str(proxy), credentials) == ("http://proxy.example.jp:3128", aiohttp.BasicAuth("bot", "secret"))
+    assert environment_proxy("http://127.0.0.1:9999") == (URL("http://plain.example.jp:8080"), None)
     monkeypatch.setenv("NO_PROXY", "api.line.me")
-    assert environment_proxy("https://api.line.me") is None
+    assert environment_proxy("https://api.line.me") == (None, None)
+    # As aiohttp's own look-up: an https:// proxy is not supported, and the host is reached directly.
+    monkeypatch.setenv("HTTP_PROXY", "https://tls-proxy.example.jp:3128")
+    assert environment_proxy("http://127.0.0.1:9999") == (None, None)
+
+
+async def refusing_proxy(seen: list[str]) -> tuple[asyncio.Server, int]:
+    """A proxy that records each request's head and answers 407."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readuntil(b"\r\n\r\n")).decode())
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_proxys_credentials_kept_in_netrc_are_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    server, port = await refusing_proxy(seen)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login proxyuser password proxypass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        async with LineApi(settings_for(tmp_path, "http://api.line.invalid").line) as api:
+            with pytest.raises(ApiException):  # the proxy's 407, as the answer to a plain-http request
+                await api.push("U_HANAKO", TEXT, "00000000-0000-4000-8000-000000000001")
+            assert await api.display_name("U_HANAKO") is None  # the SDK's own calls too
+    finally:
+        server.close()
+    expected = "proxy-authorization: " + aiohttp.BasicAuth("proxyuser", "proxypass").encode().lower()
+    assert len(seen) == 2
+    for head in seen:
+        assert expected in head.lower()
+
+
+async def test_a_proxy_refusal_does_not_show_the_proxys_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    server, port = await refusing_proxy(seen)
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://bot:Sup3rSecret@127.0.0.1:{port}")
+    try:
+        async with LineApi(settings_for(tmp_path, "https://api.line.invalid").line) as api:
+            with pytest.raises(aiohttp.ClientError) as caught:
+                await api.quota()
+    finally:
+        server.close()
+    assert seen, "the request did not go to the proxy"
+    assert "Sup3rSecret" not in platform_error("the quota request", caught.value, "https://api.line.invalid")
