@@ -123,28 +123,45 @@ class OutboxWorker:
             try:
                 if self._priority is not None:
                     await self._priority.turn()
-                await self._dispatch_due()
-                timeout = await self._time_to_next()
+                timeout = await self._dispatch_due()
             except Exception:
                 log.exception("outbox.loop_error")
                 timeout = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _dispatch_due(self) -> None:
+    async def _dispatch_due(self) -> float:
+        """Start delivering the rows whose time has come; return how long to sleep unless woken:
+        until the next row of a key not being delivered comes due.
+
+        Keys with a delivery under way are left out (the delivery wakes the loop when it ends); with
+        every slot taken, nothing is looked up at all. Counting them made the loop spin, listing the
+        heads again and again while a delivery was under way (their time had come). One listing
+        gives both the rows due and the next to come due.
+        """
         self._record_again()
+        waits = [IDLE_POLL_SECONDS]
+        waits += [max(0.0, u.retry_at - time.monotonic()) for u in self._unrecorded.values()]
         free = self._concurrency - len(self._inflight)
         if free <= 0:
-            return  # a finishing delivery wakes the loop
-        due = await self._db.read.outbox.due(
-            self._clock(), list(self._senders), limit=free, skip_keys=[*self._inflight, *self._unrecorded]
+            return min(waits)  # a finishing delivery wakes the loop
+        now = self._clock()
+        heads = await self._db.read.outbox.heads(
+            list(self._senders), limit=free + 1, skip_keys=[*self._inflight, *self._unrecorded]
         )
-        for message in due:
+        for message in heads:
             if message.order_key in self._inflight:
                 continue
+            if free == 0:
+                break  # one more is due: a finishing delivery wakes the loop for it
+            if message.next_attempt_at > now:
+                waits.append((message.next_attempt_at - now).total_seconds())
+                break
             task = asyncio.create_task(self._deliver(message), name=f"deliver-{message.id}")
             self._inflight[message.order_key] = task
             task.add_done_callback(functools.partial(self._done, message.order_key))
+            free -= 1
+        return min(waits)
 
     def _record_again(self) -> None:
         """Try again to record the outcomes whose time has come (the messages are not sent again)."""
@@ -180,22 +197,6 @@ class OutboxWorker:
     def _done(self, order_key: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(order_key, None)
         self._wake.set()
-
-    async def _time_to_next(self) -> float:
-        """How long to sleep unless woken: until the next row of a key not being delivered is due.
-
-        Keys with a delivery under way are left out (the delivery wakes the loop when it ends); with
-        every slot taken, nothing is looked up at all. Counting them made the loop spin, listing the
-        heads again and again while a delivery was under way (their time had come).
-        """
-        waits = [IDLE_POLL_SECONDS]
-        waits += [max(0.0, u.retry_at - time.monotonic()) for u in self._unrecorded.values()]
-        if len(self._inflight) < self._concurrency:
-            busy = [*self._inflight, *self._unrecorded]
-            next_at = await self._db.read.outbox.next_due_at(list(self._senders), skip_keys=busy)
-            if next_at is not None:
-                waits.append(max(0.0, (next_at - self._clock()).total_seconds()))
-        return min(waits)
 
     async def _deliver(self, listed: OutboxMessage) -> None:
         # The list of due rows may predate a delivery that finished meanwhile: check afresh.

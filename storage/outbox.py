@@ -15,10 +15,7 @@ from typing import Any, Literal
 
 from storage.base import Repository, from_row
 from storage.outbox_rows import BadRow, OutboxRow, decode, encode
-from storage.timefmt import from_db, opt_to_db, to_db
-
-# The oldest pending row of each order key: the only rows that may be sent now.
-_HEADS = "JOIN (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY order_key) head ON head.id = o.id"
+from storage.timefmt import opt_to_db, to_db
 
 OutboxStatus = Literal["pending", "sent", "failed", "dead", "cancelled"]
 
@@ -102,34 +99,32 @@ class OutboxRepository(Repository):
         row = await self._one("SELECT * FROM outbox WHERE id = ?", (message_id,))
         return None if row is None else from_row(OutboxMessage, row)
 
-    async def due(
-        self, now: datetime, channels: Sequence[str], limit: int = 100, skip_keys: Sequence[str] = ()
+    async def heads(
+        self, channels: Sequence[str], limit: int, skip_keys: Sequence[str] = ()
     ) -> list[OutboxMessage]:
-        """The oldest pending message of each order key on these channels, where its time has come.
+        """The oldest pending message of each order key on these channels, the earliest due first:
+        those whose time has come, then the next to come due. `skip_keys` leaves out keys whose head
+        is already being delivered.
 
-        `skip_keys` leaves out keys whose head is already being delivered.
+        Read in the order they come due, each checked for an older pending row of its key, so the
+        work is the rows looked at until `limit` heads are found, however many are pending.
         """
         channel_marks = ", ".join("?" for _ in channels)
         skip = f" AND o.order_key NOT IN ({', '.join('?' for _ in skip_keys)})" if skip_keys else ""
         rows = await self._all(
-            f"SELECT o.* FROM outbox o {_HEADS} WHERE o.channel IN ({channel_marks}) AND o.next_attempt_at <= ?"
-            f"{skip} ORDER BY o.next_attempt_at, o.id LIMIT ?",
-            (*channels, to_db(now), *skip_keys, limit),
+            f"SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.channel IN ({channel_marks}){skip}"
+            " AND NOT EXISTS (SELECT 1 FROM outbox older WHERE older.order_key = o.order_key"
+            " AND older.status = 'pending' AND older.id < o.id)"
+            " ORDER BY o.next_attempt_at, o.id LIMIT ?",
+            (*channels, *skip_keys, limit),
         )
         return [from_row(OutboxMessage, r) for r in rows]
 
-    async def next_due_at(self, channels: Sequence[str], skip_keys: Sequence[str] = ()) -> datetime | None:
-        """When the earliest deliverable message on these channels becomes due (None when none is pending).
-
-        `skip_keys` leaves out keys whose head is already being delivered (as in `due`).
-        """
-        marks = ", ".join("?" for _ in channels)
-        skip = f" AND o.order_key NOT IN ({', '.join('?' for _ in skip_keys)})" if skip_keys else ""
-        row = await self._one(
-            f"SELECT min(o.next_attempt_at) FROM outbox o {_HEADS} WHERE o.channel IN ({marks}){skip}",
-            (*channels, *skip_keys),
-        )
-        return None if row is None or row[0] is None else from_db(row[0])
+    async def due(
+        self, now: datetime, channels: Sequence[str], limit: int = 100, skip_keys: Sequence[str] = ()
+    ) -> list[OutboxMessage]:
+        """The heads (above) whose time has come."""
+        return [m for m in await self.heads(channels, limit, skip_keys) if m.next_attempt_at <= now]
 
     async def unchanged_since(self, message_id: int, attempts: int) -> bool:
         """Still pending after exactly `attempts` attempts: no outcome of a later one is stored yet.
@@ -206,7 +201,9 @@ class OutboxRepository(Repository):
         return await self._run(
             "UPDATE outbox SET payload = json_set(payload, '$.to',"
             " (SELECT json_group_array(value) FROM json_each(outbox.payload, '$.to') WHERE value <> :user))"
-            " WHERE status = 'pending' AND channel = 'line' AND json_valid(payload)"
+            # `+channel` keeps the planner off outbox_sent (which leads with channel: every LINE message
+            # ever sent); outbox_due finds the pending rows alone.
+            " WHERE status = 'pending' AND +channel = 'line' AND json_valid(payload)"
             " AND json_type(payload, '$.to') = 'array'"
             " AND EXISTS (SELECT 1 FROM json_each(outbox.payload, '$.to') WHERE value = :user)",
             {"user": line_user_id},
