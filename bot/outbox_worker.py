@@ -236,15 +236,18 @@ class OutboxWorker:
         """One outcome's changes; returns whether it is final (no retry left), or None when this
         outcome is stored already: a try cut off by a stop may have been written after all, and a
         second write would queue a split multicast's pushes twice or count an attempt twice."""
-        if not await tx.outbox.unchanged_since(message.id, message.attempts):
-            return None
         now = self._clock()
         attempt = message.attempts + 1
         if isinstance(outcome, Delivered):
+            # The common case in one statement: marked sent only if no outcome was stored since.
+            if not await tx.outbox.mark_sent(message.id, now, outcome.via, attempts=message.attempts):
+                return None
             if outcome.record is not None:
                 await outcome.record(tx)
-            await tx.outbox.mark_sent(message.id, now, outcome.via)
-        elif isinstance(outcome, Final) and outcome.cancelled:
+            return True
+        if not await tx.outbox.unchanged_since(message.id, message.attempts):
+            return None
+        if isinstance(outcome, Final) and outcome.cancelled:
             await tx.outbox.cancel_pending(message.order_key, outcome.reason)
         elif isinstance(outcome, Final):
             await tx.outbox.finish(message.id, "failed", outcome.reason)

@@ -135,14 +135,17 @@ class OutboxRepository(Repository):
         )
         return row is not None
 
-    async def mark_sent(self, message_id: int, now: datetime, via: str) -> None:
-        """Delivered; `via` says how (LINE: "reply" or "push"; Slack: the API method)."""
+    async def mark_sent(self, message_id: int, now: datetime, via: str, *, attempts: int) -> bool:
+        """Delivered; `via` says how (LINE: "reply" or "push"; Slack: the API method). Only while the
+        row is pending after exactly `attempts` attempts (as `unchanged_since`): False when not."""
         # The body (what the citizen or staff were told) is cleared once delivered; the row stays.
-        await self._run(
+        changed = await self._run(
             "UPDATE outbox SET status = 'sent', sent_at = ?, delivered_via = ?, attempts = attempts + 1,"
-            " last_error = NULL, payload = '{}', reply_token = NULL WHERE id = ? AND status = 'pending'",
-            (to_db(now), via, message_id),
+            " last_error = NULL, payload = '{}', reply_token = NULL"
+            " WHERE id = ? AND status = 'pending' AND attempts = ?",
+            (to_db(now), via, message_id, attempts),
         )
+        return changed == 1
 
     async def count_delivered(self, channel: str, via: str, since: datetime) -> int:
         """How many messages went out one way since a moment (LINE pushes this month, for the quota)."""

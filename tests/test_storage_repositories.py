@@ -184,7 +184,8 @@ async def test_outbox_orders_per_key_and_tracks_attempts(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.outbox.retry_later(a1.id, LATER, "HTTP 500")
         await tx.outbox.drop_reply_token(a1.id)
-        await tx.outbox.mark_sent(b1.id, NOW, "push")
+        assert await tx.outbox.mark_sent(b1.id, NOW, "push", attempts=0)
+        assert not await tx.outbox.mark_sent(b1.id, NOW, "push", attempts=0)  # sent already: nothing twice
     assert await db.read.outbox.due(NOW, ["line"]) == []  # U1's head waits; U1's second must not overtake it
     [next_head] = await db.read.outbox.heads(["line"], limit=5)  # U1's head, due later: the next to come due
     assert (next_head.id, next_head.next_attempt_at) == (a1.id, LATER)
