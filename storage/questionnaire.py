@@ -280,7 +280,12 @@ class QuestionnaireRepository(Repository):
 
     async def delete_for_user(self, user_id: int) -> int:
         """Deletion on request: the citizen's answers and their being asked go (the count asked stays)."""
-        answers = await self._run("DELETE FROM survey_answers WHERE user_id = ?", (user_id,))
+        # Found through their questionnaires (the primary key leads with the event): no index by user.
+        answers = await self._run(
+            "DELETE FROM survey_answers WHERE user_id = ?1"
+            " AND event_id IN (SELECT event_id FROM survey_recipients WHERE user_id = ?1)",
+            (user_id,),
+        )
         await self._run("DELETE FROM survey_recipients WHERE user_id = ?", (user_id,))
         return answers
 
