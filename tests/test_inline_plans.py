@@ -7,10 +7,10 @@ that scans a table of the deployment's whole history (every event received, ever
 freezes the bot for a time that grows with its age, and any citizen can make it run as often as they
 like (削除 → はい did: review of c0fc860).
 
-`test_every_inline_statement_uses_an_index` drives a broad day of the bot through the real server,
-the real SDKs and the fakes (signed webhooks, signed Slack requests), records every statement SQLite
-runs on the loop's thread (a trace callback on the writer's and on the quick connection; statements
-on aiosqlite's own thread are not the concern), and checks each one:
+The `test_every_inline_statement_…` tests drive a broad day of the bot (citizens and staff; the ward
+centers' LINE groups) through the real server, the real SDKs and the fakes (signed webhooks, signed
+Slack requests), record every statement SQLite runs on the loop's thread (a trace callback on the writer's and on the quick connection; statements
+on aiosqlite's own thread are not the concern), and check each one:
 - its `EXPLAIN QUERY PLAN` has no full SCAN of a table that grows (any table but the few of
   `FIXED_TABLES`: a new table is checked by default);
 - a DELETE from a table that other tables reference finds the referencing rows by an index (SQLite's
@@ -106,6 +106,10 @@ class InlineStatements:
     def __init__(self) -> None:
         self._thread = threading.get_ident()
         self.seen: dict[str, list[str]] = {}
+
+    def ingested(self) -> bool:
+        """The recording saw the loop's statements: at least ingest's, a group commit of its own."""
+        return any(statement.startswith("INSERT INTO inbox") for statement in self.seen)
 
     def traced(self, sql: str) -> None:
         if threading.get_ident() != self._thread or sql.startswith("--"):
@@ -477,7 +481,7 @@ async def test_every_inline_statement_of_citizens_and_staff_uses_an_index(tmp_pa
         with recording(d.bot.db) as recorded:
             await a_day_of_the_bot(d)
         path = d.bot.db.path
-    assert len(recorded.seen) > 50, sorted(recorded.seen)  # the recording saw the handling
+    assert recorded.ingested(), sorted(recorded.seen)
     problems = walks(recorded, path)
     assert not problems, verdict(recorded, problems)
 
@@ -499,7 +503,7 @@ async def test_every_inline_statement_of_the_ward_groups_uses_an_index(tmp_path:
             await w.tap(notice, 0, "attend", group=NEW_GROUP, event=chat)
             await w.tap(notice, 0, "attend", group=NEW_GROUP, event=leave_event(NEW_GROUP))
         path = w.bot.db.path
-    assert len(recorded.seen) > 10, sorted(recorded.seen)
+    assert recorded.ingested(), sorted(recorded.seen)
     problems = walks(recorded, path)
     assert not problems, verdict(recorded, problems)
 
