@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 
@@ -19,20 +18,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with Runtime(settings):
-            _settle_memory()
+        async with Runtime(settings, settle_memory=True):
             await stop.wait()
             log.info("server.stopping")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-
-
-def _settle_memory() -> None:
-    """Put what starting made (modules, the SDKs' classes, settings, the holiday tables: ~200,000
-    objects that live as long as the process) out of the garbage collector's sight. Otherwise each
-    full collection walks them all with the event loop stopped: 85-100 ms, now and then in the middle
-    of a burst of webhooks (docs/performance.md). Garbage from starting is collected first, so none
-    is kept for good."""
-    gc.collect()
-    gc.freeze()
