@@ -55,7 +55,7 @@ from storage.cases import NewCase
 from storage.events import Event, EventDraft
 from tests.harness import post_events, wait_for
 from tests.line.test_citizen_events_e2e import Citizen, texts_of
-from tests.slack.test_desk_e2e import CATEGORIES, Desk
+from tests.slack.test_desk_e2e import CATEGORIES, Desk, submit_intake
 from tests.test_event_digest import with_events_channel
 from tests.wards.world import line_member, world
 
@@ -323,20 +323,6 @@ async def settled(bot: Runtime) -> None:
     await wait_for(idle, within=20)
 
 
-async def intake(citizen: Citizen, body: str) -> None:
-    await citizen.type("相談する")
-    await citizen.tap("yes")
-    await citizen.tap("npo")
-    await citizen.tap("個人")
-    await citizen.type("山田 花子")
-    await citizen.type("やまだ はなこ")
-    await citizen.tap("line")
-    await citizen.type(body)
-    await citizen.tap("flow:done")
-    await citizen.tap("flow:skip")
-    await citizen.tap("flow:confirm")
-
-
 async def a_day_of_the_bot(d: Desk) -> None:
     """Citizens and staff doing what they do, each step answered before the next."""
     bot, line = d.bot, d.line
@@ -351,7 +337,7 @@ async def a_day_of_the_bot(d: Desk) -> None:
         await taro.type(word)
 
     # A consultation, its card in Slack, the staff's answer from the thread, a follow-up, a note.
-    await intake(hanako, "NPO法人の設立手続きについて教えてください。")
+    await submit_intake(hanako)
 
     async def card() -> bool:
         cases = await bot.db.read.cases.with_status("new")

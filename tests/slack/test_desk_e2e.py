@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -90,7 +90,15 @@ async def desk(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
             yield Desk(bot, line, slack)
 
 
-async def submit_intake(citizen: Citizen) -> None:
+class Chat(Protocol):
+    """A citizen in a test chat (tests/line/test_intake_e2e.py, tests/line/test_citizen_events_e2e.py)."""
+
+    async def type(self, text: str) -> list[dict[str, Any]]: ...
+
+    async def tap(self, data: str) -> list[dict[str, Any]]: ...
+
+
+async def submit_intake(citizen: Chat) -> None:
     await citizen.type("相談する")
     await citizen.tap("yes")
     await citizen.tap("npo")
