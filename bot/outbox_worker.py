@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class OutboxWorker:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         # By order key: the key's later rows wait until its outcome is recorded.
         self._unrecorded: dict[str, _Unrecorded] = {}
+        self._read_failures: dict[str, int] = {}  # by order key: failed reads of its head in a row
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         # Outcomes recorded at about the same time share one transaction (with the senders' other
@@ -141,7 +143,12 @@ class OutboxWorker:
         """
         self._record_again()
         waits = [IDLE_POLL_SECONDS]
-        waits += [max(0.0, u.retry_at - time.monotonic()) for u in self._unrecorded.values()]
+        # Not the outcomes being recorded again right now: that task wakes the loop when it ends.
+        waits += [
+            max(0.0, kept.retry_at - time.monotonic())
+            for key, kept in self._unrecorded.items()
+            if key not in self._inflight
+        ]
         free = self._concurrency - len(self._inflight)
         if free <= 0:
             return min(waits)  # a finishing delivery wakes the loop
@@ -200,7 +207,21 @@ class OutboxWorker:
 
     async def _deliver(self, listed: OutboxMessage) -> None:
         # The list of due rows may predate a delivery that finished meanwhile: check afresh.
-        message = await self._db.quick.outbox.get(listed.id)
+        try:
+            message = await self._db.quick.outbox.get(listed.id)
+        except sqlite3.Error as exc:
+            # Storage fails (an I/O error): nothing was sent. The key stays taken while this waits,
+            # so the row is not listed and dispatched again at once, round after round.
+            failures = self._read_failures.get(listed.order_key, 0) + 1
+            self._read_failures[listed.order_key] = failures
+            delay = min(RECORD_RETRY_MAX_SECONDS, RECORD_RETRY_SECONDS * 2 ** (failures - 1))
+            log.error(
+                "outbox.read_failed",
+                extra=fields(id=listed.id, error=type(exc).__name__, failures=failures, retry_in=delay),
+            )
+            await asyncio.sleep(delay)
+            return
+        self._read_failures.pop(listed.order_key, None)
         if message is None or message.status != "pending" or message.attempts != listed.attempts:
             return
         try:

@@ -48,17 +48,28 @@ class ThreadStatements:
 
 class InlineStatements:
     """Right here, on the event loop's thread, without the trip: for statements that take
-    microseconds and never wait for a lock (storage/db.py says which)."""
+    microseconds and never wait for a lock (storage/db.py says which).
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    With a `fallback`, a read that finds the database busy after all (a read-only connection
+    without a busy timeout, in one of the rare cases where SQLite makes a WAL reader wait, such as
+    recovering after another process crashed) is run by the fallback instead, which may wait
+    without stopping the loop."""
+
+    def __init__(self, conn: sqlite3.Connection, fallback: Statements | None = None) -> None:
         self._conn: sqlite3.Connection | None = conn
+        self._fallback = fallback
 
     def end(self) -> None:
         """No more statements: their transaction is over (and the connection may be on its thread)."""
         self._conn = None
 
     async def rows(self, sql: str, params: Params) -> list[sqlite3.Row]:
-        return self._open().execute(sql, _bound(params)).fetchall()
+        try:
+            return self._open().execute(sql, _bound(params)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if self._fallback is None or not _busy(exc):
+                raise
+        return await self._fallback.rows(sql, params)
 
     async def run(self, sql: str, params: Params) -> int:
         return _changes(self._open(), sql, params)
@@ -104,6 +115,11 @@ class Repository:
         )
         assert row is not None
         return row
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, or one of its extended codes (such as SQLITE_BUSY_RECOVERY)."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _bound(params: Params) -> Mapping[str, Any] | tuple[Any, ...]:

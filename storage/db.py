@@ -14,7 +14,8 @@ thread, saving the trip's wake-ups (storage/base.py `InlineStatements`). For the
 transactions of the hot path (group commits); a transaction that may run long statements keeps
 the trips, so that the event loop goes on meanwhile. Likewise `quick` serves the hot path's reads of
 a row or two by a unique key (the row about to be delivered, a citizen's record) without the trip:
-in WAL mode a reader never waits for the writer. Reads that may cover many rows use `read`.
+in WAL mode a reader does not wait for the writer, and in the rare cases where SQLite makes it wait
+the read goes to the reader instead. Reads that may cover many rows use `read`.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class Database:
         self._gate = WriteGate()
         self._savepoints = 0
         self._statements: Statements | None = None  # those of the open transaction
-        self.read = Repositories(ThreadStatements(reader))
-        self.quick = Repositories(InlineStatements(quick))
+        read = ThreadStatements(reader)
+        self.read = Repositories(read)
+        self.quick = Repositories(InlineStatements(quick, fallback=read))
 
     @classmethod
     async def open(cls, path: str | Path, busy_timeout_ms: int = 5000, migrate: bool = True) -> Database:
@@ -85,9 +87,15 @@ class Database:
         except BaseException:
             await writer.close()
             raise
-        quick = sqlite3.connect(read_only, uri=True, isolation_level=None)
-        quick.row_factory = sqlite3.Row
-        quick.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        try:
+            # No busy timeout: on the loop's thread a read never waits; one that finds the
+            # database busy goes to the reader, which may (storage/base.py `InlineStatements`).
+            quick = sqlite3.connect(read_only, uri=True, isolation_level=None, timeout=0)
+            quick.row_factory = sqlite3.Row
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
         return cls(path, writer, reader, quick)
 
     async def close(self) -> None:

@@ -106,8 +106,11 @@ class OutboxRepository(Repository):
         those whose time has come, then the next to come due. `skip_keys` leaves out keys whose head
         is already being delivered.
 
-        Read in the order they come due, each checked for an older pending row of its key, so the
-        work is the rows looked at until `limit` heads are found, however many are pending.
+        Read in the order they come due, each checked for an older pending row of its key (an
+        index search): the work is the rows looked at until `limit` heads are found. In normal
+        running that is about `limit`; during an outage, when each key's head waits for its retry
+        and the rows queued behind it are due earlier, it is every one of those rows (9-12 ms for
+        20,000 pending rows, about what the listing by key cost before).
         """
         channel_marks = ", ".join("?" for _ in channels)
         skip = f" AND o.order_key NOT IN ({', '.join('?' for _ in skip_keys)})" if skip_keys else ""

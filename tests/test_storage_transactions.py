@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 
 from storage import Database
+from storage.base import InlineStatements, ThreadStatements
 from tests.conftest import NOW
-from tests.harness import hold_database
+from tests.harness import hold_database, wait_for
 
 
 class Boom(Exception):
@@ -183,3 +190,67 @@ async def test_an_inline_transactions_repositories_refuse_statements_once_it_has
     with pytest.raises(RuntimeError, match="after its transaction ended"):
         await tx.audit.record("test", "leaked", "case", "1", NOW)
     assert [e.action for e in await db.read.audit.for_subject("case", "1")] == ["inside"]
+
+
+async def test_a_quick_read_that_finds_the_database_busy_goes_to_the_reader_without_stopping_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A read on the event loop's thread never waits: when SQLite makes it wait after all (here a
+    file in rollback-journal mode whose write lock another connection holds), the fallback, on its
+    own thread, waits instead, and the loop goes on."""
+    path = tmp_path / "plain.sqlite3"
+    with closing(sqlite3.connect(path)) as setup:
+        setup.execute("CREATE TABLE t (v TEXT)")
+        setup.execute("INSERT INTO t VALUES ('kept')")
+        setup.commit()
+    inline = sqlite3.connect(path, timeout=0, isolation_level=None)
+    inline.row_factory = sqlite3.Row
+    fallback = await aiosqlite.connect(path, timeout=5)
+    fallback.row_factory = aiosqlite.Row
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")  # readers of a rollback-journal file must wait
+    threading.Timer(0.5, locker.rollback).start()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            gaps.append(time.perf_counter() - started)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await asyncio.sleep(0.02)
+        rows = await InlineStatements(inline, fallback=ThreadStatements(fallback)).rows("SELECT v FROM t", ())
+    finally:
+        ticking.cancel()
+        inline.close()
+        await fallback.close()
+        locker.close()
+    assert [tuple(r) for r in rows] == [("kept",)]
+    assert max(gaps) < 0.25, f"the event loop stood still for {max(gaps) * 1000:.0f} ms"
+
+
+async def test_a_quick_connection_that_cannot_open_closes_the_writer_and_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The third connection failing to open (the process is out of file descriptors) leaves no
+    connection and no aiosqlite thread behind."""
+    before = set(threading.enumerate())
+    real_connect = sqlite3.connect
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if threading.current_thread() is threading.main_thread() and "mode=ro" in str(database):
+            raise sqlite3.OperationalError("unable to open database file")
+        connection: sqlite3.Connection = real_connect(database, *args, **kwargs)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with pytest.raises(sqlite3.OperationalError):
+        await Database.open(tmp_path / "db.sqlite3")
+
+    def left() -> list[threading.Thread]:
+        return [t for t in set(threading.enumerate()) - before if t.is_alive() and not t.daemon]
+
+    # A closed connection's thread ends just after `close()` returns: give it that moment.
+    await wait_for(lambda: not left(), within=2)

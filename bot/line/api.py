@@ -53,11 +53,13 @@ def error_message(exc: ApiException) -> str:
     """LINE's own explanation from an error body, e.g. "Invalid reply token"."""
     try:
         body = json.loads(exc.body or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
+        return f"HTTP {exc.status}"
+    if not isinstance(body, dict):  # an error page's JSON need not be LINE's shape
         return f"HTTP {exc.status}"
     message = str(body.get("message", f"HTTP {exc.status}"))
-    details = body.get("details") or []
-    if details and isinstance(details[0], dict):
+    details = body.get("details")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
         message += f" ({details[0].get('property', '')}: {details[0].get('message', '')})"
     return message
 

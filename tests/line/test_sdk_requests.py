@@ -129,3 +129,23 @@ async def test_a_message_line_refuses_is_refused_by_line_not_lost_locally(
 
 def _key(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1, 2]",
+        b'"Bad Request"',
+        b"null",
+        b'{"message": "Bad", "details": {"property": "x"}}',
+        b"[" * 100_000,
+    ],
+    ids=["a list", "a string", "null", "details not a list", "nested past the parser's limit"],
+)
+def test_an_error_body_of_any_shape_is_classified_not_raised(body: bytes) -> None:
+    """What a proxy or a load balancer answers need not be LINE's error object."""
+    refused = ApiException(status=400)
+    refused.body = body
+    outcome = classify(refused)
+    assert isinstance(outcome, Final)
+    assert outcome.reason.startswith("HTTP 400")
