@@ -1,7 +1,9 @@
-"""Migrations: applied in order, recorded, idempotent, and atomic."""
+"""Migrations: applied in order, recorded, idempotent, and atomic; the stored form of times."""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import aiosqlite
@@ -10,6 +12,7 @@ import pytest
 from bot.cli import main
 from storage import Database
 from storage.migrate import Migration, apply_migrations, available_migrations
+from storage.timefmt import from_db, to_db
 
 EXPECTED_TABLES = {
     "users",
@@ -91,3 +94,24 @@ def test_migrate_command_is_idempotent(
     assert (tmp_path / "data" / "x.sqlite3").exists()
     assert main(["migrate", "--config", str(config)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_stored_times_are_fixed_width_utc_text_whatever_the_zone() -> None:
+    """Text comparison in SQL is time comparison only if every stored time has the same form."""
+    rng = random.Random(14)
+    for _ in range(2_000):
+        moment = datetime(
+            rng.randint(1970, 2100),
+            rng.randint(1, 12),
+            rng.randint(1, 28),
+            rng.randint(0, 23),
+            rng.randint(0, 59),
+            rng.randint(0, 59),
+            rng.choice([0, rng.randint(0, 999_999)]),
+            tzinfo=timezone(timedelta(minutes=rng.randint(-720, 840))),
+        )
+        text = to_db(moment)
+        assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert from_db(text) == moment
+    with pytest.raises(ValueError, match="naive"):
+        to_db(datetime(2026, 11, 29, 12, 0))
