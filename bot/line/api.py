@@ -23,7 +23,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.async_rest import RESTResponse
 from yarl import URL
 
-from bot.config import LineSettings
+from bot.config import ConfigError, LineSettings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.logs import fields
 
@@ -87,11 +87,18 @@ def classify(exc: BaseException) -> Outcome:
 def environment_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
     """The proxy the environment names for `url`, and its credentials, as aiohttp's `trust_env`
     finds them (`HTTPS_PROXY` or `HTTP_PROXY` by the scheme, `NO_PROXY`, credentials from the URL or
-    `~/.netrc`, an `https://` proxy ignored): (None, None) when there is none."""
+    `~/.netrc`, an `https://` proxy ignored): (None, None) when there is none. A value that is no
+    http:// proxy URL is a ConfigError at start (its text is not repeated: it may hold a password)."""
+    variable = f"{URL(url).scheme.upper()}_PROXY"
     try:
-        return get_env_proxy_for_url(URL(url))
+        proxy, credentials = get_env_proxy_for_url(URL(url))
     except LookupError:
         return None, None
+    except ValueError:
+        raise ConfigError(f"{variable} is not a URL; write it as http://host:port") from None
+    if proxy.scheme != "http" or not proxy.host:
+        raise ConfigError(f"{variable} is not an http:// proxy URL; write it as http://host:port")
+    return proxy, credentials
 
 
 class _TimedClient(AsyncApiClient):  # type: ignore[misc]
@@ -108,11 +115,10 @@ class _TimedClient(AsyncApiClient):  # type: ignore[misc]
         super().__init__(configuration)
         self._observe = observe
 
-    async def open(self) -> None:
+    async def open(self, proxy: URL | None, credentials: aiohttp.BasicAuth | None) -> None:
         """Swap the SDK's session for one that leaves the environment alone (in the running loop)."""
         rest = self.rest_client
         await rest.pool_manager.close()  # new, never used: nothing to wait for
-        proxy, credentials = environment_proxy(self.configuration.host)
         rest.pool_manager = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.configuration.connection_pool_maxsize),
             trust_env=False,
@@ -150,14 +156,19 @@ class LineApi:
 
     async def __aenter__(self) -> LineApi:
         token = self._settings.channel_access_token
+        # First, so that a proxy setting refused leaves nothing open behind it.
+        proxies = [
+            environment_proxy(self._settings.api_base_url),
+            environment_proxy(self._settings.data_api_base_url),
+        ]
         self._client = _TimedClient(
             Configuration(host=self._settings.api_base_url, access_token=token), self._observe
         )
         self._blob_client = _TimedClient(
             Configuration(host=self._settings.data_api_base_url, access_token=token), self._observe
         )
-        for client in (self._client, self._blob_client):
-            await client.open()
+        for client, (proxy, credentials) in zip((self._client, self._blob_client), proxies, strict=True):
+            await client.open(proxy, credentials)
         self.messaging = AsyncMessagingApi(self._client)
         self.blob = AsyncMessagingApiBlob(self._blob_client)
         return self

@@ -16,6 +16,7 @@ from aiohttp import web
 from linebot.v3.messaging import ApiException
 from yarl import URL
 
+from bot.config import ConfigError
 from bot.line.api import LineApi, environment_proxy
 from bot.line_commands import platform_error
 from bot.sandbox.fake_line import FakeLine
@@ -159,3 +160,19 @@ async def test_a_proxy_refusal_does_not_show_the_proxys_password(
         server.close()
     assert seen, "the request did not go to the proxy"
     assert "Sup3rSecret" not in platform_error("the quota request", caught.value, "https://api.line.invalid")
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "socks5://bot:Sup3rSecret@proxy:1080", "::bad", "http://"])
+async def test_a_proxy_setting_that_is_no_http_proxy_url_is_refused_at_start_without_repeating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", value)
+    with pytest.raises(ConfigError, match="HTTPS_PROXY is not") as refused:
+        async with LineApi(settings_for(tmp_path, "https://api.line.invalid").line):
+            pass
+    assert str(refused.value) in {  # never the value itself: it may hold a password
+        "HTTPS_PROXY is not a URL; write it as http://host:port",
+        "HTTPS_PROXY is not an http:// proxy URL; write it as http://host:port",
+    }
