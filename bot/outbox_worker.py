@@ -190,7 +190,7 @@ class OutboxWorker:
             log.info("outbox.recorded_late", extra=fields(id=pending.message.id, failures=pending.failures))
 
     def _keep(self, message: OutboxMessage, outcome: Outcome, exc: Exception, failures: int) -> None:
-        delay = min(RECORD_RETRY_MAX_SECONDS, RECORD_RETRY_SECONDS * 2 ** (failures - 1))
+        delay = _pause(failures)
         self._unrecorded[message.order_key] = _Unrecorded(
             message, outcome, failures, time.monotonic() + delay
         )
@@ -214,7 +214,7 @@ class OutboxWorker:
             # so the row is not listed and dispatched again at once, round after round.
             failures = self._read_failures.get(listed.order_key, 0) + 1
             self._read_failures[listed.order_key] = failures
-            delay = min(RECORD_RETRY_MAX_SECONDS, RECORD_RETRY_SECONDS * 2 ** (failures - 1))
+            delay = _pause(failures)
             log.error(
                 "outbox.read_failed",
                 extra=fields(id=listed.id, error=type(exc).__name__, failures=failures, retry_in=delay),
@@ -306,3 +306,8 @@ class OutboxWorker:
             log.error("outbox.dead_letter", extra=fields(**base, reason=outcome.reason))
         else:
             log.warning("outbox.retry", extra=fields(**base, reason=outcome.reason))
+
+
+def _pause(failures: int) -> float:
+    """How long storage is left alone after its `failures`-th failure in a row: doubling, capped."""
+    return min(RECORD_RETRY_MAX_SECONDS, RECORD_RETRY_SECONDS * 2.0 ** (failures - 1))

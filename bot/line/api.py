@@ -192,7 +192,7 @@ class LineApi:
         try:
             sent = json.loads(answer).get("sentMessages") or []
             return [str(message["id"]) for message in sent]
-        except (ValueError, AttributeError, KeyError, TypeError):
+        except (ValueError, AttributeError, KeyError, TypeError, RecursionError):
             return []  # sent all the same: only the ids are missing
 
     async def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp import web
 from linebot.v3.messaging import ApiException, MulticastRequest, PushMessageRequest, ReplyMessageRequest
 
 from bot.delivery import Final
@@ -149,3 +150,38 @@ def test_an_error_body_of_any_shape_is_classified_not_raised(body: bytes) -> Non
     outcome = classify(refused)
     assert isinstance(outcome, Final)
     assert outcome.reason.startswith("HTTP 400")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b"[]",
+        b'{"sentMessages": {"id": 1}}',
+        b'{"sentMessages": [{}]}',
+        b"\xff",
+    ],
+    ids=["nested past the parser's limit", "a list", "not a list", "no id", "not UTF-8"],
+)
+async def test_a_push_accepted_with_an_odd_answer_counts_as_sent_without_ids(
+    tmp_path: Path, answer: bytes
+) -> None:
+    """Only the ids are missing from such an answer (a proxy's, or LINE's own changing): the push
+    went out, and must not be retried (its retry key would only get a 409)."""
+
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post(PUSH, accept)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with LineApi(settings_for(tmp_path, base).line) as api:
+            assert await api.push("U_HANAKO", [{"type": "text", "text": "こんにちは"}], _key(6)) == []
+    finally:
+        await runner.cleanup()
