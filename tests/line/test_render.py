@@ -3,13 +3,23 @@ kept without losing an answer (a long confirm, a long carousel, a long text)."""
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration, Message, PushMessageRequest
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    Message,
+    PushMessageRequest,
+    QuickReply,
+    TextMessage,
+)
 
-from bot.line.render import render, render_batches
+from bot.line.render import render, render_batches, split_text
 from bot.sandbox.fake_line import FakeLine
 from flows.messages import Card, Carousel, Choice, Confirm, Outgoing, Text
 from tests.line.test_sdk_requests import CASES
@@ -84,3 +94,70 @@ def test_each_message_gets_its_own_quick_reply_though_the_choices_are_built_once
     first["quickReply"]["items"].pop()
     [second] = render(Text("二", choices=choices))
     assert [i["action"]["data"] for i in second["quickReply"]["items"]] == ["yes", "no"]
+
+
+def _hostile_texts() -> list[str]:
+    """Texts a flow may pass on (a citizen's words quoted back, staff's answers): edge lengths around
+    LINE's 5,000 UTF-16 units, characters outside the BMP, control characters, and random ones. No
+    lone surrogates: the webhook replaces them (bot/line/webhook.py), and split_text cannot measure
+    them (before and after the shortcut)."""
+    rng = random.Random(14)
+
+    def char(code: int) -> str:
+        return chr(code) if not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+    fixed = [
+        "",
+        " ",
+        "\n",
+        "\x00",
+        "".join(map(chr, range(32))) + "\x7f\x80\x9f",
+        "🌊",
+        "\u2028\u2029\ufeff\u202e\u200b",
+        "e\u0301 👨‍👩‍👧 🇯🇵",
+        '"quoted" \\ back\\slash </script>',
+        "あ" * 5000,
+        "あ" * 5001,
+        "🌊" * 2500,
+        "a" + "🌊" * 2500,
+        "🌊" * 2499 + "\n" + "あ" * 10,
+        ("長い文章です。\n" * 2000),
+    ]
+    randoms = [
+        "".join(char(rng.randrange(0x110000)) for _ in range(rng.randrange(1, 60))) for _ in range(300)
+    ]
+    long_randoms = [
+        "".join(char(rng.choice((rng.randrange(0x80), rng.randrange(0x10000, 0x110000)))) for _ in range(n))
+        for n in (4999, 5000, 5001, 7777)
+    ]
+    return [*fixed, *randoms, *long_randoms]
+
+
+def _sdk_text(piece: str) -> str:
+    return json.dumps(TextMessage(text=piece).to_dict(), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("with_choices", [False, True])
+def test_plain_texts_are_byte_for_byte_what_the_sdks_text_model_gives(with_choices: bool) -> None:
+    """render builds a plain text without the SDK's model: the same JSON, keys in the same order, for
+    any text (and the same pieces: split_text is applied first)."""
+    choices = (Choice("はい", "yes"), Choice("いいえ", "no")) if with_choices else ()
+    for text in _hostile_texts():
+        rendered = render(Text(text, choices=choices))
+        pieces = split_text(text)
+        assert len(rendered) == len(pieces)
+        for got, piece in zip(rendered[:-1] if with_choices else rendered, pieces, strict=False):
+            assert json.dumps(got, ensure_ascii=False) == _sdk_text(piece)
+        if with_choices:
+            sdk = TextMessage(text=pieces[-1], quickReply=QuickReply.from_dict(rendered[-1]["quickReply"]))
+            assert json.dumps(rendered[-1], ensure_ascii=False) == json.dumps(
+                sdk.to_dict(), ensure_ascii=False
+            )
+
+
+def test_a_str_subclass_gives_the_same_json_through_the_sdks_model() -> None:
+    class Marked(str):
+        pass
+
+    [rendered] = render(Text(Marked("印付きの文字列")))
+    assert json.dumps(rendered, ensure_ascii=False) == _sdk_text("印付きの文字列")
