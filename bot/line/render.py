@@ -10,14 +10,13 @@ flow's mistake (flows page long lists, see `flows.messages.MAX_CHOICES`) and rai
 The models are serialised in one pass (`_json`), not with their `to_dict()`: the SDK's generated
 `to_dict()` of each model serialises its nested models and then does it again for each of them (a
 quick reply's action three times over). A set of choices is built, validated and serialised once
-(`_quick_reply_json`): menus and intake steps offer the same few sets again and again, and a quick
+(`_quick_reply_items`): menus and intake steps offer the same few sets again and again, and a quick
 reply cost ten times its text. A plain text, which the model would only check is a `str`, is
 built without it (`_text`). The JSON is the same (tests/line/test_render.py).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -117,11 +116,32 @@ def _quick_reply(choices: Sequence[Choice]) -> QuickReply | None:
 # Sets of choices seen recently; their labels and values are the flows' (categories, steps, event
 # titles, slot times), never what a citizen typed.
 @lru_cache(maxsize=256)
-def _quick_reply_json(choices: tuple[Choice, ...]) -> str:
-    """The choices as a quick reply, as JSON text: each message loads a copy of its own."""
+def _quick_reply_items(choices: tuple[Choice, ...]) -> tuple[dict[str, Any], ...]:
+    """The choices as a quick reply's items, each `{"action": {...}, "type": "action"}` with nothing
+    but strings in them: never handed out, `_quick_reply_copy` gives each message copies."""
     quick_reply = _quick_reply(choices)
     assert quick_reply is not None
-    return json.dumps(_json(quick_reply), ensure_ascii=False)
+    serialised = _json(quick_reply)
+    items = serialised.pop("items")
+    # The shape the copy relies on (one level of dict inside each item, strings only), checked once.
+    if serialised or not all(_flat_item(item) for item in items):
+        raise TypeError("a quick reply of another shape than its items of flat actions")
+    return tuple(items)
+
+
+def _flat_item(item: dict[str, Any]) -> bool:
+    action = item.get("action")
+    return (
+        isinstance(action, dict)
+        and all(type(value) is str for value in action.values())
+        and all(type(value) is str for key, value in item.items() if key != "action")
+    )
+
+
+def _quick_reply_copy(choices: tuple[Choice, ...]) -> dict[str, Any]:
+    """A quick reply of the message's own: new dicts and lists, the cached strings shared (a copy
+    of the two levels ~1.5 us; json.loads of the cached JSON text was ~6 us for seven choices)."""
+    return {"items": [{**item, "action": {**item["action"]}} for item in _quick_reply_items(choices)]}
 
 
 def _bubble(card: Card) -> FlexBubble:
@@ -160,7 +180,7 @@ def render(message: Outgoing) -> list[dict[str, Any]]:
         if message.choices:
             # In the order of the SDK's fields, as its model would serialise it: type, quickReply, text.
             last = rendered[-1]
-            quick_reply = json.loads(_quick_reply_json(message.choices))
+            quick_reply = _quick_reply_copy(message.choices)
             rendered[-1] = {"type": last["type"], "quickReply": quick_reply, "text": last["text"]}
         return rendered
     if isinstance(message, Confirm):

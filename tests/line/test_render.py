@@ -14,8 +14,10 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
     Message,
+    PostbackAction,
     PushMessageRequest,
     QuickReply,
+    QuickReplyItem,
     TextMessage,
 )
 
@@ -91,9 +93,44 @@ def test_rendered_json_is_what_the_sdks_own_to_dict_gives(name: str) -> None:
 def test_each_message_gets_its_own_quick_reply_though_the_choices_are_built_once() -> None:
     choices = (Choice("はい", "yes"), Choice("いいえ", "no"))
     [first] = render(Text("一", choices=choices))
+    [expected] = render(Text("一", choices=choices))
     first["quickReply"]["items"].pop()
-    [second] = render(Text("二", choices=choices))
+    first["quickReply"]["items"][0]["action"]["data"] = "changed"
+    first["quickReply"]["items"][0]["type"] = "changed"
+    first["quickReply"]["extra"] = "changed"
+    [second] = render(Text("一", choices=choices))
+    assert second == expected
     assert [i["action"]["data"] for i in second["quickReply"]["items"]] == ["yes", "no"]
+
+
+def test_quick_replies_are_what_the_sdks_models_give_for_any_choices() -> None:
+    """The cached quick reply, copied for each message, against a TextMessage built with the SDK's
+    models from the same choices: labels cut to 20, displayText to 300, any characters."""
+    rng = random.Random(15)
+    words = ["はい", "いいえ", "", " ", "a" * 20, "b" * 21, "長" * 400, '"\\</>', "🌊" * 30, "\x00\n\u2028"]
+    for _ in range(200):
+        choices = tuple(
+            Choice(rng.choice(words) or "空", f"{rng.choice(words)[:280]}:{n}")
+            for n in range(rng.randint(1, 13))
+        )
+        for _ in range(2):  # built once, then from the cache
+            [rendered] = render(Text("どれですか？", choices=choices))
+            sdk = TextMessage(
+                text="どれですか？",
+                quickReply=QuickReply(
+                    items=[
+                        QuickReplyItem(
+                            action=PostbackAction(
+                                label=c.label if len(c.label) <= 20 else c.label[:19] + "…",
+                                data=c.value,
+                                displayText=c.label[:300],
+                            )
+                        )
+                        for c in choices
+                    ]
+                ),
+            )
+            assert json.dumps(rendered, ensure_ascii=False) == json.dumps(sdk.to_dict(), ensure_ascii=False)
 
 
 def _hostile_texts() -> list[str]:
