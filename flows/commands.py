@@ -29,6 +29,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
+from weakref import WeakKeyDictionary
 
 from flows.context import DeskContext, Reply
 from flows.messages import Choice, Inbound, Outgoing, Text
@@ -89,6 +90,11 @@ class Commands:
 
     def __init__(self) -> None:
         self._commands: list[Command] = []
+        # The menu's choices for each wording, with the list and the number of commands they were
+        # made from: made again when either changes (a command added, a test's registry swapped in).
+        self._menus: WeakKeyDictionary[Texts, tuple[list[Command], int, tuple[Choice, ...]]] = (
+            WeakKeyDictionary()
+        )
 
     def add(self, command: Command) -> Command:
         for known in self._commands:
@@ -120,7 +126,13 @@ class Commands:
         return tuple((c.name, c.menu) for c in listed if c.menu is not None)
 
     def menu_choices(self, texts: Texts) -> tuple[Choice, ...]:
-        return tuple(Choice(texts.get(key), value) for value, key in self.menu_items())
+        """The text menu's choices; made once per wording (Texts never change once loaded)."""
+        made = self._menus.get(texts)
+        if made is not None and made[0] is self._commands and made[1] == len(self._commands):
+            return made[2]
+        choices = tuple(Choice(texts.get(key), value) for value, key in self.menu_items())
+        self._menus[texts] = (self._commands, len(self._commands), choices)
+        return choices
 
 
 COMMANDS = Commands()

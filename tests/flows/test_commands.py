@@ -12,6 +12,7 @@ import pytest
 from flows import desk
 from flows.commands import COMMANDS, Call, Command, Commands
 from flows.messages import Choice, Outgoing, Text
+from flows.texts import Texts
 from tests.flows.test_desk import TEXTS, Citizen, at_name
 from tests.flows.test_desk import citizen as citizen
 
@@ -81,3 +82,17 @@ def test_arguments_and_patterns_name_their_command() -> None:
     assert registry.find("eventful") is None
     assert registry.find("削除して。") is delete
     assert registry.find("写真を削除して") is None
+
+
+def test_the_menu_is_made_once_per_wording_and_follows_the_registry() -> None:
+    registry = Commands()
+    ja = Texts({"menu": {"a": "エー", "b": "ビー"}}, "ja.toml")
+    other = Texts({"menu": {"a": "A", "b": "B"}}, "other.toml")
+    registry.add(Command("a", frozenset({"a"}), _say_hours, menu="menu.a", menu_order=2))
+    first = registry.menu_choices(ja)
+    assert first == (Choice("エー", "a"),)
+    assert registry.menu_choices(ja) is first
+    assert registry.menu_choices(other) == (Choice("A", "a"),)
+    registry.add(Command("b", frozenset({"b"}), _say_hours, menu="menu.b", menu_order=1))
+    assert registry.menu_choices(ja) == (Choice("ビー", "b"), Choice("エー", "a"))
+    assert registry.menu_choices(other) == (Choice("B", "b"), Choice("A", "a"))
