@@ -21,18 +21,18 @@ from typing import Any
 
 from flows.contact import Contact
 from flows.texts import Texts
+from flows.validators import to_hiragana
 
 # Longer messages are questions or consultations for a person, not a keyword.
 MAX_MESSAGE = 40
 PLACEHOLDERS = frozenset({"center", "phone", "address", "hours", "website", "contact"})
 _DROP = re.compile(r"[\s・･、。,.!！?？「」（）()]+")
-_KATAKANA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
 
 
 def fold(text: str) -> str:
     """For matching only: NFKC (full- and half-width alike), case folded, katakana as hiragana, without
     spaces and punctuation."""
-    return _DROP.sub("", unicodedata.normalize("NFKC", text).casefold()).translate(_KATAKANA)
+    return to_hiragana(_DROP.sub("", unicodedata.normalize("NFKC", text).casefold()))
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class Faq:
         folded = fold(message)
         if not folded:
             return None
-        values = {**contact.values(), "contact": contact.block(texts)}
+        # The contact details are filled in only once a keyword matched: most messages match none.
+        values: dict[str, str] | None = None
         for entry in self.entries:
             if any(k in folded for k in entry.keywords) and all(values.get(n) for n in entry.needs):
                 return entry.answer.format(**values)

@@ -19,6 +19,9 @@ _FOLD_TRAIL = ".。!！?？~〜"
 # Kana for ふりがな: hiragana (after katakana is turned into hiragana), the long vowel mark, the
 # iteration marks, a middle dot (foreign names) and single spaces between the parts of a name.
 _KANA = re.compile(r"[ぁ-ゖゝゞー・]+(?: [ぁ-ゖゝゞー・]+)*")
+# ァ (U+30A1) to ヶ (U+30F6), each 0x60 above its hiragana (ヵ ヶ become ゕ ゖ).
+_KATAKANA = re.compile("[ァ-ヶ]")
+_TO_HIRAGANA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
 
 
 class Invalid(ValueError):
@@ -54,7 +57,8 @@ def fold(text: str) -> str:
 def to_hiragana(text: str) -> str:
     """Katakana as hiragana (ヴ as ゔ); everything else unchanged. Half-width katakana must have
     been made full-width (NFKC) first."""
-    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+    # Most texts have no katakana: the search is a tenth of translating them.
+    return text.translate(_TO_HIRAGANA) if _KATAKANA.search(text) else text
 
 
 def kana(text: str, max_length: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.validators import Invalid, fold, free_text, has_kanji, kana
+from flows.validators import Invalid, fold, free_text, has_kanji, kana, to_hiragana
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,12 @@ def test_has_kanji() -> None:
     assert (
         has_kanji("山田 花子") and has_kanji("佐々木") and not has_kanji("やまだ") and not has_kanji("John")
     )
+
+
+def test_katakana_become_hiragana_and_nothing_else_changes_for_any_character() -> None:
+    """to_hiragana (a translation table, skipped when there is no katakana) against the character-wise
+    rule it replaced, over every code point, lone surrogates included."""
+    every = "".join(map(chr, range(0x110000)))
+    assert to_hiragana(every) == "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in every)
+    assert to_hiragana("ヴァイオリン・ケース ヵヶ ァ") == "ゔぁいおりん・けーす ゕゖ ぁ"
+    assert to_hiragana("ゔ ヷ ー ｱ") == "ゔ ヷ ー ｱ"  # outside ァ-ヶ: unchanged
