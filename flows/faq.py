@@ -85,8 +85,11 @@ class Faq:
         # The contact details are filled in only once a keyword matched: most messages match none.
         values: dict[str, str] | None = None
         for entry in self.entries:
-            if any(k in folded for k in entry.keywords) and all(values.get(n) for n in entry.needs):
-                return entry.answer.format(**values)
+            if any(k in folded for k in entry.keywords):
+                if values is None:
+                    values = {**contact.values(), "contact": contact.block(texts)}
+                if all(values.get(n) for n in entry.needs):
+                    return entry.answer.format(**values)
         return None
 
 
