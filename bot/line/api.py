@@ -26,6 +26,7 @@ from yarl import URL
 from bot.config import ConfigError, LineSettings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.logs import fields
+from bot.text_input import storable
 
 log = logging.getLogger("madoguchi.line.api")
 
@@ -246,7 +247,8 @@ class LineApi:
         except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("line.profile_unavailable", extra=fields(error=type(exc).__name__))
             return None
-        return str(profile.display_name)
+        # LINE's JSON may hold half an emoji: kept as it is, SQLite would refuse every save of it.
+        return storable(str(profile.display_name))
 
     async def quota(self) -> Quota:
         quota = await self.messaging.get_message_quota(_request_timeout=REQUEST_TIMEOUT_SECONDS)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from aiohttp import web
@@ -21,14 +20,13 @@ from linebot.v3 import SignatureValidator
 from bot.ingest import Ingest
 from bot.logs import fields
 from bot.request_body import read_body
+from bot.text_input import storable
 from storage.inbox import IncomingEvent
 
 log = logging.getLogger("madoguchi.line.webhook")
 
+
 # After json.loads, valid surrogate pairs are already joined: any surrogate left is a lone one.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 class LineWebhook:
     def __init__(
         self, channel_secret: str, ingest: Ingest, max_body_bytes: int, body_timeout_seconds: float = 10.0
@@ -91,11 +89,6 @@ def _incoming(body: Any) -> list[IncomingEvent]:
             )
         )
     return stored
-
-
-def storable(text: str) -> str:
-    """The text with lone surrogates replaced by U+FFFD, so SQLite can store it as UTF-8."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def order_key(source: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from bot.sandbox.loopback import LoopbackServer
+from bot.sandbox.loopback import LoopbackServer, wire_json
 
 __all__ = ["FakeLine", "OutgoingMessage", "RecordedRequest", "utf16_len"]
 
@@ -512,11 +512,7 @@ class FakeLine(LoopbackServer):
 
 
 def _json(status: int, payload: Any) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        content_type="application/json",
-    )
+    return web.Response(status=status, text=wire_json(payload), content_type="application/json")
 
 
 def _error_response(e: _Reject) -> web.Response:

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.sandbox.loopback import LoopbackServer
+from bot.sandbox.loopback import LoopbackServer, wire_json
 from bot.sandbox.slack_signing import message_event, typed
 
 __all__ = ["FakeSlack", "RecordedRequest", "Upload", "ViewEvent", "alarms", "control_sequences"]
@@ -481,7 +481,7 @@ class FakeSlack(LoopbackServer):
         eid = str(envelope["envelope_id"])
         self._ack_future(eid)
         self.socket_envelopes.append(envelope)
-        await ws.send_str(json.dumps(envelope, ensure_ascii=False, separators=(",", ":")))
+        await ws.send_str(wire_json(envelope))
         return eid
 
     # A plain timeout argument (like asyncio.wait_for's) keeps test code short.
@@ -1155,7 +1155,7 @@ class FakeSlack(LoopbackServer):
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     response = web.Response(
         status=status,
-        text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        text=wire_json(payload),
         content_type="application/json",
     )
     response.headers.update(headers or {})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -81,3 +82,14 @@ async def post(
     finally:
         if session is None:
             await client.close()
+
+
+def wire_json(payload: Any) -> str:
+    """JSON as the platforms send it: compact, characters as they are, except a lone surrogate (half
+    an emoji in a name or a message), which only a `\\ud83d` escape can carry."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(payload, separators=(",", ":"))
+    return text

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.sandbox.loopback import post
+from bot.sandbox.loopback import post, wire_json
 
 __all__ = [
     "FORM",
@@ -118,10 +117,6 @@ def new_ts() -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-def _compact(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
 def _user(user: str, team_id: str, username: str | None = None) -> dict[str, str]:
     name = username or user.lower()
     return {"id": user, "username": name, "name": name, "team_id": team_id}
@@ -166,13 +161,13 @@ def event_callback(
         "is_ext_shared_channel": False,
         "event_context": "4-" + secrets.token_urlsafe(32),
     }
-    return _compact(envelope).encode("utf-8"), JSON
+    return wire_json(envelope).encode("utf-8"), JSON
 
 
 def url_verification(challenge: str = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") -> Body:
     """The handshake Slack sends when the Request URL is saved; the answer echoes ``challenge``."""
     payload = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
-    return _compact(payload).encode("utf-8"), JSON
+    return wire_json(payload).encode("utf-8"), JSON
 
 
 def _rich_text(text: str) -> list[dict[str, Any]]:
@@ -259,7 +254,7 @@ def _form(fields: dict[str, str]) -> Body:
 
 
 def _payload_form(payload: dict[str, Any]) -> Body:
-    return _form({"payload": _compact(payload)})
+    return _form({"payload": wire_json(payload)})
 
 
 def block_action(

@@ -30,6 +30,7 @@ from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict, refusal_text
+from bot.text_input import make_storable
 from flows import staff
 from flows.dashboard import dashboard, restrict, stats
 from flows.desk import Reply
@@ -84,6 +85,7 @@ class SlackDesk:
         )
         self.events = EventDesk(settings, db, client, texts, clock, self._staff, on_queued)
         self.notices = NoticeDesk(settings, db, client, texts, clock, self._staff, on_queued)
+        self.app.use(_storable_body)
         self._register()
         self.app.error(on_error)
         # 告知する on the staff event list: announcing an event to the citizens who chose its kind.
@@ -471,3 +473,11 @@ def not_sent_line(outcome: Final | Retry, texts: Texts) -> str:
     if len(reason) > NOT_SENT_REASON_MAX:
         reason = reason[: NOT_SENT_REASON_MAX - 1] + "…"
     return texts.get("staff.not_sent", advice=texts.get(advice), reason=mrkdwn.escape(reason))
+
+
+async def _storable_body(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+    """Bolt middleware, before every listener (HTTP and Socket Mode): lone surrogates in what Slack
+    sent (a JSON `\\ud83d` escape) replaced, so that what staff wrote is kept and sent, not refused
+    by SQLite with a 400 that Slack's retries repeat (bot/text_input.py)."""
+    make_storable(body)
+    await next()

@@ -22,6 +22,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.text_input import storable
+
 # Everything between < and > in text that came from Slack is markup: a literal < arrives as &lt;.
 _MARKUP = re.compile(r"<([^<>]*)>")
 _ENTITY = re.compile(r"&[a-z]*;?$")
@@ -125,5 +127,5 @@ async def _user_name(client: AsyncWebClient, user_id: str) -> str | None:
         profile = {}
     for candidate in (profile.get("display_name"), profile.get("real_name"), user.get("real_name")):
         if isinstance(candidate, str) and candidate.strip():
-            return candidate.strip()
+            return storable(candidate.strip())
     return None
