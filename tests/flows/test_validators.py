@@ -66,7 +66,15 @@ def test_has_kanji() -> None:
 def test_katakana_become_hiragana_and_nothing_else_changes_for_any_character() -> None:
     """to_hiragana (a translation table, skipped when there is no katakana) against the character-wise
     rule it replaced, over every code point, lone surrogates included."""
+
+    def rule(c: str) -> str:
+        return chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c
+
     every = "".join(map(chr, range(0x110000)))
-    assert to_hiragana(every) == "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in every)
+    assert to_hiragana(every) == "".join(map(rule, every))
+    # One character at a time too: a text that is only that character must pass the "has katakana"
+    # check (a narrower check than the table, [ア-ン], would leave ヴ and ァ as they are).
+    for c in map(chr, range(0x3000, 0x3100)):
+        assert to_hiragana(c) == rule(c), hex(ord(c))
     assert to_hiragana("ヴァイオリン・ケース ヵヶ ァ") == "ゔぁいおりん・けーす ゕゖ ぁ"
     assert to_hiragana("ゔ ヷ ー ｱ") == "ゔ ヷ ー ｱ"  # outside ァ-ヶ: unchanged
