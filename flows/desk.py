@@ -499,13 +499,12 @@ async def _ask_which_case(
     ctx: DeskContext,
 ) -> Reply:
     """Ask which case the held messages belong to; the cases listed are kept, so a typed number
-    means the case that was shown under it."""
+    means the case that was shown under it. Always listed in the text, numbered: LINE for PC shows
+    no quick replies, and they vanish once the citizen types."""
     paged = _which_paged(cases, page, ctx)
     which = WhichCase(held, [c.id for c in cases], paged.page)
     await state_io.save(tx, user.id, FOLLOWUP_FLOW, "which", which, ctx.now, started_at=started_at)
-    text = ctx.texts.get("followup.which")
-    if paged.paged:
-        text += "\n" + paging.listing(paged.options, ctx.texts)
+    text = ctx.texts.get("followup.which") + "\n" + paging.listing(paged.options, ctx.texts)
     return Reply([Text(text, choices=paged.choices)])
 
 
@@ -515,7 +514,7 @@ def _picked_case(word: str, shown: list[Case], paged: paging.Paged) -> int | Non
     tapped = word[len(FOLLOWUP_PREFIX) :] if word.startswith(FOLLOWUP_PREFIX) else ""
     if tapped.isascii() and tapped.isdigit():
         return int(tapped)
-    choice = paging.pick(word, paged.options, numbered=paged.paged)
+    choice = paging.pick(word, paged.options, numbered=True)
     if choice is not None:
         return int(choice.value[len(FOLLOWUP_PREFIX) :])
     for case in shown:

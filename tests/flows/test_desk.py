@@ -15,6 +15,7 @@ import pytest
 from bot.config import DEFAULT_CATEGORIES
 from flows.desk import DeskContext, Reply, StaffEvent, respond
 from flows.messages import Choice, Inbound, Text
+from flows.paging import listing
 from flows.texts import Texts
 from storage import Database
 from storage.cases import Case, CaseMessage, CaseStatus, NewCase
@@ -431,14 +432,12 @@ async def test_with_two_open_cases_the_citizen_chooses_and_every_held_message_go
     first = await citizen.open_case(category="npo")
     second = await citizen.open_case(category="general")
     await citizen.open_case(category="other", status="closed")
-    which = Text(
-        TEXTS.get("followup.which"),
-        choices=(
-            Choice(f"{first.number} NPOの設立・運営", f"followup:{first.id}"),
-            Choice(f"{second.number} 総合相談", f"followup:{second.id}"),
-            CANCEL,
-        ),
+    options = (
+        Choice(f"{first.number} NPOの設立・運営", f"followup:{first.id}"),
+        Choice(f"{second.number} 総合相談", f"followup:{second.id}"),
     )
+    # Listed, numbered, in the text too: LINE for PC shows no quick replies.
+    which = Text(TEXTS.get("followup.which") + "\n" + listing(options, TEXTS), choices=(*options, CANCEL))
     assert await citizen.say("一つ目です。") == Reply([which])
     assert await citizen.send(Inbound("text", text="二つ目です。")) == Reply([which])
     held = await citizen.conversation()
@@ -460,6 +459,22 @@ async def test_with_two_open_cases_the_citizen_chooses_and_every_held_message_go
             StaffEvent("case_followup", first.id, stored[1].id),
         ],
     )
+    assert await messages_of(citizen.db, second) == []
+    assert await citizen.conversation() is None
+
+
+@pytest.mark.parametrize("typed", ["1", "１"])
+async def test_with_two_open_cases_a_typed_number_picks_the_case_listed_under_it(
+    citizen: Citizen, typed: str
+) -> None:
+    """LINE for PC: no quick replies, so the citizen reads the list and types a number."""
+    first = await citizen.open_case(category="npo")
+    second = await citizen.open_case(category="general")
+    asked = await citizen.say("来週の打ち合わせの件です")
+    [question] = asked.messages
+    assert isinstance(question, Text) and f"1. {first.number}" in question.text.replace("１", "1")
+    await citizen.say(typed)
+    assert [m.body for m in await messages_of(citizen.db, first)] == ["来週の打ち合わせの件です"]
     assert await messages_of(citizen.db, second) == []
     assert await citizen.conversation() is None
 
