@@ -174,7 +174,13 @@ class SlackDesk:
             await ack(response_action="errors", errors={"reply": refusal})
             return
         async with self._db.transaction() as tx:
-            saved = await staff.save_draft(tx, case, actor, text, self._clock(), self._texts)
+            # Read again inside the transaction: a deletion committed since the check above wins.
+            current = await tx.cases.get(case.id)
+            assert current is not None  # cases are anonymised, never removed
+            if current.anonymised_at is not None:
+                saved: int | str = self._texts.get("staff.case_anonymised")
+            else:
+                saved = await staff.save_draft(tx, current, actor, text, self._clock(), self._texts)
         if isinstance(saved, str):
             await ack(response_action="errors", errors={"reply": saved})
             return
@@ -373,7 +379,12 @@ class SlackDesk:
                 return None
             current = await tx.cases.get(case_id)
             assert current is not None
-            result = await act(tx, current)
+            # Checked again here: a citizen's deletion may have committed since the check above
+            # (the staff look-up can take seconds), and nothing may be written into an erased case.
+            if current.anonymised_at is not None:
+                result = StaffResult(refused=self._texts.get("staff.case_anonymised"))
+            else:
+                result = await act(tx, current)
             if result.refused is None:
                 await self._queue(tx, current, result, actor)
         if result.refused is not None:
