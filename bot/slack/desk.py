@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.citizen import queue_case_row, queue_reply
@@ -30,6 +29,7 @@ from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict, refusal_text
+from bot.slack.tell import CALL_FAILED, failure_kind, tell
 from bot.text_input import make_storable
 from flows import staff
 from flows.dashboard import dashboard, restrict, stats
@@ -145,7 +145,7 @@ class SlackDesk:
             case = await self._db.read.cases.get(row_id(body["actions"][0].get("value")))
             if case is None:
                 channel = (body.get("channel") or {}).get("id")
-                await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
+                await tell(self._client, actor, channel, self._texts.get("staff.case_not_found"))
                 return
             refusal = await self._staff_refusal(actor, case)
             if refusal is not None:
@@ -257,8 +257,8 @@ class SlackDesk:
         marked = True
         try:
             await self._client.reactions_add(channel=channel, timestamp=ts, name=NOTE_REACTION)
-        except SlackApiError as exc:
-            error = exc.response.get("error")
+        except CALL_FAILED as exc:  # best effort: the note is stored; a dropped connection too
+            error = failure_kind(exc)
             marked = error == "already_reacted"
             if not marked:
                 log.warning("slack.note_reaction_failed", extra=fields(error=error))
@@ -268,7 +268,7 @@ class SlackDesk:
                 if hint
                 else self._texts.get("staff.note_kept")
             )
-            await self._tell(actor, channel, text, thread_ts=thread_ts)
+            await tell(self._client, actor, channel, text, thread_ts=thread_ts)
 
     async def _ignore(self) -> None:
         return None
@@ -365,7 +365,7 @@ class SlackDesk:
         """Check, deduplicate and carry out one staff act; its result, or None when nothing was done."""
         case = await self._db.read.cases.get(case_id)
         if case is None:
-            await self._tell(actor, channel, self._texts.get("staff.case_not_found"))
+            await tell(self._client, actor, channel, self._texts.get("staff.case_not_found"))
             return None
         refusal = await self._staff_refusal(actor, case)
         if refusal is not None:
@@ -451,20 +451,7 @@ class SlackDesk:
         return visible, unchecked
 
     async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
-        await self._tell(
-            actor, channel or case.slack_channel or self._settings.channel_for(case.category), text
-        )
-
-    async def _tell(
-        self, actor: str, channel: str | None, text: str, *, thread_ts: str | None = None
-    ) -> None:
-        """An ephemeral line for the actor alone (nowhere to say it without a channel)."""
-        if not channel:
-            return
-        try:
-            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text, thread_ts=thread_ts)
-        except SlackApiError as exc:
-            log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
+        await tell(self._client, actor, channel or self._channel_of(case), text)
 
 
 # What staff should do about a message that did not reach the citizen, by the outbox's reason.

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import NETWORK_MEETING, Settings
@@ -35,6 +34,7 @@ from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
+from bot.slack.tell import tell
 from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
@@ -284,7 +284,7 @@ class NoticeDesk(StaffDesk):
             log.info(
                 "slack.notice_answer_refused", extra=fields(notice=value.notice_id, reason="other place")
             )
-            await self._tell(actor, channel, self._texts.get("notices.refused_other_ward"))
+            await tell(self._client, actor, channel, self._texts.get("notices.refused_other_ward"))
             return
         now = self._clock()
         dedupe = f"notice:{body.get('trigger_id')}:{action.get('action_ts')}"
@@ -294,16 +294,10 @@ class NoticeDesk(StaffDesk):
                 return
             result = await self._notices.answer(tx, value, ward, actor, "slack", channel, now)
         if result.refused is not None:
-            await self._tell(actor, channel, result.refused)
+            await tell(self._client, actor, channel, result.refused)
             return
         if result.changed:
             self._on_queued()
-
-    async def _tell(self, actor: str, channel: str, text: str) -> None:
-        try:
-            await self._client.chat_postEphemeral(channel=channel, user=actor, text=text)
-        except SlackApiError as exc:
-            log.warning("slack.ephemeral_failed", extra=fields(error=exc.response.get("error")))
 
 
 # -- the messages ------------------------------------------------------------------------------------
