@@ -446,6 +446,10 @@ async def _free_message(
             reply = await _add_followups(reopened, [_held(inbound)], user, tx, ctx)
             return Reply(reply.messages, [StaffEvent("case_reopened", reopened.id), *reply.staff])
     if not open_cases or inbound.kind not in ("text", "media"):
+        if inbound.kind == "choice":
+            # A button that names nothing now: not the greeting meant for typed text ("ご相談は
+            # 「相談する」から") right after the consultation it just sent was received.
+            return Reply([Text(texts.get("flow.stale_choice")), menu(texts)])
         if inbound.kind in ("sticker", "location"):
             return Reply([Text(texts.get(f"media.{inbound.kind}"))])
         if inbound.kind == "media":

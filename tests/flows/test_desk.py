@@ -479,6 +479,18 @@ async def test_with_two_open_cases_a_typed_number_picks_the_case_listed_under_it
     assert await citizen.conversation() is None
 
 
+@pytest.mark.parametrize("value", ["flow:confirm", "flow:skip", "followup:99", "category:npo"])
+async def test_a_button_that_names_nothing_now_is_said_to_be_over_not_answered_as_typed_text(
+    citizen: Citizen, value: str
+) -> None:
+    """送信 tapped twice (the second tap after the consultation was received), an old confirm's
+    button tapped later: not the greeting meant for typed text, which says to start with 相談する."""
+    assert await citizen.tap(value) == Reply([text("flow.stale_choice"), MENU])
+    await citizen.open_case()
+    assert await citizen.tap(value) == Reply([text("flow.stale_choice"), MENU])
+    assert await citizen.conversation() is None
+
+
 async def fourteen_open_cases(citizen: Citizen) -> list[Case]:
     return [await citizen.open_case(category="general") for _ in range(14)]
 
