@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.citizen import queue_case_row, queue_reply
@@ -216,7 +217,9 @@ class SlackDesk:
 
     # -- thread messages ------------------------------------------------------------------
 
-    async def _thread_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _thread_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         """In a case thread: `返信:` … goes to the citizen; anything else is an internal note."""
         if event.get("bot_id") or event.get("subtype") not in PERSON_SUBTYPES or not event.get("user"):
             return  # our own posts, other bots, edits and joins
@@ -224,12 +227,20 @@ class SlackDesk:
         if not thread_ts or thread_ts == event.get("ts"):
             return
         case = await self._db.read.cases.by_slack_message(str(event.get("channel")), str(thread_ts))
-        if case is None:
-            return
+        if case is None and (not context.bot_user_id or event.get("parent_user_id") != context.bot_user_id):
+            return  # a conversation among people, none of ours
         actor = str(event["user"])
         # Slack sends it escaped, links and mentions as markup: the citizen gets plain text.
         text = await mrkdwn.to_plain(str(event.get("text") or ""), self._client)
         prefix = self._settings.slack.reply_prefix
+        if case is None:
+            # Our post, but no case's card: a card posted twice after a lost response (docs/slack.md,
+            # at-least-once) has a thread that reaches no one. An answer typed there is not dropped
+            # in silence; other talk under our posts (notices, events) is left alone.
+            if staff.reply_body(text, prefix) is not None or staff.looks_like_reply(text, prefix):
+                not_sent = self._texts.get("staff_thread.not_a_case")
+                await tell(self._client, actor, str(event.get("channel")), not_sent, thread_ts=str(thread_ts))
+            return
         now = self._clock()
         answer = staff.reply_body(text, prefix)
         if answer is not None:
