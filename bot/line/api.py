@@ -102,6 +102,10 @@ def environment_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
     return proxy, credentials
 
 
+class ProfileUnavailable(Exception):
+    """LINE did not answer a profile request (not: it has no name to give)."""
+
+
 class _TimedClient(AsyncApiClient):  # type: ignore[misc]
     """The SDK's client, timing every call by its path template (`/v2/bot/profile/{userId}`: the
     template, never the user id) for /metrics.
@@ -241,12 +245,19 @@ class LineApi:
                 self._observe(path, time.perf_counter() - started)
 
     async def display_name(self, user_id: str) -> str | None:
-        """The user's LINE display name, or None when LINE will not say (blocked, or an error)."""
+        """The user's LINE display name, or None when LINE says there is none to give (404: blocked,
+        or no longer a friend). Raises `ProfileUnavailable` when LINE could not answer (an outage,
+        the rate limit, a timeout): that says nothing about the name."""
         try:
             profile = await self.messaging.get_profile(user_id, _request_timeout=REQUEST_TIMEOUT_SECONDS)
-        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+        except ApiException as exc:
+            log.warning("line.profile_unavailable", extra=fields(error=type(exc).__name__, status=exc.status))
+            if exc.status == 404:
+                return None
+            raise ProfileUnavailable from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("line.profile_unavailable", extra=fields(error=type(exc).__name__))
-            return None
+            raise ProfileUnavailable from None
         # LINE's JSON may hold half an emoji: kept as it is, SQLite would refuse every save of it.
         return storable(str(profile.display_name))
 

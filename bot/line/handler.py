@@ -24,7 +24,7 @@ from linebot.v3.webhooks import (
 from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
-from bot.line.api import LineApi
+from bot.line.api import LineApi, ProfileUnavailable
 from bot.line.sender import reply_token_expiry
 from bot.logs import fields
 from bot.notices import GroupEvents
@@ -89,7 +89,11 @@ class LineEventHandler:
         fetched_at = user.display_name_fetched_at
         if fetched_at is not None and self._clock() - fetched_at < PROFILE_TTL:
             return Prepared(event)
-        return Prepared(event, await self._api.display_name(event.source.user_id), fetched=True)
+        try:
+            name = await self._api.display_name(event.source.user_id)
+        except ProfileUnavailable:
+            return Prepared(event)  # the name known stays, and is asked for again with the next event
+        return Prepared(event, name, fetched=True)
 
     async def apply(self, item: InboxItem, prepared: Prepared, tx: Repositories) -> None:
         event = prepared.event
