@@ -26,6 +26,7 @@ from flows.context import DeskContext, Reply
 from flows.dates import moment_text
 from flows.messages import MAX_CHOICES, Choice, Outgoing, Text
 from flows.texts import Texts
+from flows.validators import digits
 from storage.conversations import Conversation
 from storage.events import Event
 
@@ -161,7 +162,7 @@ async def _settings(call: Call) -> Reply | list[Outgoing]:
         return await _resume(call)
     action, _, rest = call.argument.partition(":")
     if action == "page":
-        return await _show(call, int(rest) if rest.isascii() and rest.isdigit() else 0)
+        return await _show(call, digits(rest) or 0)
     if action == "toggle":
         return await _toggle(call, rest)
     if action == "resume":

@@ -36,7 +36,7 @@ from flows.context import DeskContext, Notify, Reply, StaffEvent
 from flows.dates import moment_text
 from flows.messages import Card, Carousel, Choice, Link, Outgoing, Text
 from flows.texts import Texts
-from flows.validators import row_id
+from flows.validators import digits, row_id
 from storage.cases import Case
 from storage.conversations import Conversation
 from storage.events import Event
@@ -288,8 +288,7 @@ async def _show_list(call: Call, ids: list[int], page: int, mine: bool) -> Reply
 
 
 def _page(call: Call) -> int:
-    argument = call.argument
-    return int(argument) if argument.isascii() and argument.isdigit() else 0
+    return digits(call.argument) or 0
 
 
 async def _events(call: Call) -> Reply:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from flows.messages import MAX_CHOICES, Choice
 from flows.texts import Texts
-from flows.validators import normalise
+from flows.validators import digits, normalise
 
 PAGE_PREFIX = "flow:page:"
 NEXT_WORDS = frozenset({"次へ", "次", "つぎ", "次のページ", "next"})
@@ -84,8 +84,8 @@ def listing(options: Sequence[Choice], texts: Texts) -> str:
 def turn(word: str, paged: Paged) -> int | None:
     """The page a tapped or typed word asks for, or None when it does not ask for one."""
     if word.startswith(PAGE_PREFIX):
-        number = word[len(PAGE_PREFIX) :]
-        return max(0, min(int(number), paged.pages - 1)) if number.isascii() and number.isdigit() else None
+        page = digits(word[len(PAGE_PREFIX) :])
+        return None if page is None else max(0, min(page, paged.pages - 1))
     if word in NEXT_WORDS and paged.page + 1 < paged.pages:
         return paged.page + 1
     if word in PREV_WORDS and paged.page > 0:
@@ -99,7 +99,7 @@ def pick(word: str, options: Sequence[Choice], numbered: bool) -> Choice | None:
         if word in (normalise(choice.value).lower(), normalise(choice.label).lower()):
             return choice
     if numbered:
-        number = word.rstrip(".")
-        if number.isascii() and number.isdigit() and 1 <= int(number) <= len(options):
-            return options[int(number) - 1]
+        position = digits(word.rstrip("."))
+        if position is not None and 1 <= position <= len(options):
+            return options[position - 1]
     return None

@@ -22,6 +22,8 @@ _KANA = re.compile(r"[ぁ-ゖゝゞー・]+(?: [ぁ-ゖゝゞー・]+)*")
 # ァ (U+30A1) to ヶ (U+30F6), each 0x60 above its hiragana (ヵ ヶ become ゕ ゖ).
 _KATAKANA = re.compile("[ァ-ヶ]")
 _TO_HIRAGANA = {code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
+# The most digits of a number read from text: every id and page fits, and a 64-bit integer does.
+_MAX_DIGITS = 18
 
 
 class Invalid(ValueError):
@@ -34,12 +36,18 @@ class Invalid(ValueError):
         self.values = values
 
 
+def digits(text: str) -> int | None:
+    """The number a text of ASCII digits writes (a page, a position in a list, a row id), or None for
+    anything else. Typed and posted-back text is hostile: more than 18 digits is no number any list
+    or row has (SQLite's integers hold 18 full digits, and int() refuses more than 4,300)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else None
+
+
 def row_id(value: object) -> int:
     """A row id (a case's, an event's, a slot's...) from a button's value, a postback or a modal's
     metadata, which come back as hostile input: anything that is not one (also a number SQLite cannot
     hold) names no row (0)."""
-    text = str(value or "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
+    return digits(str(value or "")) or 0
 
 
 def normalise(text: str) -> str:

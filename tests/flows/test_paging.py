@@ -144,3 +144,19 @@ def test_digits_that_int_refuses_are_no_answer() -> None:
     assert paging.pick("፩", options, numbered=True) is None
     assert paging.turn("flow:page:፩", paged) is None
     assert paging.pick("3", options, numbered=True) == options[2]
+
+
+def test_more_digits_than_int_reads_are_no_answer_and_no_page() -> None:
+    """LINE allows 5,000 characters, int() refuses more than 4,300 digits: such a number typed at a
+    paged question, or in a page button's value, names no option and no page (asked again)."""
+    options = [Choice(f"{n}", f"v{n}") for n in range(1, 16)]
+    paged = paging.paginate(options, [], 0, TEXTS)
+    huge = "9" * 4400
+    assert paging.pick(huge, options, numbered=True) is None
+    assert paging.turn(f"flow:page:{huge}", paged) is None
+    assert paging.turn(f"flow:page:{'9' * 18}", paged) == paged.pages - 1  # a big page: the last
+    engine = intake.engine(categories(14), TEXTS)
+    state = at_category(engine)
+    for typed in (huge, f"flow:page:{huge}"):
+        again = engine.handle(state, Inbound("text", text=typed))
+        assert again.state == state and again.messages[-1] == engine.prompt(state)[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.validators import Invalid, fold, free_text, has_kanji, kana, to_hiragana
+from flows.validators import Invalid, digits, fold, free_text, has_kanji, kana, row_id, to_hiragana
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,15 @@ def test_katakana_become_hiragana_and_nothing_else_changes_for_any_character() -
         assert to_hiragana(c) == rule(c), hex(ord(c))
     assert to_hiragana("ヴァイオリン・ケース ヵヶ ァ") == "ゔぁいおりん・けーす ゕゖ ぁ"
     assert to_hiragana("ゔ ヷ ー ｱ") == "ゔ ヷ ー ｱ"  # outside ァ-ヶ: unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("0", 0), ("12", 12), ("9" * 18, int("9" * 18)), ("9" * 19, None), ("9" * 4400, None), ("", None),
+     ("-1", None), ("1.5", None), ("１２", None), ("፩", None), (" 1", None)],
+)  # fmt: skip
+def test_digits_read_ascii_numbers_of_at_most_18_digits(text: str, number: int | None) -> None:
+    """Typed and posted-back numbers are hostile: int() refuses more than 4,300 digits (LINE allows
+    5,000 characters), SQLite holds 18 full digits. Anything else is no number, never an exception."""
+    assert digits(text) == number
+    assert row_id(text) == (number or 0)
