@@ -639,7 +639,8 @@ async def _slot_answer(conversation: Conversation, call: Call) -> tuple[Event | 
     state = state_io.read(EventShown, conversation)
     event = await call.tx.events.get(state.id)
     text = call.inbound.text if call.inbound.kind == "text" else ""
-    if event is None or not text:
+    # A long text is a message, not a time (「10時の回は駐車場がありますか…」): see matching.MAX_TYPED.
+    if event is None or not text or matching.is_message(text):
         return None, matching.Match()
     shown = [await call.tx.slots.get(i) for i in state.slots]
     listed = [s for s in shown if s is not None and s.event_id == event.id]

@@ -10,7 +10,9 @@ katakana as hiragana, no spaces or separators), so full- and half-width, upper a
 In this order, the first that names exactly one option wins: the number, a whole label, value or
 variant, then a part. A part that names several options is ambiguous: the question is asked again
 with the options, never guessed. A text with a negation (しない, ません, やめ) names nothing by a part,
-unless the option's own words say no as well.
+unless the option's own words say no as well. A text longer than `MAX_TYPED` names nothing by a
+part: it is a message (for staff, or a question: 「申し込む前に確認したいのですが…」), never an
+answer, which is a choice said in a few words.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ _MIN_PART = 2
 # A text that says no (送信しないで, 電話はやめて) names no option by a part, unless the part says no too
 # (同意しないです names 同意しない): "not X" must never be read as X.
 _NEGATIONS = ("ない", "ません", "やめ", "だめ", "いや")
+# The longest text (folded) that may answer by a part of it: a choice (labels are short) said in a
+# few words. Longer text is a message for staff or a question, never taken for an answer.
+MAX_TYPED = 30
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,11 @@ def _names(choice: Choice) -> list[str]:
     return [n for n in (fold(choice.label), *(fold(w) for w in choice.words)) if n]
 
 
+def is_message(text: str) -> bool:
+    """Whether typed text is too long to answer a question by a part of it (see `MAX_TYPED`)."""
+    return len(fold(text)) > MAX_TYPED
+
+
 def match(text: str, options: Sequence[Choice]) -> Match:
     key = fold(text)
     if not key:
@@ -66,6 +76,8 @@ def match(text: str, options: Sequence[Choice]) -> Match:
     whole = [c for c in options if key == fold(c.value) or key in _names(c)]
     if whole:
         return Match(whole[0])
+    if len(key) > MAX_TYPED:
+        return Match()
     negations = [n for n in _NEGATIONS if n in key]
     parts = tuple(
         c

@@ -22,16 +22,12 @@ from flows.context import DeskContext, Reply
 from flows.dates import moment_text
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
-from flows.validators import fold
 from storage.questionnaire import Answered, Survey, Tally
 from storage.repositories import Repositories
 from storage.users import User
 
 NAME = "survey"
 WORDS = frozenset({"アンケート", "あんけーと"})
-# A typed answer is a choice (at most 20 characters) said in a few words; longer text is a message
-# for staff or a question, never taken for an answer by a part of it.
-MAX_TYPED = 30
 
 
 def value(event_id: int, question: int, choice: int) -> str:
@@ -129,7 +125,8 @@ async def typed_answer(
     not one (the desk then answers the message as usual). With a consultation open (`case_open`),
     typed text is for staff ("2" may answer their question): only a question asked again by
     アンケート takes it."""
-    if inbound.kind != "text" or case_open or len(fold(inbound.text)) > MAX_TYPED:
+    # A long text is a message (matching.MAX_TYPED): no question is looked for (one query less).
+    if inbound.kind != "text" or case_open or matching.is_message(inbound.text):
         return None
     pending = await tx.questionnaire.pending(user.id, ctx.now)
     if pending is None:

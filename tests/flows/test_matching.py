@@ -138,3 +138,23 @@ def test_do_not_send_at_the_summary_does_not_send() -> None:
     state = State("_summary", answers={"privacy": "yes", "category": "npo"}, history=("privacy",))
     result = engine.handle(state, Inbound("text", text="まだ送信しないでください"))
     assert result.outcome == "continue" and result.state == state
+
+
+@pytest.mark.parametrize(
+    ("typed", "step"),
+    [("電話でお願いします。平日の昼間でしたら何時でも出られますのでよろしくお願いします", "contact_method"),
+     ("NPO法人を立ち上げたいのですが、定款の作り方から相談できますか？", "requester_type")],
+)  # fmt: skip
+def test_a_long_text_names_nothing_by_a_part(typed: str, step: str) -> None:
+    """Longer than MAX_TYPED, text is a message or a question, never an answer by a part of it."""
+    assert matching.is_message(typed)
+    assert matching.match(typed, options(step)) == matching.Match()
+    assert picked(typed[:12], step) is not None  # the same words, short: an answer
+
+
+def test_a_long_label_typed_whole_still_names_its_option() -> None:
+    label = "市民活動と地域のつながりを考える冬の交流会 〜はじめての方も歓迎〜 ミズベサロン"
+    choices = [Choice(label, "long"), Choice("一覧に戻る", "back")]
+    assert matching.is_message(label)
+    assert matching.match(label, choices).choice == choices[0]
+    assert matching.match(f"{label}。", choices).choice == choices[0]
