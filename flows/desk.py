@@ -117,6 +117,7 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
 async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     texts = ctx.texts
     if inbound.kind == "follow":
+        await _set_aside_on_follow(user, tx, ctx)
         return Reply([Text(texts.get("greeting.text", center=ctx.center_name)), menu(texts)])
     if inbound.kind == "unfollow":
         return Reply()
@@ -164,6 +165,35 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
     if answered is not None:
         return answered
     return await _free_message(inbound, cases, user, tx, ctx, draft is not None)
+
+
+async def _set_aside_on_follow(user: User, tx: Repositories, ctx: DeskContext) -> None:
+    """Blocked and added again (or a follow LINE sends twice): the greeting says to choose from the
+    menu, so nothing half asked may take the next message as its answer. An intake under way is
+    kept as a draft (相談する offers to resume it); a deletion question is dropped, giving back what
+    it kept aside; a list or question shown is dropped; messages held for "which case?" stay (the
+    next message files them)."""
+    conversation = await tx.conversations.get(user.id)
+    if conversation is not None and conversation.flow == DELETE_FLOW:
+        previous = state_io.read(DeleteQuestion, conversation).previous
+        conversation = None
+        await tx.conversations.delete(user.id)
+        if previous is not None:
+            conversation = Conversation(
+                user.id, previous.flow, previous.step, previous.started_at, ctx.now, data=previous.data
+            )
+            await tx.conversations.save(conversation)
+    if conversation is None or conversation.flow == FOLLOWUP_FLOW:
+        return
+    if conversation.flow != intake.NAME:
+        await tx.conversations.delete(user.id)
+        return
+    state = state_io.read(State, conversation)
+    if not state.draft:
+        kept = replace(state, draft=True)
+        await state_io.save(
+            tx, user.id, intake.NAME, state.step, kept, ctx.now, started_at=conversation.started_at
+        )
 
 
 def _draft(conversation: Conversation | None) -> State | None:

@@ -195,6 +195,32 @@ async def test_unfollow_is_not_answered(citizen: Citizen) -> None:
     assert await citizen.send(Inbound("unfollow")) == Reply()
 
 
+async def test_added_again_mid_intake_the_next_message_is_not_taken_as_an_answer(citizen: Citizen) -> None:
+    """Blocked and added again at the name step: the greeting says to choose from the menu, so the
+    next text is no name; the intake is kept as a draft that 相談する offers to resume."""
+    await at_name(citizen)
+    assert await citizen.send(Inbound("follow")) == Reply([text("greeting.text", center=CENTER), MENU])
+    assert await citizen.say("こんにちは") == Reply([text("fallback.text"), MENU])
+    kept = await citizen.conversation()
+    assert kept is not None and kept.data["draft"] is True and kept.data.get("name") in (None, "")
+    asked = await citizen.say("相談する")
+    [question] = asked.messages
+    assert isinstance(question, Text) and question.text.startswith(TEXTS.get("flow.draft_found"))
+    assert (await citizen.tap("flow:resume")).messages == [NAME]
+
+
+async def test_added_again_at_the_deletion_question_drops_it_and_keeps_the_intake_it_interrupted(
+    citizen: Citizen,
+) -> None:
+    await at_name(citizen)
+    await citizen.say("削除")
+    await citizen.send(Inbound("follow"))
+    kept = await citizen.conversation()
+    assert kept is not None and kept.flow == "intake" and kept.data["draft"] is True
+    assert await citizen.say("はい") == Reply([text("fallback.text"), MENU])  # no answer to a question gone
+    assert await citizen.conversation() == kept
+
+
 @pytest.mark.parametrize("words", ["メニュー", "めにゅー", "MENU", " 最初 ", "はじめ"])
 async def test_menu_words_show_the_menu(citizen: Citizen, words: str) -> None:
     assert await citizen.say(words) == Reply([MENU])
