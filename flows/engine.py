@@ -167,13 +167,17 @@ class Engine:
     # -- answering a step -------------------------------------------------------------
 
     def _answer(self, state: State, step: Step, inbound: Inbound, word: str) -> Result:
-        raw = inbound.value if inbound.kind == "choice" else inbound.text
         if step.optional and (word == SKIP or word in SKIP_WORDS):
             return self._advance(state, step, None)
+        finishing = step.kind == "multi_text" and word == DONE
+        if inbound.kind == "choice" and step.kind not in ("choice", "yes_no") and not finishing:
+            # A button's value is never a typed answer (a second tap on the last question's button,
+            # an old button: `collaboration` as a name). The question is asked again, harmlessly.
+            return Result(state, [self._ask(step, state)])
         try:
             if step.kind == "multi_text":
                 return self._multi_text(state, step, inbound, word)
-            value = self._parse(step, inbound, raw)
+            value = self._parse(step, inbound)
         except Invalid as invalid:
             said = self._t(invalid.key, max=step.max_length, **invalid.values)
             return Result(state, [Text(said), self._ask(step, state)])
@@ -181,16 +185,17 @@ class Engine:
             return Result(None, [Text(self._t(f"{self.flow.name}.{step.key}.declined"))], "declined")
         return self._advance(state, step, value)
 
-    def _parse(self, step: Step, inbound: Inbound, raw: str) -> Any:
+    def _parse(self, step: Step, inbound: Inbound) -> Any:
         if step.kind in ("choice", "yes_no"):
             return _chosen(_pick(inbound, self._options(step))).value
+        typed = inbound.text
         if step.kind == "phone":
-            return validators.phone(raw)
+            return validators.phone(typed)
         if step.kind == "email":
-            return validators.email(raw)
+            return validators.email(typed)
         if step.kind == "kana":
-            return validators.kana(raw, step.max_length)
-        return validators.free_text(raw, step.max_length)
+            return validators.kana(typed, step.max_length)
+        return validators.free_text(typed, step.max_length)
 
     def _multi_text(self, state: State, step: Step, inbound: Inbound, word: str) -> Result:
         """Free text over several messages, finished with 入力完了 (tapped or typed). A part that
@@ -199,8 +204,6 @@ class Engine:
             if not state.buffer:
                 raise Invalid("invalid.body_empty")
             return self._advance(replace(state, buffer=()), step, "\n".join(state.buffer))
-        if inbound.kind == "choice":
-            raise Invalid("invalid.text")
         piece = inbound.text.strip()
         if not piece:
             raise Invalid("invalid.empty")

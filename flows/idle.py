@@ -1,4 +1,5 @@
-"""Conversations left hanging: one nudge, then suspension as a draft, then deletion.
+"""Conversations left hanging: one nudge (the current question asked again), then suspension as a
+draft, then deletion.
 
 Run periodically with the current time; returns what to tell each citizen. Held follow-up
 messages (the citizen never said which case they were about) are filed, never dropped.
@@ -11,9 +12,9 @@ from datetime import timedelta
 
 from flows import intake
 from flows import state as state_io
-from flows.desk import FOLLOWUP_FLOW, DeskContext, Reply, file_held
-from flows.engine import CANCEL, RESUME, State
-from flows.messages import Choice, Text
+from flows.desk import FOLLOWUP_FLOW, DeskContext, Reply, _engine, file_held
+from flows.engine import PENDING_CANCEL, State
+from flows.messages import Outgoing, Text
 from storage.conversations import Conversation
 from storage.repositories import Repositories
 from storage.users import User
@@ -77,9 +78,19 @@ async def _sweep_one(
         return IdleNotice(user, Reply([Text(texts.get("flow.expired", days=policy.keep_draft.days))]))
     if conversation.nudged_at is None:
         await tx.conversations.save(replace(conversation, nudged_at=now))
-        choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.cancel"), CANCEL))
-        return IdleNotice(user, Reply([Text(texts.get("flow.nudge"), choices=choices)]))
+        return IdleNotice(user, Reply(_nudge(state, ctx)))
     return None
+
+
+def _nudge(state: State, ctx: DeskContext) -> list[Outgoing]:
+    """The question the citizen stopped at, asked again. Not "continue?": nothing is kept that says
+    such a question is open, so a typed はい would be taken as the answer to the step (a name), and
+    LINE for PC shows no buttons. キャンセル works typed at every step; at "really cancel?" (asked
+    again here) it is no answer, so the hint is left out there."""
+    lead = ctx.texts.get("flow.nudge")
+    if state.pending != PENDING_CANCEL:
+        lead += "\n" + ctx.texts.get("flow.nudge_cancel")
+    return [Text(lead), *_engine(ctx).prompt(state)]
 
 
 def idle_policy(nudge_after_minutes: int, expire_after_hours: int, keep_draft_days: int) -> IdlePolicy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -461,6 +462,49 @@ def test_the_whole_intake_by_typing_only(engine: Engine) -> None:
         "privacy": "yes", "category": "npo", "requester_type": "自治会・町内会", "organisation": "みずべ町内会",
         "name": "山田 花子", "furigana": "やまだ はなこ", "contact_method": "phone", "phone": "045-123-4567",
         "body": "川の清掃について。", "preferred_dates": None}  # fmt: skip
+
+
+# Questions answered by typing, reached by a button whose second tap (a quick double tap sends two
+# postbacks) or an older button of another question could arrive there next.
+TYPED_QUESTIONS: dict[str, Callable[[Engine], State | None]] = {
+    "organisation": lambda e: tap(e, at_requester_type(e), "企業").state,
+    "name": at_name,
+    "furigana": lambda e: say(e, at_name(e), "山田 花子").state,
+    "phone": lambda e: tap(e, at_contact(e), "phone").state,
+    "email": lambda e: tap(e, at_contact(e), "email").state,
+    "body": lambda e: tap(e, at_contact(e), "line").state,
+    "body_with_text": at_body_with_text,
+    "preferred_dates": lambda e: tap(e, at_body_with_text(e), DONE).state,
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [("organisation", "企業"), ("name", "個人"), ("name", "collaboration"), ("name", SKIP),
+     ("name", CONFIRM), ("furigana", "個人"), ("phone", "phone"), ("email", "email"), ("body", "line"),
+     ("body_with_text", "line"), ("body_with_text", "yes"), ("preferred_dates", DONE)],
+)  # fmt: skip
+def test_a_button_at_a_question_to_be_typed_is_no_answer_and_the_question_is_asked_again(
+    engine: Engine, question: str, value: str
+) -> None:
+    """A button's value never becomes what the citizen typed (企業 as the organisation's name, the
+    category id `collaboration` as a name, flow:skip at a question that cannot be skipped)."""
+    state = TYPED_QUESTIONS[question](engine)
+    assert state is not None
+    assert tap(engine, state, value) == Result(state, engine.prompt(state))
+
+
+@pytest.mark.parametrize("question", TYPED_QUESTIONS)
+def test_the_controls_still_work_at_a_question_to_be_typed(engine: Engine, question: str) -> None:
+    state = TYPED_QUESTIONS[question](engine)
+    assert state is not None and state.history
+    back = tap(engine, state, BACK)
+    assert back.state is not None and back.state.step == state.history[-1]
+    assert tap(engine, state, CANCEL).state == replace(state, pending="cancel")
+    assert tap(engine, state, RESUME) == Result(state, engine.prompt(state))
+    if engine.flow.step(state.step).optional:
+        skipped = tap(engine, state, SKIP)
+        assert skipped.state is not None and skipped.state.step == SUMMARY
 
 
 def test_resume_repeats_the_current_question(engine: Engine) -> None:

@@ -12,12 +12,12 @@ import pytest
 
 from flows.desk import Reply, StaffEvent
 from flows.idle import IdleNotice, idle_policy, sweep_idle
-from flows.messages import Choice, Text
+from flows.messages import Choice, Inbound, Text
 from storage import Database
 from storage.conversations import Conversation
 from tests.conftest import NOW
 from tests.flows.test_desk import (
-    CANCEL,
+    CONTACT,
     FURIGANA,
     MENU,
     NAME,
@@ -32,10 +32,8 @@ from tests.flows.test_desk import (
 )
 
 POLICY = idle_policy(30, 24, 7)
-NUDGE = Text(
-    TEXTS.get("flow.nudge"),
-    choices=(Choice(TEXTS.get("flow.resume"), "flow:resume"), CANCEL),
-)
+# The nudge's lead-in; the question the citizen stopped at follows it.
+NUDGE = Text(TEXTS.get("flow.nudge") + "\n" + TEXTS.get("flow.nudge_cancel"))
 EXPIRED = text("flow.expired", days=7)
 DRAFT_FOUND = Text(
     TEXTS.get("flow.draft_found"),
@@ -44,6 +42,10 @@ DRAFT_FOUND = Text(
         Choice(TEXTS.get("flow.restart"), "flow:restart"),
     ),
 )
+
+
+def typed(words: str) -> Inbound:
+    return Inbound("text", text=words)
 
 
 async def sweep(db: Database, now: datetime) -> list[IdleNotice]:
@@ -67,9 +69,10 @@ def citizen(db: Database) -> Citizen:
 
 
 async def suspended(citizen: Citizen) -> datetime:
-    """From the name step (reached at NOW): nudged after 31 minutes, suspended a day later; returns when."""
+    """From the name step (reached at NOW): nudged after 31 minutes (asked its name again), suspended
+    a day later; returns when."""
     assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [
-        (citizen.line_id, Reply([NUDGE]))
+        (citizen.line_id, Reply([NUDGE, NAME]))
     ]
     when = NOW + timedelta(hours=24, minutes=1)
     assert replies(await sweep(citizen.db, when)) == [(citizen.line_id, Reply([EXPIRED]))]
@@ -88,7 +91,7 @@ async def test_after_31_minutes_the_citizen_is_nudged_once(citizen: Citizen) -> 
 
     notices = await sweep(citizen.db, nudged_at)
 
-    assert replies(notices) == [(citizen.line_id, Reply([NUDGE]))]
+    assert replies(notices) == [(citizen.line_id, Reply([NUDGE, NAME]))]
     assert notices[0].user.id == before.user_id
     after = await stored(citizen)
     assert after.nudged_at == nudged_at
@@ -174,7 +177,46 @@ async def test_a_draft_is_deleted_silently_seven_days_after_suspension(citizen: 
     assert await citizen.say("相談する") == Reply([NOTICE, PRIVACY])  # nothing left to resume
 
 
+async def test_after_a_nudge_the_answer_typed_is_taken_for_the_question_asked_again(citizen: Citizen) -> None:
+    """The nudge asks the question the citizen stopped at, not "continue?": no yes/no question is
+    left open that a typed はい or 続ける could answer (it used to become the name)."""
+    before = await at_name(citizen)
+    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [
+        (citizen.line_id, Reply([NUDGE, NAME]))
+    ]
+    citizen.now = NOW + timedelta(minutes=45)
+
+    assert await citizen.say("山田 花子") == Reply([FURIGANA])
+
+    after = await stored(citizen)
+    assert after.data["answers"] == {**before.data["answers"], "name": "山田 花子"}
+    assert (after.step, after.nudged_at) == ("furigana", None)
+
+
+async def test_a_nudge_at_a_question_with_options_lists_them_to_be_typed(citizen: Citizen) -> None:
+    await at_name(citizen)
+    assert await citizen.say("やまだ はなこ") == Reply([CONTACT])  # in kana: no ふりがな asked
+    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [
+        (citizen.line_id, Reply([NUDGE, CONTACT]))
+    ]
+    citizen.now = NOW + timedelta(minutes=45)
+    await citizen.say("２")  # the number in the list, typed on a Japanese keyboard
+    assert (await stored(citizen)).data["answers"]["contact_method"] == "phone"
+
+
+async def test_a_nudge_while_cancel_is_being_asked_asks_that_again_without_the_hint(citizen: Citizen) -> None:
+    """At "really cancel?" a typed キャンセル is no answer: the nudge does not suggest it there."""
+    await at_name(citizen)
+    asked = await citizen.say("キャンセル")
+    [(_, reply)] = replies(await sweep(citizen.db, NOW + timedelta(minutes=31)))
+    assert reply == Reply([text("flow.nudge"), *asked.messages])
+    citizen.now = NOW + timedelta(minutes=45)
+    assert await citizen.say("はい") == Reply([text("flow.cancelled"), MENU])
+    assert await citizen.conversation() is None
+
+
 async def test_resume_after_a_nudge_asks_the_current_question_again(citizen: Citizen) -> None:
+    """続ける (`flow:resume`), the button of the nudges sent before they asked the question."""
     before = await at_name(citizen)
     await sweep(citizen.db, NOW + timedelta(minutes=31))
     citizen.now = NOW + timedelta(minutes=45)
@@ -192,11 +234,17 @@ async def test_resume_after_a_nudge_asks_the_current_question_again(citizen: Cit
     assert await sweep(citizen.db, citizen.now + timedelta(minutes=29)) == []
 
 
-async def test_cancel_after_a_nudge_asks_first_then_ends_the_intake(citizen: Citizen) -> None:
+@pytest.mark.parametrize(
+    "cancel", [Inbound("choice", value="flow:cancel"), *map(typed, ["キャンセル", "やめる"])]
+)
+async def test_cancel_after_a_nudge_asks_first_then_ends_the_intake(
+    citizen: Citizen, cancel: Inbound
+) -> None:
+    """The question's キャンセル button, or typed (LINE for PC shows no buttons; the nudge says so)."""
     await at_name(citizen)
     await sweep(citizen.db, NOW + timedelta(minutes=31))
     citizen.now = NOW + timedelta(minutes=45)
-    asked = await citizen.tap("flow:cancel")  # answers were given: one tap loses nothing
+    asked = await citizen.send(cancel)  # answers were given: one word loses nothing
     assert asked.messages[-1].text.startswith(TEXTS.get("flow.cancel_question"))  # type: ignore[union-attr]
     assert await citizen.conversation() is not None
     assert await citizen.say("はい") == Reply([text("flow.cancelled"), MENU])
@@ -280,7 +328,9 @@ async def test_a_state_that_fits_its_flow_no_more_is_dropped_not_acted_on(
     async with citizen.db.transaction() as tx:
         await tx.conversations.save(Conversation(user.id, flow, "which", NOW, NOW, data=data))
 
-    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [(other.line_id, Reply([NUDGE]))]
+    assert replies(await sweep(citizen.db, NOW + timedelta(minutes=31))) == [
+        (other.line_id, Reply([NUDGE, NAME]))
+    ]
     assert await citizen.conversation() is None
 
     async with citizen.db.transaction() as tx:
