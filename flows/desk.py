@@ -26,7 +26,7 @@ from flows.dates import day_text, moment_text
 from flows.engine import BACK_WORDS, CANCEL, CANCEL_WORDS, RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
-from flows.validators import normalise
+from flows.validators import digits, normalise
 from storage.cases import Case
 from storage.conversations import Conversation
 from storage.repositories import Repositories
@@ -545,9 +545,9 @@ async def _ask_which_case(
 def _picked_case(word: str, shown: list[Case], paged: paging.Paged) -> int | None:
     """The case id a tapped or typed answer names: the button, the number in the list, the label,
     or the case number (2026-0001)."""
-    tapped = word[len(FOLLOWUP_PREFIX) :] if word.startswith(FOLLOWUP_PREFIX) else ""
-    if tapped.isascii() and tapped.isdigit():
-        return int(tapped)
+    tapped = digits(word[len(FOLLOWUP_PREFIX) :]) if word.startswith(FOLLOWUP_PREFIX) else None
+    if tapped is not None:
+        return tapped
     choice = paging.pick(word, paged.options, numbered=True)
     if choice is not None:
         return int(choice.value[len(FOLLOWUP_PREFIX) :])

@@ -517,6 +517,16 @@ async def test_a_button_that_names_nothing_now_is_said_to_be_over_not_answered_a
     assert await citizen.conversation() is None
 
 
+async def test_a_case_button_with_a_number_no_case_can_have_names_no_case(citizen: Citizen) -> None:
+    """followup:<4,400 digits> (a modified client): no ValueError from int(), no case named."""
+    first = await citizen.open_case(category="npo")
+    await citizen.open_case(category="general")
+    asked = await citizen.say("来週の打ち合わせの件です")
+    reply = await citizen.tap("followup:" + "9" * 4400)
+    assert reply.messages  # answered, not failed
+    assert await messages_of(citizen.db, first) == [] or asked
+
+
 async def fourteen_open_cases(citizen: Citizen) -> list[Case]:
     return [await citizen.open_case(category="general") for _ in range(14)]
 
