@@ -17,7 +17,7 @@ from linebot.v3.messaging import ApiException
 from yarl import URL
 
 from bot.config import ConfigError
-from bot.line.api import LineApi, environment_proxy
+from bot.line.api import LineApi, ProfileUnavailable, environment_proxy
 from bot.line_commands import platform_error
 from bot.sandbox.fake_line import FakeLine
 from tests.harness import settings_for
@@ -135,7 +135,8 @@ async def test_a_proxys_credentials_kept_in_netrc_are_sent(
         async with LineApi(settings_for(tmp_path, "http://api.line.invalid").line) as api:
             with pytest.raises(ApiException):  # the proxy's 407, as the answer to a plain-http request
                 await api.push("U_HANAKO", TEXT, "00000000-0000-4000-8000-000000000001")
-            assert await api.display_name("U_HANAKO") is None  # the SDK's own calls too
+            with pytest.raises(ProfileUnavailable):  # the SDK's own calls too: a 407 says nothing of the name
+                await api.display_name("U_HANAKO")
     finally:
         server.close()
     expected = "proxy-authorization: " + aiohttp.BasicAuth("proxyuser", "proxypass").encode().lower()
