@@ -212,9 +212,10 @@ def draft_from_fields(
     if capacity_text:
         if not re.fullmatch(r"-?[0-9]+", capacity_text):
             raise FieldError("capacity", "not a whole number (leave it empty for no limit)")
-        capacity = int(capacity_text)
-        if not 1 <= capacity <= MAX_CAPACITY:
+        # More digits than any capacity has (and than int() reads: 4,300) is out of range all the same.
+        if len(capacity_text) > 9 or not 1 <= int(capacity_text) <= MAX_CAPACITY:
             raise FieldError("capacity", f"must be between 1 and {MAX_CAPACITY} (empty for no limit)")
+        capacity = int(capacity_text)
     online_url = field_url(values, "online_url")
     public_text = normalise(values.get("public") or "").lower()
     if public_text and public_text not in _TRUE | _FALSE:
@@ -245,8 +246,9 @@ def _whole(values: Mapping[str, str], field: str, low: int, high: int) -> int | 
     text = normalise(values.get(field) or "")
     if not text:
         return None
-    if not re.fullmatch(r"-?[0-9]+", text) or not low <= int(text) <= high:
-        raise FieldError(field, f"expected a whole number from {low} to {high} (got {text!r})")
+    # At most 18 digits: more is out of any range here, and int() refuses more than 4,300.
+    if not re.fullmatch(r"-?[0-9]{1,18}", text) or not low <= int(text) <= high:
+        raise FieldError(field, f"expected a whole number from {low} to {high} (got {text[:20]!r})")
     return int(text)
 
 

@@ -81,6 +81,8 @@ async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLi
         (GOOD[0].replace("ミズベサロン,", "花見,", 1), "events.csv:3: kind: unknown kind '花見'"),
         (GOOD[0].replace("2027-01-15 20:00", "2027-01-15 17:00"), "events.csv:3: ends_at: must be after starts_at"),
         (GOOD[0].replace(",30,", ",-1,"), "events.csv:3: capacity: must be between 1 and"),
+        # More digits than int() reads (4,300): the same clear error, not a ValueError's traceback.
+        (GOOD[0].replace(",30,", "," + "9" * 5000 + ","), "events.csv:3: capacity: must be between 1 and"),
         (GOOD[0].replace("2027-01-14 17:00", "2027-01-16 17:00"), "events.csv:3: registration_deadline: must not be after starts_at"),
         (GOOD[0].replace("salon-2027-01", "npo-2027-01"), "events.csv:3: uid: 'npo-2027-01' is already on line 2"),
         (GOOD[0].replace("3d 1d 2h", "3 days"), "events.csv:3: reminders:"),

@@ -295,6 +295,7 @@ async def test_import_with_slot_columns(tmp_path: Path, line: FakeLine) -> None:
     ("row", "message"),
     [
         (SESSION.replace(",3,40,", ",13,40,"), "events.csv:3: slots: expected a whole number from 1 to 12"),
+        (SESSION.replace(",3,40,", ",3," + "4" * 5000 + ","), "events.csv:3: slot_minutes: expected a whole number from 5 to"),
         (SESSION.replace(",3,40,", ",3,abc,"), "events.csv:3: slot_minutes: expected a whole number"),
         (SESSION.replace(",3,40,", ",3,,"), "events.csv:3: slot_minutes: required with slots"),
         (SESSION.replace(",3,40,", ",,40,"), "events.csv:3: slots: required with slot_minutes"),
