@@ -52,6 +52,9 @@ DELETE_YES, DELETE_NO = "delete:yes", "delete:no"
 DELETE_YES_WORDS = ("はい", "yes", "ok", "削除する", "削除します", "お願いします")
 DELETE_NO_WORDS = ("いいえ", "no", "しない", "削除しない", "やめる", "やめます", "取りやめ", "結構です")
 RESTART = "flow:restart"
+# Typed answers to 「続きから再開しますか？」 besides the two labels and their numbers.
+RESUME_WORDS = ("続きから", "再開", "再開する", "続きをする")
+RESTART_WORDS = ("やり直す", "やりなおす", "新しく", "はじめから", "初めから")
 FOLLOWUP_PREFIX = "followup:"
 FOLLOWUP_FLOW = "followup"
 
@@ -151,9 +154,10 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         conversation = None
         call = Call(word, inbound, user, None, tx, ctx)
     if conversation is not None and draft is not None:
-        if word == RESUME:
+        answer = _draft_answer(inbound, word, texts)
+        if answer == RESUME:
             return await _resume_draft(conversation, draft, tx, ctx)
-        if word == RESTART:
+        if answer == RESTART:
             return await _start_intake(user, tx, ctx)
     if command is not None:
         return await _run(command, call)
@@ -237,9 +241,29 @@ async def _consult(call: Call) -> Reply:
     """相談する: the intake; with a draft kept, first whether to resume it or start again."""
     if _draft(call.conversation) is not None:
         texts = call.ctx.texts
-        choices = (Choice(texts.get("flow.resume"), RESUME), Choice(texts.get("flow.restart"), RESTART))
-        return Reply([Text(texts.get("flow.draft_found"), choices=choices)])
+        options = _draft_options(texts)
+        # Listed in the text too: LINE for PC shows no quick replies (answers: see `_draft_answer`).
+        question = texts.get("flow.draft_found") + "\n" + paging.listing(options, texts)
+        return Reply([Text(question, choices=options)])
     return await _start_intake(call.user, call.tx, call.ctx)
+
+
+def _draft_options(texts: Texts) -> tuple[Choice, Choice]:
+    return (
+        Choice(texts.get("flow.resume"), RESUME, RESUME_WORDS),
+        Choice(texts.get("flow.restart"), RESTART, RESTART_WORDS),
+    )
+
+
+def _draft_answer(inbound: Inbound, word: str, texts: Texts) -> str | None:
+    """RESUME or RESTART when the citizen answered the question about their kept draft: a button,
+    or typed (its number, a label or a word of it; a long message is no answer, `matching`)."""
+    if word in (RESUME, RESTART):
+        return word
+    if inbound.kind != "text":
+        return None
+    found = matching.match(inbound.text, _draft_options(texts)).choice
+    return None if found is None else found.value
 
 
 async def _delete(call: Call) -> Reply:
@@ -249,12 +273,12 @@ async def _delete(call: Call) -> Reply:
 # -- the intake ---------------------------------------------------------------------------
 
 
-def _engine(ctx: DeskContext) -> Engine:
+def intake_engine(ctx: DeskContext) -> Engine:
     return intake.engine(ctx.categories, ctx.texts, privacy.policy_line(ctx.texts, ctx.policy_url))
 
 
 async def _start_intake(user: User, tx: Repositories, ctx: DeskContext) -> Reply:
-    result = _engine(ctx).start()
+    result = intake_engine(ctx).start()
     assert result.state is not None
     await _save(user, result.state, tx, ctx, started_at=ctx.now)
     # Out of hours, the citizen learns before typing anything when the center will read it. Then the
@@ -284,13 +308,13 @@ async def _resume_draft(
     await state_io.save(
         tx, conversation.user_id, intake.NAME, state.step, state, ctx.now, started_at=conversation.started_at
     )
-    return Reply(_engine(ctx).prompt(state))
+    return Reply(intake_engine(ctx).prompt(state))
 
 
 async def _in_intake(
     conversation: Conversation, inbound: Inbound, word: str, user: User, tx: Repositories, ctx: DeskContext
 ) -> Reply:
-    engine = _engine(ctx)
+    engine = intake_engine(ctx)
     state = state_io.read(State, conversation)
     # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
     command = COMMANDS.find(word)
@@ -429,7 +453,7 @@ async def restore_before_delete(
     )
     await tx.conversations.save(back)
     if back.flow == intake.NAME and _draft(back) is None:
-        return _engine(ctx).prompt(state_io.read(State, back))
+        return intake_engine(ctx).prompt(state_io.read(State, back))
     return [menu(ctx.texts)]
 
 

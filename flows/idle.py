@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from flows import intake
 from flows import state as state_io
-from flows.desk import FOLLOWUP_FLOW, DeskContext, Reply, _engine, file_held
+from flows.desk import FOLLOWUP_FLOW, DeskContext, Reply, file_held, intake_engine
 from flows.engine import PENDING_CANCEL, State
 from flows.messages import Outgoing, Text
 from storage.conversations import Conversation
@@ -90,7 +90,7 @@ def _nudge(state: State, ctx: DeskContext) -> list[Outgoing]:
     lead = ctx.texts.get("flow.nudge")
     if state.pending != PENDING_CANCEL:
         lead += "\n" + ctx.texts.get("flow.nudge_cancel")
-    return [Text(lead), *_engine(ctx).prompt(state)]
+    return [Text(lead), *intake_engine(ctx).prompt(state)]
 
 
 def idle_policy(nudge_after_minutes: int, expire_after_hours: int, keep_draft_days: int) -> IdlePolicy:

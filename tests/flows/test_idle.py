@@ -13,6 +13,7 @@ import pytest
 from flows.desk import Reply, StaffEvent
 from flows.idle import IdleNotice, idle_policy, sweep_idle
 from flows.messages import Choice, Inbound, Text
+from flows.paging import listing
 from storage import Database
 from storage.conversations import Conversation
 from tests.conftest import NOW
@@ -35,12 +36,13 @@ POLICY = idle_policy(30, 24, 7)
 # The nudge's lead-in; the question the citizen stopped at follows it.
 NUDGE = Text(TEXTS.get("flow.nudge") + "\n" + TEXTS.get("flow.nudge_cancel"))
 EXPIRED = text("flow.expired", days=7)
+DRAFT_CHOICES = (
+    Choice(TEXTS.get("flow.resume"), "flow:resume"),
+    Choice(TEXTS.get("flow.restart"), "flow:restart"),
+)
+# Listed in the text too: LINE for PC shows no quick replies.
 DRAFT_FOUND = Text(
-    TEXTS.get("flow.draft_found"),
-    choices=(
-        Choice(TEXTS.get("flow.resume"), "flow:resume"),
-        Choice(TEXTS.get("flow.restart"), "flow:restart"),
-    ),
+    TEXTS.get("flow.draft_found") + "\n" + listing(DRAFT_CHOICES, TEXTS), choices=DRAFT_CHOICES
 )
 
 
@@ -127,6 +129,36 @@ async def test_consult_with_a_draft_offers_to_resume_or_restart(citizen: Citizen
     citizen.now = when + timedelta(days=2)
     assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
     assert await stored(citizen) == draft  # asking changes nothing
+
+
+@pytest.mark.parametrize(
+    ("typed_answer", "resumed"),
+    [("続ける", True), ("1", True), ("１", True), ("続きから", True), ("最初から", False), ("2", False)],
+)
+async def test_the_draft_question_can_be_answered_by_typing(
+    citizen: Citizen, typed_answer: str, resumed: bool
+) -> None:
+    """LINE for PC: no quick replies; the options are listed, and a number or a word answers."""
+    await at_name(citizen)
+    when = await suspended(citizen)
+    citizen.now = when + timedelta(days=2)
+    assert await citizen.say("相談する") == Reply([DRAFT_FOUND])
+    answer = await citizen.say(typed_answer)
+    kept = await stored(citizen)
+    assert kept.data["draft"] is False
+    if resumed:
+        assert answer == Reply([NAME])
+    else:
+        assert kept.step != "name" and answer.messages[0] != NAME
+
+
+async def test_a_long_message_while_a_draft_is_kept_is_no_answer_to_its_question(citizen: Citizen) -> None:
+    await at_name(citizen)
+    when = await suspended(citizen)
+    citizen.now = when + timedelta(days=2)
+    await citizen.say("相談する")
+    await citizen.say("続きからではなく、別の件で最初から相談したいのですがよろしいでしょうか。")
+    assert (await stored(citizen)).data["draft"] is True
 
 
 async def test_resuming_a_draft_asks_the_saved_question_and_clears_the_draft(citizen: Citizen) -> None:
