@@ -15,7 +15,7 @@ from flows.messages import Text
 from flows.privacy import forget_citizen
 from flows.texts import Texts
 from storage import Database
-from storage.events import EventDraft
+from storage.events import Event, EventDraft
 from storage.outbox import OutboxMessage
 from storage.outbox_rows import ChannelPost, LineMulticast
 from storage.questionnaire import Question
@@ -151,11 +151,8 @@ async def test_a_deletion_on_request_takes_the_citizens_answers(db: Database, se
     assert (await db.read.questionnaire.survey(event_id)) == survey  # the count asked stays
 
 
-async def test_with_a_consultation_open_typed_text_goes_to_staff_not_to_the_survey(db: Database) -> None:
-    """ "2" may answer staff's question on the case: it reaches the case. アンケート asks the survey's
-    question again, and then a typed answer goes to it (LINE for PC has no quick replies)."""
-    citizen = Citizen(db)
-    case = await citizen.open_case()
+async def surveyed_salon(db: Database, citizen: Citizen, questions: list[Question]) -> Event:
+    """A salon three hours ago, the citizen registered, its survey claimed with these questions."""
     async with db.transaction() as tx:
         user = await tx.users.ensure(citizen.line_id, NOW)
         past = NOW - timedelta(hours=3)
@@ -164,11 +161,20 @@ async def test_with_a_consultation_open_typed_text_goes_to_staff_not_to_the_surv
         )
         event = await tx.events.upsert(draft, NOW)
         await tx.registrations.put(event.id, user.id, "registered", 1, NOW)
-        questions = [
-            Question("満足度は？", ("満足", "やや満足", "不満")),
-            Question("また来ますか？", ("はい", "いいえ")),
-        ]
         assert await tx.questionnaire.claim_survey(event.id, questions, NOW + timedelta(days=3), NOW)
+    return event
+
+
+async def test_with_a_consultation_open_typed_text_goes_to_staff_not_to_the_survey(db: Database) -> None:
+    """ "2" may answer staff's question on the case: it reaches the case. アンケート asks the survey's
+    question again, and then a typed answer goes to it (LINE for PC has no quick replies)."""
+    citizen = Citizen(db)
+    case = await citizen.open_case()
+    questions = [
+        Question("満足度は？", ("満足", "やや満足", "不満")),
+        Question("また来ますか？", ("はい", "いいえ")),
+    ]
+    event = await surveyed_salon(db, citizen, questions)
 
     for words in ("2", "満足です。ありがとうございました"):
         await citizen.say(words)

@@ -14,7 +14,6 @@ from flows import matching
 from flows.messages import Text
 from flows.validators import fold
 from storage import Database
-from storage.events import EventDraft
 from storage.questionnaire import Question
 from tests.conftest import NOW
 from tests.flows.test_announcements import Subscriber
@@ -23,6 +22,7 @@ from tests.flows.test_desk import Citizen, messages_of
 from tests.flows.test_desk import citizen as citizen
 from tests.flows.test_events import add_event, last_text
 from tests.flows.test_slots import add_session, slots_of
+from tests.test_questionnaire import surveyed_salon
 
 ASK_BEFORE_SIGNING_UP = "申し込む前に確認したいのですが、会場に駐車場はありますか？車椅子で伺う予定です。"
 ASK_NAMING_THE_EVENT = (
@@ -148,16 +148,7 @@ async def test_a_long_message_after_a_sign_up_does_not_answer_the_offer(db: Data
 async def test_a_long_message_at_a_survey_question_shown_goes_to_the_case(db: Database) -> None:
     citizen = Citizen(db)
     case = await citizen.open_case()
-    async with db.transaction() as tx:
-        user = await tx.users.ensure(citizen.line_id, NOW)
-        past = NOW - timedelta(hours=3)
-        draft = EventDraft(
-            uid="s1", kind="salon", title="サロン", starts_at=past, ends_at=past + timedelta(hours=1)
-        )
-        event = await tx.events.upsert(draft, NOW)
-        await tx.registrations.put(event.id, user.id, "registered", 1, NOW)
-        question = Question("満足度は？", ("満足", "やや満足", "不満"))
-        assert await tx.questionnaire.claim_survey(event.id, [question], NOW + timedelta(days=3), NOW)
+    event = await surveyed_salon(db, citizen, [Question("満足度は？", ("満足", "やや満足", "不満"))])
     await citizen.say("アンケート")
     message = "満足かと聞かれると難しいのですが、会場が寒かったので次回は暖房をお願いできますか。"
     await citizen.say(message)
