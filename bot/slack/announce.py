@@ -26,6 +26,7 @@ from bot.logs import fields
 from bot.slack.events import Ack, EventDesk, _plain
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
+from bot.slack.tell import open_button_view
 from flows.dates import moment_text
 from flows.texts import Texts
 from storage import Database
@@ -74,7 +75,7 @@ class AnnounceDesk:
             quota = await month_quota(self.quota, QUOTA_WAIT_SECONDS)
             shown = await plan(self._db.read, event_id, self._settings, self._texts, self._clock(), quota)
             view = self.confirm_view(shown)
-        await self._client.views_open(trigger_id=body["trigger_id"], view=view)
+        await open_button_view(self._client, body, view, self._texts.get("staff_view.open_failed"))
 
     def confirm_view(self, shown: Plan) -> dict[str, Any]:
         """The numbers and the message, with 告知する; or why the event cannot be announced."""

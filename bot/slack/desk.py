@@ -30,7 +30,7 @@ from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_check import StaffCheck, Verdict, refusal_text
-from bot.slack.tell import CALL_FAILED, failure_kind, tell
+from bot.slack.tell import CALL_FAILED, failure_kind, open_button_view, tell
 from bot.text_input import make_storable
 from flows import staff
 from flows.dashboard import dashboard, restrict, stats
@@ -143,16 +143,17 @@ class SlackDesk:
         async def listener(ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
             await ack()
             actor = body["user"]["id"]
+            channel = (body.get("channel") or {}).get("id")
             case = await self._db.read.cases.get(row_id(body["actions"][0].get("value")))
             if case is None:
-                channel = (body.get("channel") or {}).get("id")
                 await tell(self._client, actor, channel, self._texts.get("staff.case_not_found"))
                 return
             refusal = await self._staff_refusal(actor, case)
             if refusal is not None:
-                await self._refuse(actor, case, refusal, (body.get("channel") or {}).get("id"))
+                await self._refuse(actor, case, refusal, channel)
                 return
-            await self._client.views_open(trigger_id=body["trigger_id"], view=view(case))
+            failed = self._texts.get("staff_view.open_failed")
+            await open_button_view(self._client, body, view(case), failed)
 
         return listener
 
@@ -286,9 +287,10 @@ class SlackDesk:
 
     # -- App Home and /madoguchi --------------------------------------------------------------
 
-    async def _home_opened(self, event: dict[str, Any]) -> None:
+    async def _home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Anyone in the workspace can open App Home: cases show in full only where the viewer is staff
-        of the case; the rest are counts."""
+        of the case; the rest are counts. Answered 200 even when the page cannot be published: App Home
+        has nowhere to say so, and Slack's retry would only be another opening to audit."""
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
@@ -303,9 +305,16 @@ class SlackDesk:
             *board.unclaimed[: home.HOME_CASES],
             *board.overdue[: home.HOME_CASES],
         ]
-        await self._audit_read(user, shown, "app_home")
+        # A retried delivery (our first answer was late) is the same opening: audited and shown once.
+        event_id = body.get("event_id")
+        if not await self._audit_read(user, shown, "app_home", f"event:{event_id}" if event_id else None):
+            log.info("slack.duplicate", extra=fields(surface="app_home"))
+            return
         view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
-        await self._client.views_publish(user_id=user, view=view)
+        try:
+            await self._client.views_publish(user_id=user, view=view)
+        except CALL_FAILED as exc:
+            log.warning("slack.home_publish_failed", extra=fields(error=failure_kind(exc)))
 
     async def _command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any]) -> None:
         """`/madoguchi cases`, `/madoguchi case 2026-0001`, `/madoguchi stats`: answered to the caller only."""
@@ -355,18 +364,26 @@ class SlackDesk:
         else:
             await ack(text=self._texts.get("command.usage"))
 
-    async def _audit_read(self, actor: str, cases: list[Case], surface: str) -> None:
+    async def _audit_read(
+        self, actor: str, cases: list[Case], surface: str, dedupe: str | None = None
+    ) -> bool:
         """Staff are about to see these cases' personal data: one audit entry per case (who, where),
-        recorded before it is shown. Never the data itself."""
+        recorded before it is shown. Never the data itself. With `dedupe` (a Slack event's id), False
+        when that event was handled before: nothing is recorded, and nothing must be shown."""
         seen = {c.id: c for c in cases}
-        if not seen:
-            return
+        if not seen and dedupe is None:
+            return True
         now = self._clock()
         async with self._db.transaction() as tx:
+            if dedupe is not None and not await tx.inbox.record_handled(
+                "slack", dedupe, f"slack:{actor}", now
+            ):
+                return False
             for case_id in seen:
                 await tx.audit.record(
                     f"slack:{actor}", "case.viewed", "case", case_id, now, {"surface": surface}
                 )
+        return True
 
     # -- doing it ---------------------------------------------------------------------------
 

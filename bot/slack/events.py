@@ -28,6 +28,7 @@ from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
+from bot.slack.tell import open_button_view, open_view
 from flows.slots import slot_moment, slot_time
 from storage import Repositories
 from storage.events import Change, Event, EventDraft
@@ -85,8 +86,15 @@ class EventDesk(StaffDesk):
             await ack(text=refusal)
             return
         if words[:1] == ["event"]:
-            await ack()
-            await self._client.views_open(trigger_id=command["trigger_id"], view=self.form_view(None))
+            # A command has no channel the bot is sure to be in: a failure is said in the answer.
+            failed = self._texts.get("staff_view.open_failed")
+            opened = await open_view(
+                self._client, command["trigger_id"], self.form_view(None), actor, None, failed
+            )
+            if opened:
+                await ack()
+            else:
+                await ack(text=failed)
             return
         events = await self._db.read.events.listing(self._clock(), limit=LIST_EVENTS + 1)
         taken = {e.id: await self._db.read.registrations.seats_taken(e.id) for e in events}
@@ -189,7 +197,7 @@ class EventDesk(StaffDesk):
         """A modal for staff; anyone else sees why not, in a modal too (App Home has no channel)."""
         refusal = await self.refusal(str(body["user"]["id"]))
         shown = self.notice_view(refusal) if refusal is not None else await view()
-        await self._client.views_open(trigger_id=body["trigger_id"], view=shown)
+        await open_button_view(self._client, body, shown, self._texts.get("staff_view.open_failed"))
 
     async def _form_for(self, event_id: int | None) -> dict[str, Any]:
         if event_id is None:

@@ -34,7 +34,7 @@ from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
-from bot.slack.tell import tell
+from bot.slack.tell import open_button_view, open_view, tell
 from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
@@ -82,8 +82,16 @@ class NoticeDesk(StaffDesk):
         if refusal is not None:
             await ack(text=refusal)
             return
-        await ack()
-        await self._client.views_open(trigger_id=command["trigger_id"], view=self.form_view(None))
+        # A command has no channel the bot is sure to be in: a failure is said in the answer.
+        failed = self._texts.get("staff_view.open_failed")
+        actor = str(command["user_id"])
+        opened = await open_view(
+            self._client, command["trigger_id"], self.form_view(None), actor, None, failed
+        )
+        if opened:
+            await ack()
+        else:
+            await ack(text=failed)
 
     async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
@@ -119,7 +127,7 @@ class NoticeDesk(StaffDesk):
             view = self.message_view(refusal)
         elif view is None:
             view = self.message_view(self._texts.get("notices.not_found"))
-        await self._client.views_open(trigger_id=body["trigger_id"], view=view)
+        await open_button_view(self._client, body, view, self._texts.get("staff_view.open_failed"))
 
     def form_view(self, notice: Notice | None, filled: dict[str, str] | None = None) -> dict[str, Any]:
         """The notice form: a new one (`filled` from a network-meeting event), or `notice` to change."""

@@ -8,6 +8,7 @@ still be lost. Failures are logged by kind only: the text can hold a case's pers
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -38,3 +39,32 @@ async def tell(
         await client.chat_postEphemeral(channel=channel, user=actor, text=text, thread_ts=thread_ts)
     except CALL_FAILED as exc:
         log.warning("slack.ephemeral_failed", extra=fields(error=failure_kind(exc)))
+
+
+async def open_view(
+    client: AsyncWebClient,
+    trigger_id: str,
+    view: dict[str, Any],
+    actor: str,
+    channel: str | None,
+    failed: str,
+) -> bool:
+    """Open a modal, best effort: False when Slack or the network refused it (the trigger id lives
+    3 s, and a staff look-up may have used them). Nothing was done yet, so a 500 would only get the
+    same expired trigger retried and an error-level traceback; instead the actor is told `failed`
+    where there is a channel to say it in, and the request is answered 200."""
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except CALL_FAILED as exc:
+        log.warning("slack.view_open_failed", extra=fields(error=failure_kind(exc)))
+        await tell(client, actor, channel, failed)
+        return False
+    return True
+
+
+async def open_button_view(
+    client: AsyncWebClient, body: dict[str, Any], view: dict[str, Any], failed: str
+) -> bool:
+    """`open_view` for a button press: told in the button's channel, when it has one (App Home has none)."""
+    channel = (body.get("channel") or {}).get("id")
+    return await open_view(client, str(body["trigger_id"]), view, str(body["user"]["id"]), channel, failed)
