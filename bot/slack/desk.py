@@ -260,6 +260,10 @@ class SlackDesk:
         if result is not None and result.kept_as_note:
             hint = staff.looks_like_reply(text, prefix)
             await self._mark_note(actor, channel, str(event.get("ts")), str(thread_ts), prefix, hint)
+        elif result is not None and result.refused is None and _has_files(event):
+            # Only the words go to LINE: the author must not believe the attachment went with them.
+            files = self._texts.get("staff_answer.files_not_sent")
+            await tell(self._client, actor, channel, files, thread_ts=str(thread_ts))
 
     async def _mark_note(
         self, actor: str, channel: str, ts: str, thread_ts: str, prefix: str, hint: bool
@@ -499,6 +503,11 @@ def not_sent_line(outcome: Final | Retry, texts: Texts) -> str:
     if len(reason) > NOT_SENT_REASON_MAX:
         reason = reason[: NOT_SENT_REASON_MAX - 1] + "…"
     return texts.get("staff.not_sent", advice=texts.get(advice), reason=mrkdwn.escape(reason))
+
+
+def _has_files(event: dict[str, Any]) -> bool:
+    """A message with an attachment: Slack marks it file_share and lists the files."""
+    return bool(event.get("files")) or event.get("subtype") == "file_share"
 
 
 async def _storable_body(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
