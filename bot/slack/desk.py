@@ -222,6 +222,9 @@ class SlackDesk:
         self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """In a case thread: `返信:` … goes to the citizen; anything else is an internal note."""
+        if event.get("subtype") == "message_changed":
+            await self._edited(body, event)
+            return
         if event.get("bot_id") or event.get("subtype") not in PERSON_SUBTYPES or not event.get("user"):
             return  # our own posts, other bots, edits and joins
         thread_ts = event.get("thread_ts")
@@ -264,6 +267,29 @@ class SlackDesk:
             # Only the words go to LINE: the author must not believe the attachment went with them.
             files = self._texts.get("staff_answer.files_not_sent")
             await tell(self._client, actor, channel, files, thread_ts=str(thread_ts))
+
+    async def _edited(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """An edit in a case thread is never sent: what went to the citizen cannot be changed, and an
+        edited note stays a note. Its author is told privately when either version was (or looked
+        like) an answer, so that nobody believes the citizen now reads the edited words."""
+        message, before = event.get("message") or {}, event.get("previous_message") or {}
+        actor, thread_ts = message.get("user"), message.get("thread_ts")
+        if message.get("bot_id") or not actor or not thread_ts or thread_ts == message.get("ts"):
+            return  # our own card redrawn, other bots, a top-level message
+        old, new = str(before.get("text") or ""), str(message.get("text") or "")
+        prefix = self._settings.slack.reply_prefix
+        if old == new or not (staff.looks_like_reply(old, prefix) or staff.looks_like_reply(new, prefix)):
+            return  # a link unfurled or a reply counted (same words), or a note edited
+        channel = str(event.get("channel"))
+        case = await self._db.read.cases.by_slack_message(channel, str(thread_ts))
+        if case is None:
+            return
+        async with self._db.transaction() as tx:  # a retried event tells once
+            key = f"event:{body.get('event_id') or event.get('ts')}"
+            first = await tx.inbox.record_handled("slack", key, f"slack:case:{case.id}", self._clock())
+        if first:
+            text = self._texts.get("staff_answer.edit_not_sent", prefix=prefix)
+            await tell(self._client, str(actor), channel, text, thread_ts=str(thread_ts))
 
     async def _mark_note(
         self, actor: str, channel: str, ts: str, thread_ts: str, prefix: str, hint: bool
