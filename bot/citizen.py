@@ -24,6 +24,7 @@ from storage.outbox_rows import (
     CaseCreated,
     CaseFollowup,
     CaseReopened,
+    CaseUnsent,
     LineMessages,
     OutboxRow,
     ThreadPurge,
@@ -47,6 +48,9 @@ def staff_rows(event: StaffEvent) -> list[OutboxRow]:
         return [CaseReopened(case_id), CardUpdate(case_id)]
     if event.kind == "case_linked":
         return [CardUpdate(case_id)]
+    if event.kind == "case_unsent":
+        assert event.message_id is not None
+        return [CaseUnsent(case_id, event.message_id)]
     return [CaseAnonymised(case_id), ThreadPurge(case_id), CardUpdate(case_id)]
 
 

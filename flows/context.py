@@ -44,7 +44,10 @@ class StaffEvent:
     """Something the staff side must show: a new case, or a citizen's follow-up on one."""
 
     # case_linked: the case was linked to a consultation-session booking (its card shows it).
-    kind: Literal["case_created", "case_followup", "case_reopened", "case_anonymised", "case_linked"]
+    # case_unsent: the citizen unsent a follow-up (`message_id`); its body was cleared.
+    kind: Literal[
+        "case_created", "case_followup", "case_reopened", "case_anonymised", "case_linked", "case_unsent"
+    ]
     case_id: int
     message_id: int | None = None
 

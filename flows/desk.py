@@ -124,6 +124,8 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         return Reply([Text(texts.get("greeting.text", center=ctx.center_name)), menu(texts)])
     if inbound.kind == "unfollow":
         return Reply()
+    if inbound.kind == "unsend":
+        return await _unsend(inbound.message_id, user, tx, ctx)
     word = _word(inbound)
     conversation = await tx.conversations.get(user.id)
     if conversation is not None and conversation.flow == DELETE_FLOW:
@@ -618,6 +620,34 @@ async def file_held(conversation: Conversation, user: User, tx: Repositories, ct
     if not cases or not held:
         return Reply()
     return await _add_followups(cases[-1], held, user, tx, ctx)
+
+
+async def _unsend(message_id: str, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+    """The citizen unsent (送信取消) a message: what we kept of it goes. A message held for the
+    which-case question is dropped; a follow-up filed with a case loses its text and staff are told.
+    Nothing is said to the citizen (LINE expects no answer), whatever the message was."""
+    if not message_id:
+        return Reply()
+    conversation = await tx.conversations.get(user.id)
+    if conversation is not None and conversation.flow == FOLLOWUP_FLOW:
+        which = state_io.read(WhichCase, conversation)
+        held = [h for h in which.held if h.message_id != message_id]
+        if len(held) < len(which.held):
+            tx.checkpoint_after_commit()  # the kept state held the text: out of the WAL too
+            if not held:  # nothing left to file: the question is moot
+                await tx.conversations.delete(user.id)
+                return Reply()
+            kept, started = replace(which, held=held), conversation.started_at
+            await state_io.save(
+                tx, user.id, FOLLOWUP_FLOW, conversation.step, kept, ctx.now, started_at=started
+            )
+            return Reply()
+    withdrawn = await tx.cases.withdraw_message(user.id, message_id)
+    if withdrawn is None:
+        return Reply()
+    tx.checkpoint_after_commit()
+    await tx.audit.record("citizen", "case.message_unsent", "case", withdrawn.case_id, ctx.now)
+    return Reply(staff=[StaffEvent("case_unsent", withdrawn.case_id, withdrawn.id)])
 
 
 def _is_command(word: str) -> bool:

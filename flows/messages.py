@@ -13,7 +13,8 @@ from typing import Literal
 # A flow with more options pages them; renderers never drop any.
 MAX_CHOICES = 13
 
-InboundKind = Literal["text", "choice", "follow", "unfollow", "media", "location", "sticker"]
+# unsend: the citizen withdrew an earlier message (`message_id`); the desk forgets what it kept of it.
+InboundKind = Literal["text", "choice", "follow", "unfollow", "media", "location", "sticker", "unsend"]
 
 
 @dataclass(frozen=True)

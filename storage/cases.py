@@ -13,6 +13,8 @@ from storage.timefmt import opt_to_db, to_db
 CaseStatus = Literal["new", "in_progress", "closed"]
 AnonymisedReason = Literal["request", "retention"]
 Direction = Literal["citizen", "reply", "note", "system"]
+# The kind of a citizen's message they unsent on LINE (送信取消): its body is gone, the row stays.
+UNSENT = "unsent"
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,18 @@ class CaseRepository(Repository):
         """Forget where messages were posted in Slack (the posts were deleted)."""
         for message_id in message_ids:
             await self._run("UPDATE case_messages SET slack_ts = NULL WHERE id = ?", (message_id,))
+
+    async def withdraw_message(self, user_id: int, line_message_id: str) -> CaseMessage | None:
+        """Clear the body of a message the citizen unsent on LINE (送信取消): the row stays, of kind
+        UNSENT, so staff can be told. Only a message of theirs, in a case of theirs. None when there
+        is no such message (never stored, someone else's) or it was withdrawn already."""
+        row = await self._one(
+            f"UPDATE case_messages SET body = '', kind = '{UNSENT}'"
+            f" WHERE line_message_id = ? AND direction = 'citizen' AND kind <> '{UNSENT}'"
+            " AND case_id IN (SELECT id FROM cases WHERE user_id = ?) RETURNING *",
+            (line_message_id, user_id),
+        )
+        return None if row is None else from_row(CaseMessage, row)
 
     async def messages(self, case_id: int) -> list[CaseMessage]:
         rows = await self._all("SELECT * FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,))

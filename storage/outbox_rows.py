@@ -220,3 +220,16 @@ class WardGroupMessages(OutboxRow):
     notice_id: int
     ward_center_id: int
     messages: list[dict[str, Any]]
+
+
+# --- A citizen's 送信取消 (unsend) (flows/desk.py, bot/slack/sender.py) ------------------------------
+
+
+@row_kind("case_unsent", "slack")
+@dataclass(frozen=True)
+class CaseUnsent(OutboxRow):
+    """The citizen unsent a follow-up: its copy in the case thread (if posted as text) is replaced by
+    a neutral line, and staff are told in the thread."""
+
+    case_id: int
+    message_id: int

@@ -19,6 +19,7 @@ from linebot.v3.webhooks import (
     StickerMessageContent,
     TextMessageContent,
     UnfollowEvent,
+    UnsendEvent,
 )
 
 from bot.citizen import desk_context, queue_reply
@@ -118,6 +119,11 @@ class LineEventHandler:
             return
         if isinstance(event, FollowEvent):
             user = await tx.users.mark_followed(user_id, now)
+        elif isinstance(event, UnsendEvent):
+            known = await tx.users.by_line_id(user_id)
+            if known is None:
+                return  # we keep nothing of theirs, so nothing to withdraw
+            user = known
         else:
             user = await tx.users.ensure(user_id, now)
         if prepared.fetched:
@@ -167,6 +173,8 @@ def _inbound(event: Event) -> Inbound | None:
         return Inbound("follow")
     if isinstance(event, PostbackEvent):
         return Inbound("choice", value=event.postback.data)
+    if isinstance(event, UnsendEvent):
+        return Inbound("unsend", message_id=event.unsend.message_id)
     if not isinstance(event, MessageEvent):
         return None
     message = event.message

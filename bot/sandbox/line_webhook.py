@@ -212,6 +212,11 @@ def unfollow_event(user_id: str) -> Event:
     return _event("unfollow", _source(user_id, None))
 
 
+def unsend_event(user_id: str, message_id: str) -> Event:
+    # 送信取消: LINE names the message withdrawn, never its content, and sends no reply token.
+    return _event("unsend", _source(user_id, None), unsend={"messageId": message_id})
+
+
 def join_event(group_id: str, reply_token: str | None = None) -> Event:
     return _event("join", _source(None, group_id), _reply_token(reply_token))
 

@@ -26,7 +26,7 @@ from bot.slack.card import card_text, case_blocks, case_booking
 from bot.slack.mrkdwn import escape_cut
 from flows.texts import Texts
 from storage import Database, Repositories
-from storage.cases import Case
+from storage.cases import UNSENT, Case
 from storage.outbox import OutboxMessage
 from storage.outbox_rows import (
     CardUpdate,
@@ -34,6 +34,7 @@ from storage.outbox_rows import (
     CaseCreated,
     CaseFollowup,
     CaseReopened,
+    CaseUnsent,
     ChannelNote,
     ChannelPost,
     NoticeSheet,
@@ -53,6 +54,7 @@ CaseRow = (
     | CaseReopened
     | CaseAnonymised
     | ThreadPurge
+    | CaseUnsent
 )
 
 # A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
@@ -150,6 +152,10 @@ class SlackSender:
             return Delivered("chat.update")
         if isinstance(row, ThreadPurge):
             return await self._purge_thread(case.id, case.slack_channel)
+        if isinstance(row, CaseUnsent):
+            return await self._withdraw(row, case.slack_channel, case.slack_ts)
+        if isinstance(row, CaseFollowup) and await self._unsent(row):
+            return Delivered("none: unsent before it was posted")  # staff are told by its CaseUnsent
         if isinstance(row, CaseFollowup) and await self._upload_content(
             row, case.slack_channel, case.slack_ts
         ):
@@ -213,6 +219,27 @@ class SlackSender:
             await tx.cases.clear_message_slack_ts(ids)
 
         return Delivered("chat.delete", record=record)
+
+    async def _unsent(self, row: CaseFollowup) -> bool:
+        message = await self._db.read.cases.get_message(row.message_id)
+        return message is not None and message.kind == UNSENT
+
+    async def _withdraw(self, row: CaseUnsent, channel: str, thread_ts: str) -> Outcome:
+        """The citizen unsent a follow-up: its post (when it went as text) now reads neutrally, and a
+        line in the thread tells staff (an edit alone notifies no one). Both are safe to repeat."""
+        message = await self._db.read.cases.get_message(row.message_id)
+        note = "unsend.note"
+        if message is not None and message.slack_ts:
+            try:
+                await self._client.chat_update(
+                    channel=channel, ts=message.slack_ts, text=self._texts.get("unsend.post")
+                )
+                note = "unsend.note_replaced"
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":  # deleted by hand already
+                    raise
+        await self._post(channel=channel, thread_ts=thread_ts, text=self._texts.get(note))
+        return Delivered("chat.postMessage")
 
     async def _thread_text(self, row: CaseRow, case: Case) -> str:
         if isinstance(row, ThreadNote):
