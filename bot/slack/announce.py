@@ -23,10 +23,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.event_import import kind_label
 from bot.logs import fields
-from bot.slack.events import Ack, EventDesk, _plain
+from bot.slack.events import EventDesk, _plain
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
-from bot.slack.tell import open_button_view
+from bot.slack.tell import Ack, open_button_view
 from flows.dates import moment_text
 from flows.texts import Texts
 from storage import Database

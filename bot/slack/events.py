@@ -28,7 +28,7 @@ from bot.logs import fields
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
-from bot.slack.tell import open_button_view, open_view
+from bot.slack.tell import Ack, open_button_view, open_command_view
 from flows.slots import slot_moment, slot_time
 from storage import Repositories
 from storage.events import Change, Event, EventDraft
@@ -36,7 +36,6 @@ from storage.slots import SeatsWithoutSlots, Slot, SlotsBooked
 
 log = logging.getLogger("madoguchi.slack")
 
-Ack = Callable[..., Awaitable[None]]
 # What cancelling an event does in the caller's transaction (the reminders' cancel_event: tells
 # registrants and cancels reminders), and what a changed start does (reschedules reminders).
 OnCancel = Callable[[Repositories, int], Awaitable[object]]
@@ -86,15 +85,8 @@ class EventDesk(StaffDesk):
             await ack(text=refusal)
             return
         if words[:1] == ["event"]:
-            # A command has no channel the bot is sure to be in: a failure is said in the answer.
             failed = self._texts.get("staff_view.open_failed")
-            opened = await open_view(
-                self._client, command["trigger_id"], self.form_view(None), actor, None, failed
-            )
-            if opened:
-                await ack()
-            else:
-                await ack(text=failed)
+            await open_command_view(self._client, ack, command, self.form_view(None), failed)
             return
         events = await self._db.read.events.listing(self._clock(), limit=LIST_EVENTS + 1)
         taken = {e.id: await self._db.read.registrations.seats_taken(e.id) for e in events}

@@ -34,7 +34,7 @@ from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
-from bot.slack.tell import open_button_view, open_view, tell
+from bot.slack.tell import Ack, open_button_view, open_command_view, tell
 from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
@@ -46,7 +46,6 @@ from storage.wards import WardCenterRecord
 
 log = logging.getLogger("madoguchi.slack")
 
-Ack = Callable[..., Awaitable[None]]
 Post = Callable[..., Awaitable[Any]]
 MAX_HEADER = 150
 FIELD_LIMITS = {
@@ -82,16 +81,8 @@ class NoticeDesk(StaffDesk):
         if refusal is not None:
             await ack(text=refusal)
             return
-        # A command has no channel the bot is sure to be in: a failure is said in the answer.
         failed = self._texts.get("staff_view.open_failed")
-        actor = str(command["user_id"])
-        opened = await open_view(
-            self._client, command["trigger_id"], self.form_view(None), actor, None, failed
-        )
-        if opened:
-            await ack()
-        else:
-            await ack(text=failed)
+        await open_command_view(self._client, ack, command, self.form_view(None), failed)
 
     async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()

@@ -8,6 +8,7 @@ still be lost. Failures are logged by kind only: the text can hold a case's pers
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,10 @@ log = logging.getLogger("madoguchi.slack")
 
 # How a Web API call fails: Slack's refusal, or the network (a dropped connection, the client's timeout).
 CALL_FAILED = (SlackApiError, aiohttp.ClientError, TimeoutError, OSError)
+
+
+# Bolt's `ack` as our listeners take it.
+Ack = Callable[..., Awaitable[None]]
 
 
 def failure_kind(exc: BaseException) -> str:
@@ -68,3 +73,14 @@ async def open_button_view(
     """`open_view` for a button press: told in the button's channel, when it has one (App Home has none)."""
     channel = (body.get("channel") or {}).get("id")
     return await open_view(client, str(body["trigger_id"]), view, str(body["user"]["id"]), channel, failed)
+
+
+async def open_command_view(
+    client: AsyncWebClient, ack: Ack, command: dict[str, Any], view: dict[str, Any], failed: str
+) -> None:
+    """`open_view` for a slash command (`/madoguchi event`, `/madoguchi notice`), then its answer:
+    a failure is said in that answer, as the bot may not be in the channel it was typed in."""
+    if await open_view(client, command["trigger_id"], view, str(command["user_id"]), None, failed):
+        await ack()
+    else:
+        await ack(text=failed)
