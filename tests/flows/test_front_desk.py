@@ -128,6 +128,8 @@ async def test_contact_words_and_the_contact_choice_give_the_details(citizen: Ci
     [
         ("開館時間は？", "平日 9:00〜17:00"),
         ("何時まで開いていますか", "平日 9:00〜17:00"),
+        ("何時に開きますか", "平日 9:00〜17:00"),
+        ("明日はお休みですか", "平日 9:00〜17:00"),
         ("場所はどこですか", "横浜市中区本町6-50-10"),
         ("ｱｸｾｽ", "https://www.example.jp/center"),
         ("あくせす方法", "横浜市中区本町6-50-10"),
@@ -142,6 +144,12 @@ async def test_keyword_answers(citizen: Citizen, words: str, expected: str) -> N
     assert isinstance(answer, Text) and expected in answer.text
     assert "{" not in answer.text
     assert not answer.text.startswith(TEXTS.get("fallback.text")[:10])
+
+
+@pytest.mark.parametrize("words", ["セミナーは何時からですか", "夏休みのイベントはありますか"])
+async def test_questions_about_events_do_not_get_the_opening_hours(citizen: Citizen, words: str) -> None:
+    """何時 and 休み alone were keywords: a question about an event got the center's opening hours."""
+    assert (await citizen.say(words)).startswith(TEXTS.get("fallback.text"))
 
 
 async def test_a_keyword_answer_needing_a_detail_not_configured_is_not_given(db: Database) -> None:
