@@ -291,10 +291,12 @@ class NoticeRepository(Repository):
         return found
 
     async def claim_reminder(self, notice_id: int, kind: ReminderKind, now: datetime) -> bool:
-        """Take a due reminder: of two ticks or processes, exactly one changes the row."""
+        """Take a due reminder: of two ticks or processes, exactly one changes the row; none when a
+        change of the notice moved the reminder later since it was read as due."""
+        now_text = to_db(now)
         changed = await self._run(
-            f"UPDATE notices SET remind_{kind}_claimed_at = ? WHERE id = ?"
-            f" AND remind_{kind}_claimed_at IS NULL AND remind_{kind}_at IS NOT NULL AND status <> 'cancelled'",
-            (to_db(now), notice_id),
+            f"UPDATE notices SET remind_{kind}_claimed_at = ? WHERE id = ? AND remind_{kind}_claimed_at IS NULL"
+            f" AND remind_{kind}_at IS NOT NULL AND remind_{kind}_at <= ? AND status <> 'cancelled'",
+            (now_text, notice_id, now_text),
         )
         return changed == 1

@@ -103,13 +103,15 @@ class ReminderRepository(Repository):
         return changed == 1
 
     async def settle(self, reminder_id: int, status: ReminderStatus, now: datetime) -> bool:
-        """Move a pending reminder to `status` (done, missed, cancelled); False when it was no longer pending.
+        """Move a pending reminder that is due to `status` (done, missed, cancelled); False when it was
+        no longer pending, or is no longer due (the event was moved since it was read as due).
 
         The conditional UPDATE is the claim: of two processes or ticks, exactly one changes the row.
         """
+        now_text = to_db(now)
         changed = await self._run(
-            "UPDATE reminders SET status = ?, claimed_at = ? WHERE id = ? AND status = 'pending'",
-            (status, to_db(now), reminder_id),
+            "UPDATE reminders SET status = ?, claimed_at = ? WHERE id = ? AND status = 'pending' AND due_at <= ?",
+            (status, now_text, reminder_id, now_text),
         )
         return changed == 1
 

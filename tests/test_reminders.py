@@ -192,6 +192,32 @@ async def test_overdue_after_the_start_is_missed_not_sent(
     assert await statuses(db, event_id) == ["missed", "missed", "missed"]
 
 
+async def test_a_reminder_read_as_due_then_moved_later_by_staff_is_not_sent_early(
+    db: Database, settings: Settings
+) -> None:
+    """The service reads the due reminders, asks LINE for the quota (the network), then claims them in
+    a transaction. Staff moving the event a week later meanwhile: the claim must see the new due time,
+    or the 3-day reminder goes out 10 days before the new start and never 3 days before it."""
+    event_id = await make_event(db, 2)
+    clock = Clock(NOW)
+    reminders = service(db, settings, clock)
+    await reminders.run()
+    clock.now = STARTS - timedelta(days=2, hours=23)  # the 3-day reminder is due
+    read = await db.read.reminders.pending(due_before=clock.now)  # what the service read
+    assert len(read) == 1
+    later = STARTS + timedelta(days=7)
+    async with db.transaction() as tx:  # staff's change commits while the service waits for the quota
+        await tx.events.upsert(
+            EventDraft(uid="salon-1203", kind="salon", title=TITLE, starts_at=later, venue=VENUE), clock.now
+        )
+        await reschedule_event(
+            tx, event_id, settings=settings, texts=Texts.load(), now=clock.now, notify=False
+        )
+    assert await reminders._settle_event(event_id, read, clock.now) == 0
+    row = await db.read.reminders.get(read[0].id)
+    assert row is not None and row.status == "pending" and row.due_at == later - timedelta(days=3)
+
+
 async def test_a_changed_start_time_reschedules_and_tells_registrants(
     db: Database, settings: Settings, line: FakeLine
 ) -> None:

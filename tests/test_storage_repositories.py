@@ -237,6 +237,22 @@ async def test_wards_sync_keeps_learned_group_ids(db: Database) -> None:
     assert await db.read.wards.by_ward("西区") == wards[1]
 
 
+async def test_a_notice_reminder_is_claimed_only_once_it_is_due(db: Database) -> None:
+    """The reminder service reads the due reminders, then claims each: a change of the notice that
+    moved its reminder later meanwhile must make the claim fail, or it is sent now and never then."""
+    meeting = NOW + timedelta(days=20)
+    draft = NoticeDraft(
+        title="区連絡会", meeting_at=meeting, answer_by=meeting - timedelta(days=5), venue="x"
+    )
+    async with db.transaction() as tx:
+        notice = await tx.notices.create(draft, "U1", NOW, [])
+        await tx.notices.schedule_reminder(notice.id, "unanswered", NOW + timedelta(days=10))
+    async with db.transaction() as tx:
+        assert not await tx.notices.claim_reminder(notice.id, "unanswered", NOW)
+        assert await tx.notices.claim_reminder(notice.id, "unanswered", NOW + timedelta(days=10))
+        assert not await tx.notices.claim_reminder(notice.id, "unanswered", NOW + timedelta(days=10))
+
+
 async def test_notices_and_answers(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.wards.sync(
