@@ -204,6 +204,8 @@ def reminder_times(
     unanswered = notice.answer_by - remind_before
     local_day = notice.meeting_at.astimezone(tz).date()
     day = min(datetime.combine(local_day, day_at, tzinfo=tz), notice.meeting_at - DAY_REMINDER_LEAD)
+    # Never the evening before (a meeting at 0:30): its text says 本日 (today).
+    day = max(day, datetime.combine(local_day, time(0, 0), tzinfo=tz))
     # A time already past sends nothing (a notice sent within remind_before of its deadline).
     return {"unanswered": unanswered if unanswered > now else None, "day": day if day > now else None}
 

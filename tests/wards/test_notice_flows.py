@@ -71,6 +71,10 @@ def test_reminder_times() -> None:
     early = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 8:00 in Tokyo: an hour before, 7:00
     before_early = reminder_times(notice(early, early), timedelta(days=2), time(8, 30), TOKYO, NOW)
     assert before_early["day"] == early - timedelta(hours=1)
+    # Just after midnight: not the evening before (the reminder says 本日), but at the day's start.
+    midnight = datetime(2026, 12, 9, 15, 30, tzinfo=UTC)  # 0:30 in Tokyo on 12月10日
+    after_midnight = reminder_times(notice(midnight, midnight), timedelta(days=2), time(8, 30), TOKYO, NOW)
+    assert after_midnight["day"] == datetime(2026, 12, 10, 0, 0, tzinfo=TOKYO)
     # Sent a day before its deadline: too late for a reminder two days before.
     soon = reminder_times(
         notice(meeting, NOW + timedelta(days=1)), timedelta(days=2), time(8, 30), TOKYO, NOW
