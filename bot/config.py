@@ -562,7 +562,8 @@ def load_settings(path: str | Path, environ: dict[str, str] | None = None) -> Se
     path = Path(path)
     env = dict(os.environ) if environ is None else environ
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a file saved with a byte order mark (Windows Notepad) reads as written.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -646,12 +647,18 @@ def _first_error(exc: ValidationError) -> str:
         what = "required key is missing"
     elif kind in ("value_error", "assertion_error"):
         what = str(first["msg"]).removeprefix("Value error, ")
-    elif any(word in _key_name(loc) for word in ("secret", "token")):
-        what = str(first["msg"])  # never echo a credential back
+    elif any(word in _key_name(loc) for word in ("secret", "token")) or not _scalar(first.get("input")):
+        # Never echo a credential back: a whole table of the wrong kind ([[line]] for [line]) would
+        # show its channel_secret; a table or list is named by its key alone.
+        what = str(first["msg"])
     else:
         what = f"{first['msg']} (got {first.get('input')!r:.60})"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{_key_name(loc)}: {what}{more}"
+
+
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _did_you_mean(loc: tuple[str | int, ...], errors: list[Any]) -> str:

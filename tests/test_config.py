@@ -140,6 +140,27 @@ def test_a_wrong_secret_type_is_not_echoed(tmp_path: Path) -> None:
     assert "line.channel_secret" in str(caught.value) and "123456789" not in str(caught.value)
 
 
+@pytest.mark.parametrize("table", ["line", "slack"])
+def test_a_table_written_as_an_array_of_tables_does_not_show_its_secrets(tmp_path: Path, table: str) -> None:
+    """[[line]] for [line] (the file has [[wards]] too): the error named the section and showed its
+    value, the first 40-odd characters of channel_secret or bot_token."""
+    text = MINIMAL.replace('channel_secret = "s"', 'channel_secret = "0123456789abcdef-SECRET"').replace(
+        'bot_token = "xoxb"', 'bot_token = "xoxb-0123456789-SECRET"'
+    )
+    text = text.replace(f"[{table}]", f"[[{table}]]")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), environ={})
+    said = str(caught.value)
+    assert said.startswith(f"{tmp_path / 'config.toml'}: {table}:") and "SECRET" not in said, said
+
+
+def test_a_config_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows Notepad's UTF-8 may start with a BOM: it was refused as line 1, column 1."""
+    path = write(tmp_path, MINIMAL)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_settings(path, environ={}).line.channel_secret == "s"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml")
