@@ -23,7 +23,6 @@ import fcntl
 import logging
 import os
 import re
-import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -212,20 +211,29 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
     with serve_lock(settings):
         database.parent.mkdir(parents=True, exist_ok=True)
         incoming = database.with_name(database.name + ".restoring")
-        shutil.copyfile(backup, incoming)
-        with open(incoming, "rb") as handle:
-            os.fsync(handle.fileno())
-        kept: Path | None = None
-        stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        # A -wal left beside the old file belongs to the old file: applied to the restored one, it
-        # would corrupt it. So the three move aside together.
-        for suffix in ("", "-wal", "-shm"):
-            current = database.with_name(database.name + suffix)
-            if current.exists():
-                aside = database.with_name(f"{database.name}.before-restore-{stamp}{suffix}")
-                os.replace(current, aside)
-                if suffix == "":
-                    kept = aside
-        os.replace(incoming, database)
-        _fsync_dir(database.parent)
+        incoming.unlink(missing_ok=True)
+        try:
+            # The backup API, not a file copy: a backup with a -wal beside it (the kept
+            # `.before-restore-…` file after a crash, an operator's cp of the live files) holds
+            # committed transactions in that -wal, which the check above read and a file copy drops.
+            problems = copy_database(backup, incoming, settings.storage.busy_timeout_ms)
+            if problems != ["ok"]:
+                raise BackupError(
+                    f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}"
+                )
+            kept: Path | None = None
+            stamp = now.strftime("%Y%m%dT%H%M%SZ")
+            # A -wal left beside the old file belongs to the old file: applied to the restored one, it
+            # would corrupt it. So the three move aside together.
+            for suffix in ("", "-wal", "-shm"):
+                current = database.with_name(database.name + suffix)
+                if current.exists():
+                    aside = database.with_name(f"{database.name}.before-restore-{stamp}{suffix}")
+                    os.replace(current, aside)
+                    if suffix == "":
+                        kept = aside
+            os.replace(incoming, database)
+            _fsync_dir(database.parent)
+        finally:
+            incoming.unlink(missing_ok=True)  # a failed copy leaves nothing behind
     return kept

@@ -18,6 +18,9 @@ from bot.cli import main
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
+from storage import Database
+from storage.cases import NewCase
+from tests.conftest import NOW
 from tests.harness import post_events, settings_for, wait_for, write_config
 
 
@@ -149,3 +152,39 @@ async def test_a_failed_nightly_backup_reaches_the_ops_channel(tmp_path: Path, l
         assert await bot.backups.run() is None  # not tried (nor reported) again within the hour
         [again] = await bot.db.read.ops_alerts.since(bot.clock() - timedelta(minutes=1))
         assert again.count == 1
+
+
+async def _database_with_a_case(path: Path, body: str = "相談") -> None:
+    db = await Database.open(path)
+    try:
+        async with db.transaction() as tx:
+            await tx.cases.create(NewCase(None, "general", "団体", "山田 花子", "line", body), NOW, 2026)
+    finally:
+        await db.close()
+
+
+async def test_restore_keeps_what_is_in_the_backups_wal(
+    tmp_path: Path, line: FakeLine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Undoing a restore after a crash: the kept `.before-restore-…` file has its -wal beside it, full
+    # of committed transactions. A copy of the main file alone would drop them, with exit 0.
+    config = write_config(tmp_path, line.base_url)
+    source = tmp_path / "crashed" / "madoguchi.sqlite3"
+    source.parent.mkdir()
+    await _database_with_a_case(source)
+    live = sqlite3.connect(source, isolation_level=None)
+    try:
+        live.execute("PRAGMA wal_autocheckpoint = 0")
+        live.execute("UPDATE cases SET body = 'committed after the last checkpoint'")
+        assert os.stat(f"{source}-wal").st_size > 0
+        # The bot died here (its connection still open: no checkpoint on close).
+        code = await asyncio.to_thread(main, ["restore", str(source), "--config", str(config)])
+    finally:
+        live.close()
+    assert code == 0, capsys.readouterr().err
+    conn = sqlite3.connect(tmp_path / "madoguchi.sqlite3")
+    try:
+        assert conn.execute("SELECT body FROM cases").fetchall() == [("committed after the last checkpoint",)]
+    finally:
+        conn.close()
+    assert not (tmp_path / "madoguchi.sqlite3.restoring").exists()
