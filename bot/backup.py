@@ -32,6 +32,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
 from storage.backup import check_file, copy_database
+from storage.migrate import recorded_versions, unknown_versions
 
 log = logging.getLogger("madoguchi.backup")
 
@@ -46,6 +47,10 @@ class BackupError(Exception):
 
 class BotRunning(BackupError):
     pass
+
+
+class BadBackup(BackupError):
+    """The file given cannot be restored by this madoguchi: bad input, not a failure."""
 
 
 # -- taking one -------------------------------------------------------------------------------------
@@ -221,6 +226,7 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
                 raise BackupError(
                     f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}"
                 )
+            _check_schema(incoming, backup)
             kept: Path | None = None
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             # A -wal left beside the old file belongs to the old file: applied to the restored one, it
@@ -237,3 +243,17 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
         finally:
             incoming.unlink(missing_ok=True)  # a failed copy leaves nothing behind
     return kept
+
+
+def _check_schema(copy: Path, backup: Path) -> None:
+    """Refuse a copy this madoguchi cannot run: an empty file or another program's database (both
+    pass the integrity check), or one migrated by a newer madoguchi."""
+    versions = recorded_versions(copy)
+    if not versions:
+        raise BadBackup(f"{backup} is not a madoguchi backup (it holds no madoguchi schema)")
+    unknown = unknown_versions(versions)
+    if unknown:
+        raise BadBackup(
+            f"{backup} was made by a newer madoguchi (migrations {unknown} are unknown to this one): "
+            "restore it with that version, or pick an older backup"
+        )

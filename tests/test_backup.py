@@ -20,6 +20,7 @@ from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import text_event
 from storage import Database
 from storage.cases import NewCase
+from storage.migrate import NewerSchema
 from tests.conftest import NOW
 from tests.harness import post_events, settings_for, wait_for, write_config
 
@@ -188,3 +189,50 @@ async def test_restore_keeps_what_is_in_the_backups_wal(
     finally:
         conn.close()
     assert not (tmp_path / "madoguchi.sqlite3.restoring").exists()
+
+
+def _cases(database: Path) -> list[tuple[str]]:
+    conn = sqlite3.connect(database)
+    try:
+        return conn.execute("SELECT body FROM cases").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["empty", "foreign", "newer"])
+async def test_restore_refuses_what_this_madoguchi_cannot_run(
+    tmp_path: Path, line: FakeLine, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    # All three pass the integrity check: a 0-byte file (a failed scp, a full disk) is a valid empty
+    # database, another program's database is sound, and a newer madoguchi's backup too.
+    config = write_config(tmp_path, line.base_url)
+    database = tmp_path / "madoguchi.sqlite3"
+    await _database_with_a_case(database)
+    backup = tmp_path / "madoguchi-20261130T000000Z.sqlite3"
+    if kind == "empty":
+        backup.write_bytes(b"")
+    elif kind == "foreign":
+        conn = sqlite3.connect(backup)
+        conn.execute("CREATE TABLE photos (id INTEGER)")
+        conn.commit()
+        conn.close()
+    else:
+        backup = take_backup(database, tmp_path / "b", datetime.now(UTC), keep=3)
+        conn = sqlite3.connect(backup)
+        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'from_the_future', '2030-01-01')")
+        conn.commit()
+        conn.close()
+    code = await asyncio.to_thread(main, ["restore", str(backup), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code != 0
+    expected = "made by a newer madoguchi (migrations [9999]" if kind == "newer" else "not a madoguchi backup"
+    assert expected in err and "Traceback" not in err
+    assert _cases(database) == [("相談",)]  # the database is untouched, nothing moved aside
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith("madoguchi.")) == [
+        "madoguchi.sqlite3",
+        "madoguchi.sqlite3.lock",
+    ]
+    if kind == "newer":
+        # Nor does the bot start on it: it would read tables whose shape it does not know.
+        with pytest.raises(NewerSchema, match=r"\[9999\]"):
+            await Database.open(backup)
