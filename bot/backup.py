@@ -208,10 +208,10 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
     """Put `backup` in place of the database, while the bot is stopped. The database it replaces (and
     its -wal and -shm files) is kept next to it, renamed; that path is returned (None: there was none)."""
     if not backup.is_file():
-        raise BackupError(f"{backup}: no such file")
+        raise BadBackup(f"{backup}: no such file")
     problems = check_file(backup)
     if problems != ["ok"]:
-        raise BackupError(f"{backup} is not a sound database: {'; '.join(problems[:3])}; try an older backup")
+        raise BadBackup(f"{backup} is not a sound database: {'; '.join(problems[:3])}; try an older backup")
     database = settings.database_path
     with serve_lock(settings):
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -223,9 +223,7 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
             # committed transactions in that -wal, which the check above read and a file copy drops.
             problems = copy_database(backup, incoming, settings.storage.busy_timeout_ms)
             if problems != ["ok"]:
-                raise BackupError(
-                    f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}"
-                )
+                raise BadBackup(f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}")
             _check_schema(incoming, backup)
             kept: Path | None = None
             stamp = now.strftime("%Y%m%dT%H%M%SZ")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot import __version__
 from bot.announce import announce_command
-from bot.backup import BackupError, restore, serve_lock, take_backup
+from bot.backup import BackupError, BadBackup, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings, load_settings
@@ -23,6 +23,7 @@ from bot.queue_commands import DEFAULT_HOURS, inbox_retry, outbox_retry
 from bot.service import serve
 from bot.ward_commands import WardInputError, notices_send, wards_link, wards_list
 from storage import Database
+from storage.migrate import NewerSchema
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -219,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))
-    except (ConfigError, OutputError, EventFileError, WardInputError) as exc:
+    except (ConfigError, OutputError, EventFileError, WardInputError, BadBackup, NewerSchema) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackupError as exc:

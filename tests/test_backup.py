@@ -102,9 +102,13 @@ async def test_a_broken_backup_is_refused(
     broken = tmp_path / "broken.sqlite3"
     broken.write_bytes(b"this is not a database" * 100)
     code = await asyncio.to_thread(main, ["restore", str(broken), "--config", str(tmp_path / "config.toml")])
-    assert code == 1
+    assert code == 2  # bad input, like the CLI's other input errors
     assert "is not a sound database" in capsys.readouterr().err
     assert not (tmp_path / "madoguchi.sqlite3").exists()
+    missing = tmp_path / "no-such.sqlite3"
+    code = await asyncio.to_thread(main, ["restore", str(missing), "--config", str(tmp_path / "config.toml")])
+    assert code == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 async def test_backup_command_keeps_the_newest(
@@ -224,10 +228,11 @@ async def test_restore_refuses_what_this_madoguchi_cannot_run(
         conn.close()
     code = await asyncio.to_thread(main, ["restore", str(backup), "--config", str(config)])
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 2  # bad input, like the CLI's other input errors
     expected = "made by a newer madoguchi (migrations [9999]" if kind == "newer" else "not a madoguchi backup"
     assert expected in err and "Traceback" not in err
-    assert _cases(database) == [("相談",)]  # the database is untouched, nothing moved aside
+    assert _cases(database) == [("相談",)]
+    # Nothing moved aside, and the refused copy (`.restoring`) is not left behind.
     assert sorted(n for n in os.listdir(tmp_path) if n.startswith("madoguchi.")) == [
         "madoguchi.sqlite3",
         "madoguchi.sqlite3.lock",
@@ -236,3 +241,10 @@ async def test_restore_refuses_what_this_madoguchi_cannot_run(
         # Nor does the bot start on it: it would read tables whose shape it does not know.
         with pytest.raises(NewerSchema, match=r"\[9999\]"):
             await Database.open(backup)
+        newer = tmp_path / "newer"
+        newer.mkdir()
+        os.replace(backup, newer / "madoguchi.sqlite3")
+        newer_config = write_config(newer, line.base_url)
+        assert await asyncio.to_thread(main, ["migrate", "--config", str(newer_config)]) == 2
+        err = capsys.readouterr().err
+        assert "does not know: [9999]" in err and "Traceback" not in err
