@@ -19,7 +19,7 @@ from bot.event_digest import survey_report
 from bot.event_import import EventFileError, import_events, list_events, report_events
 from bot.line_commands import line_quota, line_richmenu
 from bot.logs import setup_logging
-from bot.queue_commands import DEFAULT_HOURS, inbox_retry, outbox_retry
+from bot.queue_commands import DEFAULT_HOURS, MAX_HOURS, inbox_retry, outbox_retry
 from bot.service import serve
 from bot.ward_commands import WardInputError, notices_send, wards_link, wards_list
 from storage import Database
@@ -150,8 +150,11 @@ def _positive(value: str) -> float:
         number = float(value)
     except ValueError:
         number = 0.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of hours, not {value!r}")
+    # Bounded: inf or 1e9 hours would overflow the date arithmetic (a traceback, not an answer).
+    if not 0 < number <= MAX_HOURS:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of hours above 0 and at most {MAX_HOURS}, not {value!r}"
+        )
     return number
 
 

@@ -14,6 +14,7 @@ from bot.config import Settings
 from storage import Database
 
 DEFAULT_HOURS = 24
+MAX_HOURS = 24 * 366 * 10  # ten years: more than anything kept, far from a date overflow
 
 
 async def inbox_retry(settings: Settings, hours: float = DEFAULT_HOURS) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.clock import utc_now
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
@@ -229,3 +230,19 @@ async def test_a_requeued_event_is_handled_while_others_keep_writing(bot: Runtim
             break
         await asyncio.sleep(0.25)
     assert await old_one_handled()
+
+
+@pytest.mark.parametrize("hours", ["inf", "1e300", "1e9", "nan", "0", "-1", "many"])
+@pytest.mark.parametrize("queue", ["inbox", "outbox"])
+async def test_retry_hours_out_of_range_is_a_clear_error(
+    tmp_path: Path, line: FakeLine, capsys: pytest.CaptureFixture[str], queue: str, hours: str
+) -> None:
+    """An operator may type a huge number to mean "everything": inf and 1e9 hours overflowed the date
+    arithmetic (a traceback); now --hours is refused like any bad argument."""
+    config = write_config(tmp_path, line.base_url)
+    with pytest.raises(SystemExit) as exited:
+        await asyncio.to_thread(main, [queue, "retry", "--config", str(config), "--hours", hours])
+    assert exited.value.code == 2
+    assert f"must be a number of hours above 0 and at most 87840, not '{hours}'" in capsys.readouterr().err
+    # The largest allowed is accepted (and reaches the database).
+    assert await asyncio.to_thread(main, [queue, "retry", "--config", str(config), "--hours", "87840"]) == 0
