@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import getpass
 import io
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -87,19 +88,36 @@ def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
 async def export_cases(settings: Settings, output: str | None) -> int:
     texts = Texts.load()
     columns = _columns(settings, texts)
-    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
-        cases = sorted(await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id)
-        rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]
-        rows += [[value(case) for _, value in columns] for case in cases]
-        write_csv(rows, output)
-        async with db.transaction() as tx:
-            # Who read the personal data, and how much; never what.
-            await tx.audit.record(
-                f"cli:{getpass.getuser()}", "cases.exported", "cases", "all", utc_now(), {"count": len(cases)}
+        db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
+        try:
+            cases = sorted(
+                await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id
             )
-    finally:
-        await db.close()
+            # Recorded before the file is written: an export that fails after this is logged as
+            # attempted (the safe side), and no personal data ever leaves unaudited.
+            async with db.transaction() as tx:
+                # Who read the personal data, and how much; never what.
+                await tx.audit.record(
+                    f"cli:{getpass.getuser()}",
+                    "cases.exported",
+                    "cases",
+                    "all",
+                    utc_now(),
+                    {"count": len(cases)},
+                )
+        finally:
+            await db.close()
+    except sqlite3.Error as exc:
+        # Typically "database is locked": the bot held the writer longer than [storage] busy_timeout_ms.
+        print(
+            f"error: cannot export from {settings.database_path}: {exc}; nothing was written, try again",
+            file=sys.stderr,
+        )
+        return 1
+    rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]
+    rows += [[value(case) for _, value in columns] for case in cases]
+    write_csv(rows, output)
     print(f"{len(cases)} case(s) exported", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import sqlite3
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -141,3 +142,38 @@ async def test_citizen_text_is_never_a_formula_in_a_spreadsheet(
     # The leading ' makes Excel show the text as typed instead of running it.
     assert [case[c] for c in ("団体名", "氏名", "相談内容", "希望日時")] == [f"'{text}"] * 4
     assert case["受付番号"] == "2026-0001" and case["受付日時"] == "2026-11-30 10:00"  # ours stay as they are
+
+
+async def test_an_export_is_audited_before_the_file_is_written(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'path = "madoguchi.sqlite3"', 'path = "madoguchi.sqlite3"\nbusy_timeout_ms = 200'
+        ),
+        encoding="utf-8",
+    )
+    await two_cases(tmp_path / "madoguchi.sqlite3")
+    output = tmp_path / "cases.csv"
+    holder = sqlite3.connect(tmp_path / "madoguchi.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the running bot's writer, busy longer than busy_timeout_ms
+    try:
+        status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(output))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # The audit entry could not be written, so neither is the personal data; one clear line, no traceback.
+    assert status == 1 and not output.exists()
+    assert err.startswith("error: cannot export") and "database is locked" in err and err.count("\n") == 1, (
+        err
+    )
+
+    # An export whose file then cannot be written is still on record (as attempted: the safe side).
+    output.mkdir()
+    status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(output))
+    assert status == 2 and err.startswith("error: cannot write"), err
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        [entry] = await db.read.audit.for_subject("cases", "all")
+    finally:
+        await db.close()
+    assert entry.action == "cases.exported" and entry.detail == {"count": 2}
