@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import getpass
 import io
+import os
 import sqlite3
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -80,9 +82,24 @@ def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
         sys.stdout.flush()
         return
     try:
-        Path(output).write_bytes(data)
+        _replace(Path(output), data)
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write to a new file in the same folder, then rename it into place: a full disk or a crash never
+    leaves half a CSV (nor destroys the previous one). mkstemp creates it 0600: it may hold personal data."""
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 async def export_cases(settings: Settings, output: str | None) -> int:

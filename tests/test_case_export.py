@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import resource
 import sqlite3
+import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -177,3 +180,44 @@ async def test_an_export_is_audited_before_the_file_is_written(tmp_path: Path, l
     finally:
         await db.close()
     assert entry.action == "cases.exported" and entry.detail == {"count": 2}
+
+
+async def test_an_export_is_private_and_never_half_written(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    await two_cases(tmp_path / "madoguchi.sqlite3")
+    output = tmp_path / "cases.csv"
+    output.write_bytes(b"the previous export")
+    output.chmod(0o644)
+    status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(output))
+    assert status == 0, err
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600  # personal data: not for the server's other users
+    previous = output.read_bytes()
+    assert previous.startswith(b"\xef\xbb\xbf")
+
+    # Many long cases, and a disk that fills up halfway through the file (a file size limit stands in
+    # for it: the write fails with EFBIG part of the way, as with ENOSPC).
+    db = await Database.open(tmp_path / "madoguchi.sqlite3")
+    try:
+        async with db.transaction() as tx:
+            for _ in range(150):
+                await tx.cases.create(
+                    NewCase(None, "general", "個人", "山田 花子", "line", "相" * 3000), NOW, 2026
+                )
+    finally:
+        await db.close()
+    # Above what the audit entry writes to the database (and within SQLite's memory for the sort, so
+    # reading spills nothing to a temporary file), below the size of the CSV (1.4 MB).
+    limit = 1_000_000
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "cases", "export", "--config", str(config), "--output", str(output),
+        cwd=ROOT, stderr=asyncio.subprocess.PIPE, preexec_fn=small_disk,
+    )  # fmt: skip
+    _, stderr = await process.communicate()
+    assert process.returncode == 2 and stderr.decode().startswith("error: cannot write"), stderr.decode()
+    assert "File too large" in stderr.decode()  # the CSV's own write failed, not the database's
+    assert output.read_bytes() == previous  # the last good export, whole
+    assert [name for name in os.listdir(tmp_path) if "cases" in name] == ["cases.csv"]  # no partial left
