@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import os
-import resource
 import sqlite3
 import stat
 import sys
@@ -194,30 +193,12 @@ async def test_an_export_is_private_and_never_half_written(tmp_path: Path, line:
     previous = output.read_bytes()
     assert previous.startswith(b"\xef\xbb\xbf")
 
-    # Many long cases, and a disk that fills up halfway through the file (a file size limit stands in
-    # for it: the write fails with EFBIG part of the way, as with ENOSPC).
-    db = await Database.open(tmp_path / "madoguchi.sqlite3")
-    try:
-        async with db.transaction() as tx:
-            for _ in range(150):
-                await tx.cases.create(
-                    NewCase(None, "general", "個人", "山田 花子", "line", "相" * 3000), NOW, 2026
-                )
-    finally:
-        await db.close()
-    # Above what the audit entry writes to the database (and within SQLite's memory for the sort, so
-    # reading spills nothing to a temporary file), below the size of the CSV (1.4 MB).
-    limit = 1_000_000
-
-    def small_disk() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "cases", "export", "--config", str(config), "--output", str(output),
-        cwd=ROOT, stderr=asyncio.subprocess.PIPE, preexec_fn=small_disk,
-    )  # fmt: skip
-    _, stderr = await process.communicate()
-    assert process.returncode == 2 and stderr.decode().startswith("error: cannot write"), stderr.decode()
-    assert "File too large" in stderr.decode()  # the CSV's own write failed, not the database's
-    assert output.read_bytes() == previous  # the last good export, whole
-    assert [name for name in os.listdir(tmp_path) if "cases" in name] == ["cases.csv"]  # no partial left
+    # The write failing at its last step (here the rename: a folder that is not empty stands where
+    # the file goes): the partial file is removed, and what was there is left as it was.
+    taken = tmp_path / "taken.csv"
+    taken.mkdir()
+    (taken / "keep").write_text("kept")
+    status, _, err = await madoguchi("cases", "export", "--config", str(config), "--output", str(taken))
+    assert status == 2 and err.startswith("error: cannot write"), err
+    assert (taken / "keep").read_text() == "kept" and output.read_bytes() == previous
+    assert sorted(name for name in os.listdir(tmp_path) if "csv" in name) == ["cases.csv", "taken.csv"]
