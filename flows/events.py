@@ -138,7 +138,7 @@ async def _seats_line(event: Event, call: Call, seats: _Seats) -> str:
     texts = call.ctx.texts
     if event.status == "cancelled":
         return texts.get("events.cancelled_event")
-    if not event.open_for_sign_up(call.ctx.now):
+    if not _open(event, call):
         return texts.get("events.closed")
     if event.has_slots:
         free = len(await seats.free_slots())
@@ -177,7 +177,7 @@ async def _actions(
     if mine is not None and mine.status in ("registered", "waitlisted"):
         key = "events.cancel" if mine.status == "registered" else "events.leave_waitlist"
         return [Choice(texts.get(key), f"event:{event.id}:cancel", ("キャンセル", "取り消す", "取消"))]
-    if not event.open_for_sign_up(call.ctx.now):
+    if not _open(event, call):
         return []
     full = await _full(event, seats or _Seats(event, call.tx))
     key = "events.join_waitlist" if full else "events.register"
@@ -319,8 +319,11 @@ async def _event(call: Call) -> Reply:
     head, _, action = call.argument.partition(":")
     event = await call.tx.events.get(row_id(head))
     texts = call.ctx.texts
-    if event is None or not event.public:
+    if event is None or not await _visible(event, call):
         return _end(call, [Text(texts.get("events.not_found"))])
+    if not event.public and (action == "register" or action.startswith("slot:")):
+        # Made internal after they signed up: they keep what they hold (and may cancel it), no more.
+        return await _details(event, call)
     if action == "register" and event.has_slots:
         return await _ask_slot(event, call)
     if action == "register":
@@ -340,6 +343,20 @@ async def _event(call: Call) -> Reply:
     return await _details(event, call)
 
 
+async def _visible(event: Event, call: Call) -> bool:
+    """Public, or made internal after this citizen signed up (or joined its waitlist): they can still
+    see it and cancel, though nobody can sign up any more."""
+    if event.public:
+        return True
+    mine = await call.tx.registrations.of(event.id, call.user.id)
+    return mine is not None and mine.status in ("registered", "waitlisted")
+
+
+def _open(event: Event, call: Call) -> bool:
+    """Taking sign-ups from citizens: open, and not internal."""
+    return event.public and event.open_for_sign_up(call.ctx.now)
+
+
 async def _details(event: Event, call: Call) -> Reply:
     texts = call.ctx.texts
     mine = await call.tx.registrations.of(event.id, call.user.id)
@@ -347,7 +364,7 @@ async def _details(event: Event, call: Call) -> Reply:
     seats = _Seats(event, call.tx)
     lines = [_summary(event, call.ctx, registered), await _seats_line(event, call, seats)]
     lines += await _slot_lines(event, mine, call, seats)
-    if event.registration_deadline is not None and event.open_for_sign_up(call.ctx.now):
+    if event.registration_deadline is not None and _open(event, call):
         deadline = moment_text(texts, event.registration_deadline, call.ctx.timezone)
         lines.append(texts.get("events.deadline", deadline=deadline))
     mine_line = await _mine_line(mine, call)
@@ -390,9 +407,9 @@ async def _ask_slot(event: Event, call: Call, before: str = "") -> Reply:
     if held is not None:
         said = texts.get("slots.already", slot=slots.slot_moment(texts, held, call.ctx.timezone))
         reply = _end(call, [Text(said)])
-    elif not free and before and event.open_for_sign_up(now):
+    elif not free and before and _open(event, call):
         reply = await _offer_waitlist(event, call, f"{before}\n{texts.get('slots.none_free')}")
-    elif not free or not event.open_for_sign_up(now):
+    elif not free or not _open(event, call):
         reply = await _register(event, call)
     else:
         options = [*(slots.slot_choice(event.id, s, texts, call.ctx.timezone) for s in free), _back(texts)]
@@ -640,7 +657,8 @@ async def _slot_answer(conversation: Conversation, call: Call) -> tuple[Event | 
     event = await call.tx.events.get(state.id)
     text = call.inbound.text if call.inbound.kind == "text" else ""
     # A long text is a message, not a time (「10時の回は駐車場がありますか…」): see matching.MAX_TYPED.
-    if event is None or not text or matching.is_message(text):
+    # An event made internal meanwhile offers no slot: nobody signs up for it any more.
+    if event is None or not event.public or not text or matching.is_message(text):
         return None, matching.Match()
     shown = [await call.tx.slots.get(i) for i in state.slots]
     listed = [s for s in shown if s is not None and s.event_id == event.id]
