@@ -96,7 +96,9 @@ class ServerSettings(_Section):
 
 class StorageSettings(_Section):
     path: str = "var/madoguchi.sqlite3"
-    busy_timeout_ms: int = Field(default=5000, ge=0)
+    # How long a write waits for another connection's lock (the bot, a command, a backup) before it
+    # fails. Bounded: a typo such as 50000000 would make every locked write hang for hours.
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=60_000)
 
 
 class BackupSettings(_Section):
