@@ -288,7 +288,7 @@ class SlackDesk:
             key = f"event:{body.get('event_id') or event.get('ts')}"
             first = await tx.inbox.record_handled("slack", key, f"slack:case:{case.id}", self._clock())
         if first:
-            text = self._texts.get("staff_answer.edit_not_sent", prefix=prefix)
+            text = self._texts.get("staff_answer.edit_not_sent", prefix=mrkdwn.escape(prefix))
             await tell(self._client, str(actor), channel, text, thread_ts=str(thread_ts))
 
     async def _mark_note(
@@ -306,7 +306,7 @@ class SlackDesk:
                 log.warning("slack.note_reaction_failed", extra=fields(error=error))
         if hint or not marked:
             text = (
-                self._texts.get("staff.note_kept_hint", prefix=prefix)
+                self._texts.get("staff.note_kept_hint", prefix=mrkdwn.escape(prefix))
                 if hint
                 else self._texts.get("staff.note_kept")
             )
@@ -373,7 +373,9 @@ class SlackDesk:
             case = await read.cases.by_number(words[1])
             refusal = None if case is None else await self._staff_refusal(actor, case)
             if case is None:
-                await ack(text=self._texts.get("command.not_found", number=words[1]))
+                # What was typed, as typed (Slack sends it escaped), and shown literally.
+                typed = mrkdwn.escape(mrkdwn.unescape(words[1]))
+                await ack(text=self._texts.get("command.not_found", number=typed))
             elif refusal is not None:
                 await ack(text=refusal)
             else:

@@ -3,9 +3,17 @@
 Slack treats `&`, `<` and `>` as control characters in message text and in `mrkdwn` text objects:
 `<!channel>` pings a whole channel, `<@U…>` a person, `<https://…|label>` shows a link under any
 label. So everything a citizen wrote is passed through `escape` before it goes into a Slack message
-or a `mrkdwn` object (Slack's rule: `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`, nothing else).
+or a `mrkdwn` object (Slack's rule: `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`; styling below).
 `plain_text` objects (headers, buttons, the reply preview) are shown literally and parse no mentions
 or links, so they take the text as it is; escaping them would show `&amp;` to staff.
+
+Slack has no escape for its styling characters (`*bold*`, `_italic_`, `~strike~`, `` `code` ``), so
+a title like `*第3回*会議` inside our own `*{title}*` would end the bold early, or a name could open
+a style that our text closes. `escape` shows each of them as its full-width look-alike (`＊＿～｀`),
+which Slack does not parse, except between two ASCII letters or digits, where Slack styles nothing
+(`taro_yamada@example.org`, `channel_not_found` stay as they are). A web address is kept exactly as
+written and made a link showing its address (`<https://…>`, as Slack does with a typed address), so
+`/_layouts/`, `~user` and `a_b=1` in it still work.
 
 The other way, what staff type in Slack arrives escaped, with links and mentions as markup
 (`A&amp;B <https://example.org|site> <@U123>`). `to_plain` turns it into what a citizen can read on
@@ -27,22 +35,47 @@ from bot.text_input import storable
 # Everything between < and > in text that came from Slack is markup: a literal < arrives as &lt;.
 _MARKUP = re.compile(r"<([^<>]*)>")
 _ENTITY = re.compile(r"&[a-z]*;?$")
+# A web address as Slack recognises one when it is typed (bot/sandbox/slack_signing.py `typed`).
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_STYLE = str.maketrans("*_~`", "＊＿～｀")
+# A styling character unless it stands between two ASCII letters or digits.
+_STYLING = re.compile(r"(?<![A-Za-z0-9])[*_~`]|[*_~`](?![A-Za-z0-9])")
 
 NameOf = Callable[[str], Awaitable[str | None]]
 
 
 def escape(text: str) -> str:
-    """Text as Slack shows it literally in a message or a `mrkdwn` object: no pings, no links."""
+    """Text as Slack shows it literally in a message or a `mrkdwn` object: no pings, no disguised
+    links, no styling that reaches beyond it. Web addresses become links that show their address."""
+    pieces: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        pieces.append(_literal(text[last : match.start()]))
+        pieces.append(f"<{_entities(match.group(0))}>")
+        last = match.end()
+    pieces.append(_literal(text[last:]))
+    return "".join(pieces)
+
+
+def _entities(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _literal(text: str) -> str:
+    unstyled = _STYLING.sub(lambda m: m.group(0).translate(_STYLE), text)
+    return _entities(unstyled)
 
 
 def escape_cut(text: str, limit: int) -> str:
     """`escape(text)` within `limit` characters (Block Kit counts the escaped text), never cutting
-    an entity in half; `…` marks a cut."""
+    an entity or a link in half; `…` marks a cut."""
     escaped = escape(text)
     if len(escaped) <= limit:
         return escaped
     head = escaped[: limit - 1]
+    opened = head.rfind("<")
+    if opened > head.rfind(">"):  # only links have < and > once escaped
+        head = head[:opened]
     return _ENTITY.sub("", head) + "…"
 
 

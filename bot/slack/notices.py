@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -293,7 +294,7 @@ class NoticeDesk(StaffDesk):
                 return
             result = await self._notices.answer(tx, value, ward, actor, "slack", channel, now)
         if result.refused is not None:
-            await tell(self._client, actor, channel, result.refused)
+            await tell(self._client, actor, channel, escape(result.refused))  # plain text, with the title
             return
         if result.changed:
             self._on_queued()
@@ -311,7 +312,7 @@ def copy_message(
     heading = "notices.heading_changed" if notice.status == "changed" else "notices.heading_new"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_cut(notice.title, MAX_HEADER))},
-        _context(escape(texts.get(heading, ward=ward.ward))),
+        _context(texts.get(heading, ward=escape(ward.ward))),
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": escape_cut("\n".join(flow.details(texts, notice, tz)), 3000)},
@@ -378,9 +379,10 @@ def sheet_message(
         if recipient.answer is not None:
             line += texts.get("notices.sheet_via", who=_who(texts, recipient))
         lines.append(line)
-    title = flow.sheet_title(texts, notice, settings.center.tz)
+    # Only the title is escaped: the text around it is ours, bold included.
+    title = flow.sheet_title(texts, replace(notice, title=escape(notice.title)), settings.center.tz)
     blocks: list[dict[str, Any]] = [
-        _section(escape(title)),
+        _section(title),
         _section(summary),
         _section(_cut("\n".join(lines), 3000) or summary),
     ]

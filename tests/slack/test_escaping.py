@@ -64,7 +64,7 @@ async def test_citizen_text_is_shown_literally_and_pings_no_one(desk: Desk) -> N
         card,
         "&lt;!channel&gt; 攻撃",
         "&lt;!everyone&gt; &amp; &lt;@U_BOSS&gt;",
-        "&lt;https://evil.example/|公式サイト&gt;",
+        "&lt;<https://evil.example/>|公式サイト&gt;",  # the address is the link, the label just text
         "A&amp;B &lt;!here&gt;",
     )
 
@@ -72,7 +72,7 @@ async def test_citizen_text_is_shown_literally_and_pings_no_one(desk: Desk) -> N
     await citizen.type(FOLLOW_UP)
     await wait_for(lambda: any("追加です" in t for t in thread(desk, case)))
     [line] = [m for m in desk.slack.messages_in("C_NPO", case.slack_ts) if "追加です" in m["text"]]
-    assert_literal(desk, line, "&lt;@U_STAFF&gt; &lt;https://evil.example/login|ログイン&gt; &amp;amp;")
+    assert_literal(desk, line, "&lt;@U_STAFF&gt; &lt;<https://evil.example/login>|ログイン&gt; &amp;amp;")
 
     # Claim (the card is redrawn) and the reply modal, which names the citizen.
     assert (await desk.press(case, "case_claim"))[0] == 200
@@ -90,7 +90,7 @@ async def test_citizen_text_is_shown_literally_and_pings_no_one(desk: Desk) -> N
     status, text = await desk.post(slash_command("/madoguchi", f"case {case.number}", STAFF, "C_NPO"))
     assert status == 200
     assert_literal(
-        desk, json.loads(text), "&lt;!channel&gt; 攻撃", "&lt;https://evil.example/|公式サイト&gt;"
+        desk, json.loads(text), "&lt;!channel&gt; 攻撃", "&lt;<https://evil.example/>|公式サイト&gt;"
     )
 
     # App Home lists the case under the staff member's own.
@@ -166,7 +166,9 @@ async def test_a_reply_from_the_modal_is_copied_into_the_thread_literally(desk: 
     assert desk.line.sent_messages(USER)[-1].message["text"].endswith(answer)  # the citizen gets it as typed
     [copy] = [t for t in desk.thread(case) if "返信しました" in t]
     assert_literal(
-        desk, {"text": copy}, "&lt;!channel&gt; ご確認ください &amp; &lt;https://evil.example/|公式サイト&gt;"
+        desk,
+        {"text": copy},
+        "&lt;!channel&gt; ご確認ください &amp; &lt;<https://evil.example/>|公式サイト&gt;",
     )
 
 
@@ -176,6 +178,17 @@ def test_the_markup_rules_one_by_one() -> None:
     assert escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
     assert unescape(escape("a <b> & &amp; &lt;")) == "a <b> & &amp; &lt;"
     assert escape_cut("&&&&", 12) == "&amp;&amp;…"  # an entity is never cut in half
+    # Styling characters: look-alikes Slack does not parse, except between ASCII letters or digits.
+    assert escape("*a* _b_ ~c~ `d` 第3回*会議") == "＊a＊ ＿b＿ ～c～ ｀d｀ 第3回＊会議"
+    assert escape("taro_yamada@example.org channel_not_found 2*3") == (
+        "taro_yamada@example.org channel_not_found 2*3"
+    )
+    # A web address is kept whole as a link showing itself; a label typed after it stays text.
+    assert escape("見て https://x.example/_layouts/~a?b=1&c=2 です") == (
+        "見て <https://x.example/_layouts/~a?b=1&amp;c=2> です"
+    )
+    assert escape("<https://evil.example/|bank>") == "&lt;<https://evil.example/>|bank&gt;"
+    assert escape_cut("見て https://x.example/abcdef", 12) == "見て …"  # a link is never cut in half
     assert unescape("<https://x.example/a?b=1&amp;c=2>") == "https://x.example/a?b=1&c=2"
     assert unescape("<https://x.example|site>") == "site (https://x.example)"
     assert unescape("<https://x.example|x.example>") == "https://x.example"
