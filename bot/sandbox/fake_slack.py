@@ -1390,11 +1390,12 @@ _BROADCASTS = ("!channel", "!here", "!everyone", "!subteam^")
 
 def _parsed_texts(surface: Any) -> list[str]:
     """The texts Slack parses for markup: a message's (or ack's) top-level ``text`` and every
-    ``mrkdwn`` text object in its blocks (``plain_text`` objects are shown literally)."""
+    ``mrkdwn`` text object in its blocks (``plain_text`` objects are shown literally). A message's
+    ``"mrkdwn": false`` turns off styling only: ``<!channel>`` and ``<url|label>`` in it still act."""
     found: list[str] = []
     if not isinstance(surface, dict):
         return found
-    if isinstance(surface.get("text"), str) and surface.get("mrkdwn", True) is not False:
+    if isinstance(surface.get("text"), str):
         found.append(surface["text"])
 
     def walk(node: Any) -> None:
@@ -1419,7 +1420,8 @@ def control_sequences(surface: Any) -> list[str]:
 
 def alarms(surface: Any, allowed: Iterable[str] = ()) -> list[str]:
     """Control sequences that ping (``<!channel>``, ``<!here>``, ``<!everyone>``, a user group,
-    a ``<@U…>`` not in ``allowed``) or show a link under a label that is not its address."""
+    a ``<@U…>`` not in ``allowed``) or show a link, of any scheme, under a label that is not its
+    address."""
     ok = set(allowed)
     bad: list[str] = []
     for sequence in control_sequences(surface):
@@ -1428,7 +1430,9 @@ def alarms(surface: Any, allowed: Iterable[str] = ()) -> list[str]:
         inner = sequence[1:-1]
         target, _, label = inner.partition("|")
         pings = target.startswith((*_BROADCASTS, "@"))
-        disguised = target.startswith(("http://", "https://", "mailto:")) and bool(label) and label != target
+        # Any other target with a label is a link Slack shows under that label (https, mailto, tel,
+        # slack://, ftp…); channels (#C…) and broadcasts name themselves.
+        disguised = not target.startswith(("#", "!")) and bool(label) and label != target
         if pings or disguised:
             bad.append(sequence)
     return bad
