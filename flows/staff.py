@@ -53,8 +53,8 @@ class StaffResult:
     refused: str | None = None
     # The act kept the staff member's message as an internal note: show that it was not sent.
     kept_as_note: bool = False
-    # A reply written outside the thread (the modal), for the staff surface to copy into the thread,
-    # quoted as that surface needs (staff text can hold markup).
+    # A reply or closing message written outside the thread (a modal), for the staff surface to copy
+    # into the thread, quoted as that surface needs (staff text can hold markup).
     reply_copy: str | None = None
 
 
@@ -205,8 +205,13 @@ async def close(
     else:
         citizen_text = texts.get("staff_to_citizen.closed", number=case.number)
     await _audit(tx, case, actor, "case.closed", now, with_message=bool(message))
+    # The closing message is written in the modal: copied into the thread like a modal reply, so the
+    # thread shows everything the citizen was told.
     return StaffResult(
-        citizen=[Text(citizen_text)], thread=[texts.get("staff.closed_note", actor=actor)], card_changed=True
+        citizen=[Text(citizen_text)],
+        thread=[texts.get("staff.closed_note", actor=actor)],
+        card_changed=True,
+        reply_copy=message or None,
     )
 
 
