@@ -23,10 +23,13 @@ from bot.queue_commands import DEFAULT_HOURS, MAX_HOURS, inbox_retry, outbox_ret
 from bot.service import serve
 from bot.ward_commands import WardInputError, notices_send, wards_link, wards_list
 from storage import Database
+from storage.base import _busy
 from storage.migrate import NewerSchema
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+# sysexits' EX_TEMPFAIL: the database was busy; the same command may simply be run again.
+EXIT_BUSY = 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -229,7 +232,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:
+        if not _locked(exc):
+            raise
+        # Every command ends here, not with a traceback; the message is SQLite's, never data.
+        print(
+            "error: the database is locked: another madoguchi (the running bot, another command) or a "
+            "backup held it longer than [storage] busy_timeout_ms; try again in a moment",
+            file=sys.stderr,
+        )
+        return EXIT_BUSY
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _locked(exc: Exception) -> bool:
+    """Another connection held the database's lock longer than [storage] busy_timeout_ms."""
+    return isinstance(exc, sqlite3.OperationalError) and _busy(exc)
 
 
 def _demo(host: str, port: int) -> int:
@@ -256,6 +274,8 @@ def _backup(settings: Settings, to: str | None) -> int:
     try:
         path = take_backup(settings.database_path, folder, utc_now(), keep, settings.storage.busy_timeout_ms)
     except (OSError, sqlite3.Error) as exc:
+        if _locked(exc):
+            raise
         raise BackupError(f"cannot back up {settings.database_path} into {folder}: {exc}") from None
     print(f"backup written: {path} ({path.stat().st_size:,} bytes; the newest {keep} are kept)")
     return 0
@@ -265,6 +285,8 @@ def _restore(settings: Settings, backup: Path) -> int:
     try:
         kept = restore(settings, backup, utc_now())
     except (OSError, sqlite3.Error) as exc:
+        if _locked(exc):
+            raise
         raise BackupError(f"cannot restore {backup}: {exc}") from None
     print(f"restored {backup} as {settings.database_path}")
     if kept is not None:
