@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows import announcements, events, intake, matching, paging, privacy, questionnaire
+from flows import announcements, events, image_sets, intake, matching, paging, privacy, questionnaire
 from flows import state as state_io
 from flows.commands import COMMANDS, Call, Command
 from flows.commands import menu as menu
@@ -107,7 +107,22 @@ def contact_text(ctx: DeskContext) -> str:
 
 
 async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
-    """The bot's answer to one inbound event from a citizen."""
+    """The bot's answer to one inbound event from a citizen. Images sent together (an image set)
+    are each handled, but answered once: by the first of the set handled (flows/image_sets.py)."""
+    sets = image_sets.remembered(await tx.conversations.get(user.id), ctx.now)
+    reply = await _respond_afresh(inbound, user, tx, ctx)
+    set_id = inbound.image_set if image_sets.usable(inbound.image_set) else ""
+    if reply.forgotten or not (set_id or sets.answered):
+        return reply  # nothing to remember (after a deletion, nothing may be kept)
+    if set_id and image_sets.answered(sets, set_id):
+        reply = replace(reply, messages=[])  # attached and forwarded like the others, in silence
+    elif set_id:
+        sets = image_sets.adding(sets, set_id, ctx.now)
+    await image_sets.keep(tx, user.id, sets, ctx.now)
+    return reply
+
+
+async def _respond_afresh(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     try:
         return await _respond(inbound, user, tx, ctx)
     except state_io.BadState:
@@ -128,6 +143,8 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         return await _unsend(inbound.message_id, user, tx, ctx)
     word = _word(inbound)
     conversation = await tx.conversations.get(user.id)
+    if conversation is not None and conversation.flow == image_sets.FLOW:
+        conversation = None  # only what image sets were answered: no conversation under way
     if conversation is not None and conversation.flow == DELETE_FLOW:
         return await _at_delete_question(conversation, inbound, word, user, tx, ctx)
     command = COMMANDS.find(word)
@@ -145,7 +162,7 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
             await tx.conversations.delete(user.id)
             return Reply([Text(texts.get("flow.cancelled")), menu(texts)])
         filed = await file_held(conversation, user, tx, ctx)
-        rest = await respond(inbound, user, tx, ctx)
+        rest = await _respond_afresh(inbound, user, tx, ctx)
         return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
     if conversation is not None and conversation.flow in SHOWN:
         if command is None:  # a typed answer to the list, the event or the question shown
@@ -509,7 +526,9 @@ async def _free_message(
         if inbound.kind in ("sticker", "location"):
             return Reply([Text(texts.get(f"media.{inbound.kind}"))])
         if inbound.kind == "media":
-            return Reply([Text(texts.get(f"media.{inbound.media}"))])
+            # Said once for images sent together (see respond), so said of them all.
+            key = "media.image_set" if inbound.image_set else f"media.{inbound.media}"
+            return Reply([Text(texts.get(key))])
         return Reply([Text(ctx.contact.with_block(texts.get("fallback.text"), texts)), menu(texts)])
     held = [_held(inbound)]
     # One conversation row per citizen: asking "which case?" would replace a suspended draft, so with

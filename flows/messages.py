@@ -19,13 +19,15 @@ InboundKind = Literal["text", "choice", "follow", "unfollow", "media", "location
 
 @dataclass(frozen=True)
 class Inbound:
-    """One thing a citizen did. `value` is a choice's value (a postback); `media` names what was sent."""
+    """One thing a citizen did. `value` is a choice's value (a postback); `media` names what was sent;
+    `image_set` the set an image was sent with, several at once (LINE's imageSet id; flows/image_sets.py)."""
 
     kind: InboundKind
     text: str = ""
     value: str = ""
     media: str = ""
     message_id: str = ""
+    image_set: str = ""
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,10 @@ def _inbound(event: Event) -> Inbound | None:
         return Inbound("sticker", message_id=message.id)
     if isinstance(message, LocationMessageContent):
         return Inbound("location", message_id=message.id)
-    if isinstance(message, ImageMessageContent | FileMessageContent):
+    if isinstance(message, ImageMessageContent):
+        image_set = message.image_set.id if message.image_set is not None else ""
+        return Inbound("media", media=message.type, message_id=message.id, image_set=image_set)
+    if isinstance(message, FileMessageContent):
         return Inbound("media", media=message.type, message_id=message.id)
     if message.type in ("video", "audio"):
         return Inbound("media", media=message.type, message_id=message.id)

@@ -27,6 +27,7 @@ __all__ = [
     "leave_event",
     "location_event",
     "new_event_id",
+    "new_image_set_id",
     "post_webhook",
     "postback_event",
     "sign",
@@ -65,6 +66,11 @@ def new_event_id() -> str:
     """A ULID (26 Crockford base32 chars: 48-bit ms time + 80 random bits), as LINE uses."""
     value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_image_set_id() -> str:
+    """An image set's id as LINE writes it: 64 upper-case hex digits."""
+    return secrets.token_hex(32).upper()
 
 
 def _message_id() -> str:
@@ -137,13 +143,20 @@ def image_event(
     reply_token: str | None = None,
     *,
     group_id: str | None = None,
+    image_set: tuple[str, int, int] | None = None,
 ) -> Event:
-    """An image sent in LINE; fetch it with ``FakeLine.set_content(message_id, ...)`` registered."""
-    message = {
+    """An image sent in LINE; fetch it with ``FakeLine.set_content(message_id, ...)`` registered.
+
+    ``image_set`` is (id, index, total) for one of several images sent at once: LINE sends each as an
+    event of its own (index from 1), in separate webhooks and any order; a single image has none."""
+    message: dict[str, Any] = {
         "type": "image",
         "quoteToken": secrets.token_urlsafe(24),
         "contentProvider": {"type": "line"},
     }
+    if image_set is not None:
+        set_id, index, total = image_set
+        message["imageSet"] = {"id": set_id, "index": index, "total": total}
     event = _message_event(user_id, message, reply_token, group_id)
     if message_id is not None:
         event["message"]["id"] = message_id
