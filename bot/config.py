@@ -177,7 +177,7 @@ class DeliverySettings(_Section):
 class PrivacySettings(_Section):
     # Bodies of events that failed for good and of messages that were never delivered are kept this
     # many days (for `inbox retry` / `outbox retry`), then cleared. Handled and delivered ones are
-    # cleared at once.
+    # cleared at once; the rows of handled events (kept to deduplicate retries) are deleted after it.
     purge_undelivered_after_days: int = Field(default=14, ge=1, le=365)
     # Closed cases lose their personal data (name, contact, texts) this many days after closing; the
     # number, category, dates and status stay for statistics. 3 years by default (a municipal record of

@@ -1,6 +1,7 @@
 """What the center keeps, and for how long: bodies of failed events and undelivered messages are
 cleared after `[privacy] purge_undelivered_after_days` (handled and delivered ones are cleared at once,
-in storage); closed cases lose their personal data `[privacy] anonymise_closed_after_days` after
+in storage), and the rows of handled events (kept only to deduplicate retries) are deleted after the
+same period; closed cases lose their personal data `[privacy] anonymise_closed_after_days` after
 closing (their cards in Slack are redrawn without it); then the WAL is checkpointed so the cleared
 texts leave the database files too.
 
@@ -39,13 +40,17 @@ class RetentionSweeper:
         closed_before = now - timedelta(days=privacy.anonymise_closed_after_days)
         async with self._db.transaction() as tx:
             events = await tx.inbox.purge_failed(before)
+            handled = await tx.inbox.purge_handled(before)
             messages = await tx.outbox.purge_undelivered(before)
             expired = await tx.cases.closed_before(closed_before)
             for case in expired:
                 await anonymise_case(case, tx, now, "retention")
                 await queue_anonymised(tx, self._settings, case, now)
-        if events or messages or expired:
+        if events or handled or messages or expired:
             await self._db.checkpoint()
-            log.info("retention.purged", extra=fields(events=events, messages=messages, cases=len(expired)))
+            log.info(
+                "retention.purged",
+                extra=fields(events=events, handled=handled, messages=messages, cases=len(expired)),
+            )
         if expired and self._on_queued is not None:
             self._on_queued()

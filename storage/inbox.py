@@ -109,6 +109,18 @@ class InboxRepository(Repository):
             (to_db(received_before),),
         )
 
+    async def purge_handled(self, received_before: datetime) -> int:
+        """Delete the rows of events handled that were received before a moment: webhooks and the
+        Slack actions recorded on arrival (button presses, App Home openings). A row only has to
+        outlive the platform's retries and redeliveries, which come within minutes or hours. The
+        newest row always stays: SQLite gives the next row the largest id plus one, so ids keep
+        growing and an id never names two events. Returns how many rows were deleted."""
+        return await self._run(
+            "DELETE FROM inbox WHERE status = 'done' AND received_at < ?"
+            " AND id < (SELECT max(id) FROM inbox)",
+            (to_db(received_before),),
+        )
+
     async def forget(self, order_key: str) -> int:
         """Deletion: events of this chat that were handled or failed keep no body (pending ones are
         still to be handled, in order). Returns how many bodies were cleared."""
