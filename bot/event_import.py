@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -342,12 +344,7 @@ class Parsed:
 def read_events(path: Path, settings: Settings, name: str | None = None) -> Parsed:
     """Every event in the file, checked; EventFileError at the first problem."""
     name = name or str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EventFileError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise EventFileError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    data = _read_bounded(path, name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -363,6 +360,31 @@ def read_events(path: Path, settings: Settings, name: str | None = None) -> Pars
         return read_calendar(text, settings, name)
     drafts, lines = _read_csv(text, settings, name)
     return Parsed(drafts, lines=tuple(lines))
+
+
+def _read_bounded(path: Path, name: str) -> bytes:
+    """The file's bytes, never more than MAX_FILE_BYTES of them held: a regular file only (a named
+    pipe would block the open, a device such as /dev/zero never ends), its size checked before
+    reading, and the read itself bounded, since the file can grow meanwhile."""
+    too_large = EventFileError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        # O_NONBLOCK: opening a named pipe with no writer returns at once instead of waiting forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise EventFileError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise EventFileError(f"{name}: not a regular file (give a .csv or .ics file)")
+            if status.st_size > MAX_FILE_BYTES:
+                raise too_large
+            data = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise EventFileError(f"cannot read {name}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise too_large
+    return data
 
 
 def _read_csv(text: str, settings: Settings, name: str) -> tuple[list[EventDraft], list[int]]:

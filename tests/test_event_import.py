@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.config import load_settings
-from bot.event_import import EventFileError, read_events
+from bot.event_import import MAX_FILE_BYTES, EventFileError, read_events
 from bot.sandbox.fake_line import FakeLine
 from storage import Database
-from tests.harness import write_config
+from tests.harness import ROOT, write_config
 from tests.test_case_export import madoguchi
 
 HEADER = "uid,kind,title,description,starts_at,ends_at,venue,online_url,capacity,registration_deadline,public,reminders"
@@ -122,6 +126,80 @@ def test_unknown_columns_and_bad_encoding_are_named(tmp_path: Path) -> None:
     path.write_bytes(HEADER.encode() + b"\n" + "a,salon,サロン".encode("shift_jis") + b",2027-01-01 10:00\n")
     with pytest.raises(EventFileError, match=r"x\.csv:2: not UTF-8"):
         read_events(path, settings, "x.csv")
+
+
+# The command run with its memory capped (address space, as `ulimit -v`): a read of the whole file
+# fails with MemoryError instead of the clear error, and never takes the machine's memory.
+MEMORY_CAP = 1024 * 1024 * 1024
+CAPPED = (
+    "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); "
+    "sys.argv = ['madoguchi', *sys.argv[1:]]; runpy.run_module('bot', run_name='__main__')"
+)
+
+
+async def import_capped(path: Path, config: Path) -> tuple[int, str]:
+    """`madoguchi events import PATH` with its memory capped; an import that hangs fails the test."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CAPPED.format(cap=MEMORY_CAP), "events", "import", str(path),
+        "--config", str(config), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"events import {path} hung") from None
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+def sparse(tmp_path: Path) -> Path:
+    """A file of 8 GB that takes no disk space: reading it whole needs 8 GB of memory."""
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as file:
+        file.truncate(8 * 1024**3)
+    return path
+
+
+def fifo(tmp_path: Path) -> Path:
+    """A named pipe nobody writes to: opening it to read waits for a writer forever."""
+    path = tmp_path / "pipe.csv"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (sparse, "huge.csv: larger than 5 MB"),
+        (fifo, "pipe.csv: not a regular file"),
+        (lambda _: Path("/dev/zero"), "/dev/zero: not a regular file"),
+    ],
+)
+async def test_a_file_is_never_read_past_the_size_limit(
+    tmp_path: Path, line: FakeLine, make: Callable[[Path], Path], message: str
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    status, err = await import_capped(make(tmp_path), config)
+    assert status == 2 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "madoguchi.sqlite3").exists()
+
+
+async def test_five_megabytes_import_and_one_byte_more_is_refused(tmp_path: Path, line: FakeLine) -> None:
+    config = write_config(tmp_path, line.base_url)
+    path = write_csv(tmp_path, GOOD)
+    # Padded with lines of spaces (blank rows, skipped) to the limit exactly.
+    missing = MAX_FILE_BYTES - path.stat().st_size
+    lines, rest = divmod(missing, 1000)
+    path.write_bytes(path.read_bytes() + (b" " * 998 + b"\r\n") * lines + b" " * rest)
+    status, err = await import_capped(path, config)
+    assert status == 0, err
+    assert [uid for uid, _, _ in await stored(tmp_path)] == ["salon-2027-01", "npo-2027-01"]
+    path.write_bytes(path.read_bytes() + b" ")
+    status, err = await import_capped(path, config)
+    assert status == 2 and "events.csv: larger than 5 MB" in err and "Traceback" not in err
 
 
 ICS = """BEGIN:VCALENDAR\r
