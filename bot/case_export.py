@@ -12,7 +12,6 @@ import csv
 import getpass
 import io
 import os
-import sqlite3
 import sys
 import tempfile
 from collections import Counter
@@ -105,33 +104,25 @@ def _replace(path: Path, data: bytes) -> None:
 async def export_cases(settings: Settings, output: str | None) -> int:
     texts = Texts.load()
     columns = _columns(settings, texts)
+    # A database locked past [storage] busy_timeout_ms ends in cli.main (exit 75) before anything
+    # is written: the audit entry comes first.
+    db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
-        db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
-        try:
-            cases = sorted(
-                await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id
+        cases = sorted(await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id)
+        # Recorded before the file is written: an export that fails after this is logged as
+        # attempted (the safe side), and no personal data ever leaves unaudited.
+        async with db.transaction() as tx:
+            # Who read the personal data, and how much; never what.
+            await tx.audit.record(
+                f"cli:{getpass.getuser()}",
+                "cases.exported",
+                "cases",
+                "all",
+                utc_now(),
+                {"count": len(cases)},
             )
-            # Recorded before the file is written: an export that fails after this is logged as
-            # attempted (the safe side), and no personal data ever leaves unaudited.
-            async with db.transaction() as tx:
-                # Who read the personal data, and how much; never what.
-                await tx.audit.record(
-                    f"cli:{getpass.getuser()}",
-                    "cases.exported",
-                    "cases",
-                    "all",
-                    utc_now(),
-                    {"count": len(cases)},
-                )
-        finally:
-            await db.close()
-    except sqlite3.Error as exc:
-        # Typically "database is locked": the bot held the writer longer than [storage] busy_timeout_ms.
-        print(
-            f"error: cannot export from {settings.database_path}: {exc}; nothing was written, try again",
-            file=sys.stderr,
-        )
-        return 1
+    finally:
+        await db.close()
     rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]
     rows += [[value(case) for _, value in columns] for case in cases]
     write_csv(rows, output)
