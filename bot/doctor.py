@@ -10,6 +10,7 @@ under each one that failed, and exits 2 if anything failed. It never prints a se
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.line_commands import platform_error
 from storage import Database
+from storage.base import _busy
 from storage.migrate import available_migrations
 
 EXIT_OK = 0
@@ -87,19 +89,23 @@ class Doctor:
             return
         try:
             db = await Database.open(path, self._settings.storage.busy_timeout_ms, migrate=False)
+            try:
+                problems = await db.read.health.integrity_check()
+                applied = await db.read.health.applied_migrations()
+            finally:
+                await db.close()
         except Exception as exc:
-            self._add(
-                "database",
-                False,
-                f"cannot open {path}: {exc}",
-                "check the file's permissions and the disk; else restore a backup (docs/going-live.md)",
-            )
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                # Not the file's fault: another process held the lock past busy_timeout_ms.
+                fix = (
+                    "another process holds the database's lock (the bot in a long write, another "
+                    f"madoguchi command, a backup, an open sqlite3 shell): run doctor again in a moment; "
+                    f"if it stays locked, see which process holds it: fuser -v {path}"
+                )
+            else:
+                fix = "check the file's permissions and the disk; else restore a backup (docs/going-live.md)"
+            self._add("database", False, f"cannot open {path}: {exc}", fix)
             return
-        try:
-            problems = await db.read.health.integrity_check()
-            applied = await db.read.health.applied_migrations()
-        finally:
-            await db.close()
         if problems != ["ok"]:
             self._add(
                 "database integrity",

@@ -4,6 +4,7 @@ all green exits 0."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -216,3 +217,27 @@ async def test_a_bad_configuration_is_one_row_with_its_fix(
     assert code == 2
     assert "NOT_SET_HERE is not set" in row(out, "configuration")
     assert "-> edit the file, then: madoguchi check-config" in row(out, "configuration")
+
+
+async def test_a_locked_database_is_reported_as_locked_not_as_permissions(
+    tmp_path: Path, line: FakeLine, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = await migrated(write(tmp_path, line, slack))
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("[storage]\n", "[storage]\nbusy_timeout_ms = 200\n"),
+        encoding="utf-8",
+    )
+    # A process holding the write lock of a database not in WAL mode (as a restored file is until the
+    # bot opens it): nobody else can even open it.
+    holder = sqlite3.connect(tmp_path / "madoguchi.sqlite3", isolation_level=None)
+    holder.execute("PRAGMA journal_mode = DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, out = await doctor(config, capsys)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 2
+    found = row(out, "database")
+    assert "database is locked" in found and "another process holds the database's lock" in found, found
+    assert "permissions" not in found, found
