@@ -216,18 +216,39 @@ class OutboxRepository(Repository):
         return cancelled
 
     async def drop_recipient(self, line_user_id: str) -> int:
-        """Deletion: take a citizen out of the pending multicasts (reminders, notices to many) that
-        still name them; returns how many rows changed. A row left with nobody is cancelled when due."""
-        return await self._run(
-            "UPDATE outbox SET payload = json_set(payload, '$.to',"
-            " (SELECT json_group_array(value) FROM json_each(outbox.payload, '$.to') WHERE value <> :user))"
+        """Deletion: take a citizen out of the multicasts (reminders, notices to many) that still name
+        them, failed and dead ones included (`outbox retry` would send those again); returns how many
+        rows changed. A row left with nobody is never sent: a pending one is cancelled, and a failed
+        or dead one loses its body, so that a retry cannot bring it back."""
+        rows = await self._all(
+            "SELECT id FROM outbox"
             # `+channel` keeps the planner off outbox_sent (which leads with channel: every LINE message
-            # ever sent); outbox_due finds the pending rows alone.
-            " WHERE status = 'pending' AND +channel = 'line' AND json_valid(payload)"
+            # ever sent); the status narrows the search to the rows not sent.
+            " WHERE status IN ('pending', 'failed', 'dead') AND +channel = 'line' AND json_valid(payload)"
             " AND json_type(payload, '$.to') = 'array'"
-            " AND EXISTS (SELECT 1 FROM json_each(outbox.payload, '$.to') WHERE value = :user)",
-            {"user": line_user_id},
+            " AND EXISTS (SELECT 1 FROM json_each(outbox.payload, '$.to') WHERE value = ?)",
+            (line_user_id,),
         )
+        ids = [int(row[0]) for row in rows]
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        await self._run(
+            "UPDATE outbox SET payload = json_set(payload, '$.to',"
+            " (SELECT json_group_array(value) FROM json_each(outbox.payload, '$.to') WHERE value <> ?)),"
+            # An error text kept from an older version may quote the request (its recipients).
+            " last_error = CASE WHEN instr(last_error, ?) > 0 THEN NULL ELSE last_error END"
+            f" WHERE id IN ({marks})",
+            (line_user_id, line_user_id, *ids),
+        )
+        await self._run(
+            "UPDATE outbox SET payload = '{}', reply_token = NULL,"
+            " last_error = CASE status WHEN 'pending' THEN 'no recipient left' ELSE last_error END,"
+            " status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END"
+            f" WHERE id IN ({marks}) AND json_array_length(payload, '$.to') = 0",
+            tuple(ids),
+        )
+        return len(ids)
 
     async def forget_case(self, case_id: int, reason: str) -> int:
         """The same for every row about a case (its Slack posts, staff answers to the citizen)."""
