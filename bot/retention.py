@@ -10,9 +10,10 @@ Runs every hour from the scheduler; each run is idempotent (an anonymised case i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.citizen import queue_anonymised
 from bot.clock import Clock
@@ -24,14 +25,26 @@ from storage import Database
 log = logging.getLogger("madoguchi.retention")
 
 
+# Handled inbox rows deleted per transaction. The first sweep after an upgrade may find months of
+# them; deleted in one transaction they would hold the write lock while webhooks wait for their
+# acknowledgement (LINE gives about 2 s). Between batches the waiting transactions go first.
+HANDLED_BATCH = 2000
+
+
 class RetentionSweeper:
     def __init__(
-        self, db: Database, settings: Settings, clock: Clock, on_queued: Callable[[], None] | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        on_queued: Callable[[], None] | None = None,
+        handled_batch: int = HANDLED_BATCH,
     ) -> None:
         self._db = db
         self._settings = settings
         self._clock = clock
         self._on_queued = on_queued
+        self._handled_batch = handled_batch
 
     async def run(self) -> None:
         now = self._clock()
@@ -40,17 +53,31 @@ class RetentionSweeper:
         closed_before = now - timedelta(days=privacy.anonymise_closed_after_days)
         async with self._db.transaction() as tx:
             events = await tx.inbox.purge_failed(before)
-            handled = await tx.inbox.purge_handled(before)
             messages = await tx.outbox.purge_undelivered(before)
             expired = await tx.cases.closed_before(closed_before)
             for case in expired:
                 await anonymise_case(case, tx, now, "retention")
                 await queue_anonymised(tx, self._settings, case, now)
+        handled, batches = await self._purge_handled(before)
         if events or handled or messages or expired:
             await self._db.checkpoint()
             log.info(
                 "retention.purged",
-                extra=fields(events=events, handled=handled, messages=messages, cases=len(expired)),
+                extra=fields(
+                    events=events, handled=handled, batches=batches, messages=messages, cases=len(expired)
+                ),
             )
         if expired and self._on_queued is not None:
             self._on_queued()
+
+    async def _purge_handled(self, before: datetime) -> tuple[int, int]:
+        """Handled inbox rows deleted in bounded transactions; returns (rows, transactions)."""
+        deleted = batches = 0
+        while True:
+            async with self._db.transaction() as tx:
+                count = await tx.inbox.purge_handled(before, self._handled_batch)
+            deleted += count
+            batches += 1
+            if count < self._handled_batch:
+                return deleted, batches
+            await asyncio.sleep(0)  # let webhooks' acknowledgements (urgent) take the writer first

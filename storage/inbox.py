@@ -109,16 +109,17 @@ class InboxRepository(Repository):
             (to_db(received_before),),
         )
 
-    async def purge_handled(self, received_before: datetime) -> int:
-        """Delete the rows of events handled that were received before a moment: webhooks and the
-        Slack actions recorded on arrival (button presses, App Home openings). A row only has to
-        outlive the platform's retries and redeliveries, which come within minutes or hours. The
-        newest row always stays: SQLite gives the next row the largest id plus one, so ids keep
-        growing and an id never names two events. Returns how many rows were deleted."""
+    async def purge_handled(self, received_before: datetime, limit: int) -> int:
+        """Delete the rows of events handled that were received before a moment, the oldest `limit`
+        of them: webhooks and the Slack actions recorded on arrival (button presses, App Home
+        openings). A row only has to outlive the platform's retries and redeliveries, which come
+        within minutes or hours. The newest row always stays: SQLite gives the next row the largest
+        id plus one, so ids keep growing and an id never names two events. Returns how many rows were
+        deleted (fewer than `limit`: none are left)."""
         return await self._run(
-            "DELETE FROM inbox WHERE status = 'done' AND received_at < ?"
-            " AND id < (SELECT max(id) FROM inbox)",
-            (to_db(received_before),),
+            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE status = 'done' AND received_at < ?"
+            " AND id < (SELECT max(id) FROM inbox) ORDER BY id LIMIT ?)",
+            (to_db(received_before), limit),
         )
 
     async def forget(self, order_key: str) -> int:

@@ -4,9 +4,12 @@ to deduplicate retries and redeliveries, which come within minutes or hours, not
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.retention import RetentionSweeper
 from bot.sandbox.fake_line import FakeLine
@@ -97,3 +100,25 @@ async def test_failed_and_pending_events_and_the_newest_row_stay(tmp_path: Path,
         assert inbox_rows(settings.database_path)[-1][0] > largest  # an id never names two events
     finally:
         await db.close()
+
+
+async def test_a_long_history_is_deleted_in_bounded_transactions(
+    tmp_path: Path, line: FakeLine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first sweep after an upgrade finds months of handled rows: it deletes them a batch per
+    transaction, so the write lock is let go between batches (webhooks wait for their acknowledgement)."""
+    settings = settings_for(tmp_path, line.base_url)
+    old = NOW - timedelta(days=settings.privacy.purge_undelivered_after_days + 30)
+    db = await Database.open(settings.database_path)
+    try:
+        async with db.transaction() as tx:
+            for n in range(25):
+                assert await tx.inbox.record_handled("slack", f"action:{n}", f"slack:{STAFF}", old)
+        caplog.set_level(logging.INFO, logger="madoguchi.retention")
+        await RetentionSweeper(db, settings, lambda: NOW, handled_batch=10).run()
+    finally:
+        await db.close()
+    # 24 deleted (the newest stays): 10 + 10 + 4, three transactions.
+    assert [row[2] for row in inbox_rows(settings.database_path)] == ["action:24"]
+    [purged] = [r for r in caplog.records if r.getMessage() == "retention.purged"]
+    assert (purged.fields["handled"], purged.fields["batches"]) == (24, 3), purged.fields
