@@ -9,7 +9,6 @@ cross-site form cannot send.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ from aiohttp import web
 
 from bot.demo.world import DemoError, DemoWorld
 from bot.logs import fields
+from bot.sandbox.loopback import wire_json
+from bot.text_input import make_storable
 
 log = logging.getLogger("madoguchi.demo")
 
@@ -49,7 +50,9 @@ def _static(name: str) -> bytes:
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    # The fakes may hold half an emoji as the platforms send it (a Slack name, say): escaped, the
+    # page still gets UTF-8 it can read, where ensure_ascii=False made every later /api/state a 500.
+    return web.json_response(payload, status=status, dumps=wire_json)
 
 
 class DemoServer:
@@ -141,10 +144,13 @@ class DemoServer:
         async def handler(request: web.Request) -> web.Response:
             try:
                 payload = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: [[[[… nested past Python's stack
                 return _json({"error": "invalid JSON"}, 400)
             if not isinstance(payload, dict):
                 return _json({"error": "a JSON object is expected"}, 400)
+            # Half an emoji (a lone \ud83d escape) becomes U+FFFD, as the bot's own intake does:
+            # the page then shows what the bot keeps, and nothing downstream has to encode it.
+            make_storable(payload)
             try:
                 # One act at a time, as one person clicks: the page's state stays in step.
                 async with self._lock:
@@ -198,7 +204,10 @@ class DemoServer:
         await self.world.open_home(str(p["user"]))
 
     async def _clock(self, p: dict[str, Any]) -> dict[str, int]:
-        return await self.world.advance(int(p["minutes"]))
+        minutes = p["minutes"]
+        if not isinstance(minutes, int) or isinstance(minutes, bool):  # 1e999 is inf: no int()
+            raise DemoError("minutes must be a whole number")
+        return await self.world.advance(minutes)
 
 
 async def run_demo(host: str = "127.0.0.1", port: int = 8080, stop: asyncio.Event | None = None) -> None:

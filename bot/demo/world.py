@@ -30,7 +30,7 @@ from bot.line import richmenu
 from bot.logs import fields
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
-from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.fake_slack import MAX_BUTTON_VALUE, MAX_ID, FakeSlack
 from bot.sandbox.line_webhook import follow_event, post_webhook, postback_event, text_event
 from bot.sandbox.slack_signing import (
     block_action,
@@ -44,6 +44,8 @@ log = logging.getLogger("madoguchi.demo")
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.example.toml"
 MAX_TEXT = 2000  # what one chat input may carry in the demo (LINE's own limit is higher)
+MAX_POSTBACK = 300  # LINE's limit for a postback action's data and its displayText
+MAX_INPUT = 3000  # Slack's limit for a plain_text_input's max_length
 
 
 class OffsetClock:
@@ -74,6 +76,24 @@ class _AnySecret(dict[str, str]):
 
 class DemoError(Exception):
     """An act the page asked for that cannot be done (unknown user, view, message...)."""
+
+
+def _within(what: str, text: str, limit: int) -> None:
+    """Refuse what the platform's own client would never send: a value past its limit."""
+    if len(text) > limit:
+        raise DemoError(f"{what} is too long (at most {limit} characters)")
+
+
+def _input_limits(blocks: list[Any]) -> dict[tuple[str, str], int]:
+    """(block_id, action_id) -> max_length of every input a modal shows, as Slack's client enforces it."""
+    limits: dict[tuple[str, str], int] = {}
+    for block in blocks:
+        element = block.get("element") if isinstance(block, dict) and block.get("type") == "input" else None
+        if isinstance(element, dict):
+            limit = element.get("max_length")
+            key = (str(block.get("block_id")), str(element.get("action_id")))
+            limits[key] = limit if isinstance(limit, int) else MAX_INPUT
+    return limits
 
 
 # Staff channels the example configuration leaves to the center; the demo shows them.
@@ -266,6 +286,8 @@ class DemoWorld:
         user = self._citizen(user)
         if not data:
             raise DemoError("empty postback")
+        _within("postback data", data, MAX_POSTBACK)
+        _within("displayText", display or "", MAX_POSTBACK)
         if display:
             # LINE shows a postback's displayText in the chat as if the citizen had typed it.
             self._record(user, "text", display)
@@ -298,6 +320,10 @@ class DemoWorld:
         text: str = "button",
     ) -> None:
         user = self._staff(user)
+        _within("action_id", action_id, MAX_ID)
+        _within("block_id", block_id or "", MAX_ID)
+        _within("value", value, MAX_BUTTON_VALUE)
+        _within("text", text, MAX_BUTTON_VALUE)
         trigger = self.slack.issue_trigger_id(user)
         if view_id is not None:
             view = self.slack.open_views.get(view_id) or next(
@@ -331,6 +357,10 @@ class DemoWorld:
         view = self.slack.open_views.get(view_id)
         if view is None:
             raise DemoError("that view is no longer open")
+        limits = _input_limits(view.get("blocks") or [])
+        for block_id, actions in values.items():
+            for action_id, text in actions.items():
+                _within(f"{block_id}.{action_id}", text, limits.get((block_id, action_id), MAX_INPUT))
         title = (view.get("title") or {}).get("text", "madoguchi")
         body = view_submission(
             user,
@@ -371,6 +401,7 @@ class DemoWorld:
 
     async def staff_command(self, user: str, channel: str, text: str) -> None:
         user = self._staff(user)
+        _within("the command", text, MAX_TEXT)
         body = slash_command(
             "/madoguchi",
             text.strip(),
