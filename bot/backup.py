@@ -23,6 +23,7 @@ import fcntl
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
 from storage.backup import check_file, copy_database
+from storage.base import _busy
 from storage.migrate import recorded_versions, unknown_versions
 
 log = logging.getLogger("madoguchi.backup")
@@ -51,6 +53,10 @@ class BotRunning(BackupError):
 
 class BadBackup(BackupError):
     """The file given cannot be restored by this madoguchi: bad input, not a failure."""
+
+
+class DatabaseInUse(BackupError):
+    """Another process has the database open: moving it aside would lose what that process writes."""
 
 
 # -- taking one -------------------------------------------------------------------------------------
@@ -225,6 +231,7 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
             if problems != ["ok"]:
                 raise BadBackup(f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}")
             _check_schema(incoming, backup)
+            _check_unused(database, settings.storage.busy_timeout_ms)
             kept: Path | None = None
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             # A -wal left beside the old file belongs to the old file: applied to the restored one, it
@@ -241,6 +248,30 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
         finally:
             incoming.unlink(missing_ok=True)  # a failed copy leaves nothing behind
     return kept
+
+
+def _check_unused(database: Path, busy_timeout_ms: int) -> None:
+    """Refuse while any other process has the database open (a madoguchi command, a sqlite3 shell, a
+    backup copying it), not only `serve`: what it writes after the move would go to the file moved
+    aside. In WAL mode every connection holds a shared lock for as long as it is open, so the
+    exclusive one (locking_mode EXCLUSIVE, then BEGIN EXCLUSIVE) is only granted to a sole user.
+    Closing it checkpoints the WAL into the file, which then moves aside on its own."""
+    if not database.exists():
+        return
+    conn = sqlite3.connect(database, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+        raise DatabaseInUse(
+            f"{database} is open in another process (a madoguchi command, a sqlite3 shell, a backup "
+            f"copying it): close it and restore again (fuser -v {database} shows which); nothing was changed"
+        ) from None
+    finally:
+        conn.close()
 
 
 def _check_schema(copy: Path, backup: Path) -> None:
