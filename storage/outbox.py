@@ -206,11 +206,14 @@ class OutboxRepository(Repository):
         )
 
     async def forget(self, order_key: str, reason: str) -> int:
-        """Deletion: pending messages of this key are cancelled, and no row of it keeps a body (failed
-        and dead ones included). Returns how many were cancelled."""
+        """Deletion: pending messages of this key are cancelled, and no row of it keeps a body or an
+        error text (failed and dead ones included). Returns how many were cancelled."""
         cancelled = await self.cancel_pending(order_key, reason)
         await self._run(
-            "UPDATE outbox SET payload = '{}', reply_token = NULL WHERE order_key = ? AND payload <> '{}'",
+            # An error text stored by an older version may quote what was sent.
+            "UPDATE outbox SET payload = '{}', reply_token = NULL,"
+            " last_error = CASE status WHEN 'cancelled' THEN last_error END"
+            " WHERE order_key = ? AND (payload <> '{}' OR (status <> 'cancelled' AND last_error IS NOT NULL))",
             (order_key,),
         )
         return cancelled
@@ -258,7 +261,9 @@ class OutboxRepository(Repository):
             (reason, case_id),
         )
         await self._run(
-            "UPDATE outbox SET payload = '{}', reply_token = NULL WHERE case_id = ? AND payload <> '{}'",
+            "UPDATE outbox SET payload = '{}', reply_token = NULL,"
+            " last_error = CASE status WHEN 'cancelled' THEN last_error END"
+            " WHERE case_id = ? AND (payload <> '{}' OR (status <> 'cancelled' AND last_error IS NOT NULL))",
             (case_id,),
         )
         return cancelled

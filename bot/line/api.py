@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,23 +51,89 @@ class Quota:
     used: int
 
 
-def error_message(exc: ApiException) -> str:
-    """LINE's own explanation from an error body, e.g. "Invalid reply token"."""
+# What a log line, an ops alert (posted to Slack), outbox.last_error or a command's error may repeat of
+# an error body: LINE's own fixed English texts, whose variable parts are numbers and property names.
+# Anything else is withheld, because a body need not be LINE's: a proxy or WAF in front of LINE (an
+# office's HTTPS_PROXY) may answer with the request it refused, the citizen's words in it. A shape
+# rule ("short and ASCII") would still pass a name or a phone number written in ASCII.
+_NUMBER = r"-?\d{1,6}(?:\.\d{1,3})?"
+_PROPERTY = r"[A-Za-z0-9_.\[\]]{1,100}"
+_LINE_MESSAGE = re.compile(
+    "|".join(
+        [
+            rf"The request body has {_NUMBER} error\(s\)",
+            r"Invalid reply token",
+            r"You have reached your monthly limit\.?",
+            rf"The property, '?{_PROPERTY}'?, in the request body is invalid"
+            rf" \(line: (?:{_NUMBER}|-), column: (?:{_NUMBER}|-)\)",
+            rf"The request body could not be parsed as JSON \(line: (?:{_NUMBER}|-), column: (?:{_NUMBER}|-)\)",
+            r"The request body is not a valid JSON object",
+            r"The content type, '?[A-Za-z0-9./+-]{1,80}'?, is not supported",
+            r"Authentication failed[A-Za-z .,:'-]{0,200}",  # "... due to the following reason: ..."
+            r"Access to this API is not available for your account",
+            r"Failed to send messages",
+            r"Not found|Too many requests|Internal server error|Request entity too large|Service unavailable",
+            r"The retry key is (?:already accepted|not supported for this request)",
+            r"The value for the 'X-Line-Retry-Key' header is invalid",
+            r"Content-Type must be [a-z/ ]{1,60}",
+            rf"The image must be between {_NUMBER} bytes? and {_NUMBER} [KMG]?B",
+            r"An image has already been uploaded to the richmenu",
+            r"must upload richmenu image before applying it to user",
+            r"no default richmenu",
+        ]
+    ),
+    re.IGNORECASE,
+)
+# A detail's message: a constraint on the property it names ("May not be empty", "Length must be
+# between 0 and 5000", "Must be one of the following values: [text, image]").
+_LINE_DETAIL = re.compile(
+    rf"May not be (?:empty|null)|Must be specified"
+    rf"|(?:Size |Length )?must be between {_NUMBER} and {_NUMBER}"
+    rf"|Must be {_NUMBER} or (?:more|less)"
+    rf"|Must be a multiple of {_NUMBER} between {_NUMBER} and {_NUMBER}"
+    rf"|Must be one of the following values: \[[A-Za-z0-9_, ]{{1,300}}\]"
+    rf"|The aspect ratio \(width / height\) must be {_NUMBER} or (?:more|less)"
+    rf"|Invalid [A-Za-z ]{{1,40}}",
+    re.IGNORECASE,
+)
+_PROPERTY_NAME = re.compile(_PROPERTY)
+# At most this many of a body's details are named (a body can list one per message field).
+MAX_DETAILS = 3
+
+
+def _error_body(exc: ApiException) -> dict[str, Any]:
     try:
         body = json.loads(exc.body or "{}")
     except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}  # an error page's JSON need not be LINE's shape
+
+
+def _known(pattern: re.Pattern[str], value: object) -> str | None:
+    return value if isinstance(value, str) and value.isascii() and pattern.fullmatch(value) else None
+
+
+def error_message(exc: ApiException) -> str:
+    """LINE's own explanation from an error body, e.g. "Invalid reply token", with the properties its
+    details name: only LINE's fixed texts (above), never anything else the body says."""
+    body = _error_body(exc)
+    if "message" not in body:
         return f"HTTP {exc.status}"
-    if not isinstance(body, dict):  # an error page's JSON need not be LINE's shape
-        return f"HTTP {exc.status}"
-    message = str(body.get("message", f"HTTP {exc.status}"))
+    message = _known(_LINE_MESSAGE, body["message"]) or "unrecognised error text withheld"
     details = body.get("details")
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        message += f" ({details[0].get('property', '')}: {details[0].get('message', '')})"
-    return message
+    named: list[str] = []
+    for detail in details[:MAX_DETAILS] if isinstance(details, list) else []:
+        if not isinstance(detail, dict):
+            continue
+        prop = _known(_PROPERTY_NAME, detail.get("property")) or "?"
+        said = _known(_LINE_DETAIL, detail.get("message")) or "withheld"
+        named.append(f"{prop}: {said}")
+    return f"{message} ({'; '.join(named)})" if named else message
 
 
 def is_monthly_limit(exc: ApiException) -> bool:
-    return exc.status == 429 and MONTHLY_LIMIT_MARKER in error_message(exc).lower()
+    message = _error_body(exc).get("message")
+    return exc.status == 429 and isinstance(message, str) and MONTHLY_LIMIT_MARKER in message.lower()
 
 
 def classify(exc: BaseException) -> Outcome:

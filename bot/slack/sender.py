@@ -9,6 +9,7 @@ in place through the ts recorded when it was first posted. See docs/slack.md.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -60,6 +61,7 @@ CaseRow = (
 # A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
 MAX_THREAD_TEXT = 12_000
 MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
+SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]{1,80}")
 
 
 class SlackSender:
@@ -278,6 +280,10 @@ class SlackSender:
 def _classify(exc: SlackApiError) -> Outcome:
     status = exc.response.status_code
     error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+    # Only Slack's error codes (`channel_not_found`) reach the log, ops alerts and last_error: a body
+    # that is not Slack's (a proxy's) may quote the post, the citizen's words in it.
+    if error and not SLACK_ERROR_CODE.fullmatch(error):
+        error = "unrecognised error"
     if status == 429:
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
         return Retry(f"HTTP 429: {error or 'ratelimited'}", after=float(retry_after) if retry_after else None)
