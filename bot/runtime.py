@@ -41,6 +41,7 @@ from bot.scheduler import Scheduler
 from bot.server import build_app
 from bot.slack.desk import SlackDesk
 from bot.slack.escalation import EscalationSweeper
+from bot.slack.route import slack_session
 from bot.slack.sender import SlackSender
 from bot.slack.socket import SocketMode
 from flows.texts import Texts
@@ -130,10 +131,14 @@ class Runtime:
             texts = Texts.load()
             # The holiday tables load on first use (about 80 ms): now, not in the middle of an event.
             settings.calendar.is_open(self.clock())
+            # Through the proxy the environment names for Slack, NO_PROXY included (bot/slack/route.py).
+            slack_http = slack_session(settings.slack.api_base_url, timeout=10)
+            self._stack.push_async_callback(slack_http.close)
             slack_client: AsyncWebClient = TimedSlackClient(
                 token=settings.slack.bot_token,
                 base_url=settings.slack.api_base_url,
                 timeout=10,
+                session=slack_http,
                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
                 observe=self.metrics.observe_slack,
             )
@@ -233,6 +238,7 @@ class Runtime:
                     self.slack.app,
                     settings.slack.app_token,
                     slack_client,
+                    slack_session(settings.slack.api_base_url),
                     on_down=lambda minutes: self.alerts.report("slack_disconnected", minutes=minutes),
                     down_after_seconds=settings.slack.ops_disconnected_minutes * 60,
                 )

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,10 +28,14 @@ class SocketMode:
         app: AsyncApp,
         app_token: str,
         client: AsyncWebClient,
+        session: aiohttp.ClientSession,
         on_down: Callable[[int], Awaitable[None]] | None = None,
         down_after_seconds: float = 300.0,
     ) -> None:
         self._handler = AsyncSocketModeHandler(app, app_token, web_client=client)
+        # The websocket goes the way `session` routes it (bot/slack/route.py): the SDK's own session
+        # would take HTTPS_PROXY even for a host NO_PROXY names.
+        self._session = session
         self._task: asyncio.Task[None] | None = None
         self._on_down = on_down
         self._down_after = down_after_seconds
@@ -66,6 +71,9 @@ class SocketMode:
                 # The SDK's connect() swallows failures and retries every 10 s on its own, with a
                 # traceback; asking for the URL ourselves raises on a bad token or an outage.
                 client = self._handler.client
+                if client.aiohttp_client_session is not self._session:
+                    await client.aiohttp_client_session.close()  # the SDK's own, never used
+                    client.aiohttp_client_session = self._session
                 client.wss_uri = await client.issue_new_wss_url()
                 await asyncio.wait_for(self._handler.connect_async(), timeout=30)  # type: ignore[no-untyped-call]
                 log.info("slack.socket_connected")
@@ -84,3 +92,4 @@ class SocketMode:
                 await self._task
         with contextlib.suppress(Exception):
             await self._handler.close_async()  # type: ignore[no-untyped-call]
+        await self._session.close()  # when stopped before the first attempt swapped it in
