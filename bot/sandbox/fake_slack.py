@@ -42,7 +42,7 @@ from bot.sandbox.slack_signing import message_event, typed
 __all__ = ["FakeSlack", "RecordedRequest", "Upload", "ViewEvent", "alarms", "control_sequences"]
 
 FailMode = int | str
-FAIL_MODES: frozenset[FailMode] = frozenset({500, 429, "timeout", "drop", "lost_response"})
+FAIL_MODES: frozenset[FailMode] = frozenset({500, 429, "timeout", "drop", "lost_response", "held"})
 ERROR_PREFIX = "error:"
 
 MAX_TEXT = 40_000
@@ -59,6 +59,8 @@ MAX_ID = 255
 MAX_VIEW_TITLE = 24
 MAX_PRIVATE_METADATA = 3000
 MAX_MEMBERS_PAGE = 1000
+MAX_HISTORY_PAGE = 999  # conversations.history (default 100)
+MAX_REPLIES_PAGE = 1000  # conversations.replies (default 1000)
 MAX_REACTIONS = 23  # distinct reactions on one message
 BLOCK_TYPES = frozenset(
     {
@@ -245,6 +247,7 @@ class FakeSlack(LoopbackServer):
         self._used_triggers: set[str] = set()
         self._upload_keys: dict[str, str] = {}
         self._last_post: dict[str, float] = {}
+        self._release = asyncio.Event()
         self._methods: dict[str, Method] = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._connections_open,
@@ -259,6 +262,8 @@ class FakeSlack(LoopbackServer):
             "users.info": self._users_info,
             "conversations.members": self._conversations_members,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }
@@ -426,9 +431,10 @@ class FakeSlack(LoopbackServer):
         Modes: 500; 429 (``Retry-After: self.retry_after``, body ``ratelimited``);
         "timeout" (hold the request for ``hang_seconds``, then 500); "drop" (close the
         connection unanswered); "lost_response" (carry the call out, then close the
-        connection unanswered: the client cannot know it took effect); and
-        ``"error:<code>"`` (HTTP 200 ``{"ok": false, "error": "<code>"}``).
-        Only "lost_response" lets the call take effect. ``method`` restricts a failure to
+        connection unanswered: the client cannot know it took effect); "held" (carry the call
+        out, then hold the answer until ``release_held()``: a call still in flight while the
+        test acts); and ``"error:<code>"`` (HTTP 200 ``{"ok": false, "error": "<code>"}``).
+        Only "lost_response" and "held" let the call take effect. ``method`` restricts a failure to
         one API method ("chat.postMessage"; "upload" for the upload URL).
         """
         for mode in modes:
@@ -438,6 +444,10 @@ class FakeSlack(LoopbackServer):
             if mode not in FAIL_MODES and not is_error:
                 raise ValueError(f"unknown failure mode {mode!r}")
             self._failures.append((mode, method))
+
+    def release_held(self) -> None:
+        """Answer the calls held by the "held" failure mode (and any held later)."""
+        self._release.set()
 
     # -- Socket Mode -----------------------------------------------------------------
 
@@ -656,7 +666,7 @@ class FakeSlack(LoopbackServer):
             return self._drop(request)
         if mode == "timeout":
             await self._hang()
-        if mode is not None and mode != "lost_response":
+        if mode is not None and mode not in ("lost_response", "held"):
             status, payload, headers = self._fail_response(mode)
             response = _json(status, payload, headers)
         else:
@@ -664,6 +674,8 @@ class FakeSlack(LoopbackServer):
         rec.response = payload
         if mode == "lost_response":
             return self._drop(request)
+        if mode == "held":
+            await self._release.wait()
         rec.status = response.status
         return response
 
@@ -803,6 +815,14 @@ class FakeSlack(LoopbackServer):
                 raise _Reject("invalid_blocks", errors, extra={"errors": errors})
         if attachments is not None and not isinstance(attachments, list):
             raise _Reject("invalid_attachments")
+        metadata = params.get("metadata")
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or not isinstance(metadata.get("event_type"), str)
+            or not re.fullmatch(r"[A-Za-z0-9_]{1,255}", metadata["event_type"])
+            or not isinstance(metadata.get("event_payload"), dict)
+        ):
+            raise _Reject("invalid_metadata_format")
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -1052,6 +1072,64 @@ class FakeSlack(LoopbackServer):
             info["num_members"] = len(members or [])
         return {"channel": info}
 
+    def _conversations_history(self, rec: RecordedRequest) -> dict[str, Any]:
+        """A channel's top-level messages (thread roots and broadcast replies), newest first, between
+        ``oldest`` and ``latest`` (exclusive unless ``inclusive``), paged with a cursor."""
+        params = rec.params
+        channel = self._channel(params)
+        oldest, latest = _ts_bound(params, "oldest", 0.0), _ts_bound(params, "latest", math.inf)
+        inclusive = _flag(params.get("inclusive"))
+
+        def within(message: dict[str, Any]) -> bool:
+            ts = float(message["ts"])
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        found = [m for m in reversed(self.messages_in(channel)) if within(m)]
+        return self._page(params, found, default=100, most=MAX_HISTORY_PAGE)
+
+    def _conversations_replies(self, rec: RecordedRequest) -> dict[str, Any]:
+        """A thread: its root, then its replies oldest first (Slack repeats the root at the top of
+        every page); a ts that is not a message is thread_not_found."""
+        params = rec.params
+        channel = self._channel(params)
+        ts = params.get("ts")
+        root = self.message(channel, ts) if isinstance(ts, str) else None
+        if root is None:
+            raise _Reject("thread_not_found")
+        if root.get("thread_ts") not in (None, root["ts"]):  # a reply names the thread it is in
+            root = self.message(channel, str(root["thread_ts"])) or root
+        replies = self.messages_in(channel, str(root["ts"]))
+        page = self._page(params, replies, default=MAX_REPLIES_PAGE, most=MAX_REPLIES_PAGE)
+        page["messages"] = [self._listed(root, params), *page["messages"]]
+        return page
+
+    def _page(
+        self, params: dict[str, Any], found: list[dict[str, Any]], *, default: int, most: int
+    ) -> dict[str, Any]:
+        limit = min(_int(params.get("limit"), default) or default, most)
+        cursor = params.get("cursor") or ""
+        start = 0
+        if cursor:
+            if not isinstance(cursor, str) or not cursor.startswith("next:") or not cursor[5:].isdigit():
+                raise _Reject("invalid_cursor")
+            start = int(cursor[len("next:") :])
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "messages": [self._listed(m, params) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
+        }
+
+    def _listed(self, message: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """A message as history lists it: its metadata only when asked for (include_all_metadata)."""
+        shown = self._public(message)
+        if not _flag(params.get("include_all_metadata")):
+            shown.pop("metadata", None)
+        return shown
+
     # -- files (the v2 upload flow) --------------------------------------------------
 
     def _get_upload_url(self, rec: RecordedRequest) -> dict[str, Any]:
@@ -1191,6 +1269,17 @@ def _parse_params(query: dict[str, str], body: bytes, content_type: str) -> dict
                     [f"{key} must be valid JSON"],
                 ) from None
     return params
+
+
+def _ts_bound(params: dict[str, Any], key: str, default: float) -> float:
+    """`oldest` / `latest` of a history call: a ts (or Unix time); anything else is refused."""
+    value = params.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        return float(str(value))
+    except ValueError:
+        raise _Reject(f"invalid_ts_{key}") from None
 
 
 def _flag(value: Any) -> bool:
