@@ -95,15 +95,95 @@ def _vevent_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), 1) if line.strip().upper() == "BEGIN:VEVENT"]
 
 
-def _time_text(value: object, settings: Settings, field: str, *, end: bool = False) -> str:
-    """A DTSTART/DTEND value as the text draft_from_fields reads (its own offset, if it has one)."""
-    tz = settings.center.tz
+def _moment(vevent: icalendar.Component, prop: str, settings: Settings) -> datetime:
+    """DTSTART or DTEND as an aware time: in its own timezone (a known TZID, one of the file's
+    VTIMEZONEs or UTC), or the center's when it names none. A TZID that names no zone is an error:
+    reading it as the center's time would move the event without a word."""
+    field = prop.upper()
+    _once(vevent, prop)
+    value = vevent.decoded(prop)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=tz)
-        return moment.isoformat()
+        if value.tzinfo is not None:
+            return value
+        tzid = vevent[prop].params.get("TZID")
+        if tzid:
+            raise FieldError(
+                field,
+                f"unknown time zone TZID={_shown(tzid)} (use a zone name such as Asia/Tokyo, or include"
+                " its VTIMEZONE)",
+            )
+        return value.replace(tzinfo=settings.center.tz)
     if isinstance(value, date):
         raise FieldError(field, "a date without a time (give the time of day)")
     raise FieldError(field, "not a date and time")
+
+
+def _end(vevent: icalendar.Component, start: datetime, settings: Settings) -> datetime | None:
+    """DTEND, or DTSTART + DURATION (not both), or None."""
+    has_duration = vevent.get("duration") is not None
+    if vevent.get("dtend") is not None:
+        if has_duration:
+            raise FieldError("DURATION", "given with DTEND: give one of them")
+        return _moment(vevent, "dtend", settings)
+    if not has_duration:
+        return None
+    _once(vevent, "duration")
+    duration = vevent.decoded("duration")
+    if not isinstance(duration, timedelta):  # a value icalendar could not read, or a date
+        written = _shown(vevent["duration"].to_ical())
+        raise FieldError("DURATION", f"not a duration (expected such as PT2H or PT90M; got {written})")
+    if duration <= timedelta(0):
+        raise FieldError("DURATION", "must be longer than zero (such as PT2H)")
+    try:
+        return start + duration
+    except OverflowError:
+        raise FieldError("DURATION", "too long") from None
+
+
+def _refuse_extra_dates(vevent: icalendar.Component) -> None:
+    """RRULE and RDATE repeat the event: importing its first date alone would lose the others."""
+    if vevent.get("rrule") is not None:
+        raise FieldError("RRULE", "repeating events are not imported: list each date as its own event")
+    rdate = vevent.get("rdate")
+    if rdate is None:
+        return
+    for value in rdate if isinstance(rdate, list) else [rdate]:
+        if isinstance(value, icalendar.vBroken):
+            raise FieldError("RDATE", f"not a date and time (got {_shown(value)})")
+    raise FieldError("RDATE", "extra dates are not imported: list each date as its own event")
+
+
+def _deadline(vevent: icalendar.Component) -> str:
+    """X-MADOGUCHI-REGISTRATION-DEADLINE as written (read as in a CSV file); a TZID on it is not
+    read, so it is refused rather than the time taken as the center's."""
+    value = vevent.get(DEADLINE_PROPERTY)
+    if value is None:
+        return ""
+    if getattr(value, "params", {}).get("TZID"):
+        raise FieldError(
+            "registration_deadline",
+            "TZID is not read here: write the time with its offset (2027-01-14T17:00+09:00) or in the"
+            " center's time",
+        )
+    return str(value)
+
+
+def _once(vevent: icalendar.Component, prop: str) -> None:
+    """A property that holds one value must be there once (icalendar gives a list otherwise)."""
+    if isinstance(vevent[prop], list):
+        raise FieldError(prop.upper(), "given twice")
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value from the file, quoted and shortened for an error line (repr escapes control characters)."""
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return repr(text[:limit])
+
+
+def _which(vevent: icalendar.Component) -> str:
+    """The event's SUMMARY and UID, to name it in an error alongside its line."""
+    named = [f"{key} {_shown(vevent[key], 60)}" for key in ("SUMMARY", "UID") if vevent.get(key)]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def read_calendar(text: str, settings: Settings, name: str) -> Parsed:
@@ -118,11 +198,9 @@ def read_calendar(text: str, settings: Settings, name: str) -> Parsed:
     default_kind = "other" if any(k.id == "other" for k in settings.events.kinds) else ""
     for index, vevent in enumerate(calendar.walk("VEVENT")):
         where = f"{name}:{lines[index]}" if index < len(lines) else f"{name}: event {index + 1}"
+        where += _which(vevent)
         try:
-            if vevent.get("rrule") is not None:
-                raise FieldError(
-                    "RRULE", "repeating events are not imported: list each date as its own event"
-                )
+            _refuse_extra_dates(vevent)
             status = str(vevent.get("status") or "").upper()
             if status == "CANCELLED":
                 skipped += 1
@@ -134,18 +212,8 @@ def read_calendar(text: str, settings: Settings, name: str) -> Parsed:
             kind = str(vevent.get(KIND_PROPERTY) or (cats[0] if cats else default_kind))
             if not vevent.get("dtstart"):
                 raise FieldError("DTSTART", "missing")
-            start_value = vevent.decoded("dtstart")
-            starts = _time_text(start_value, settings, "DTSTART")
-            ends = ""
-            if vevent.get("dtend") is not None:
-                ends = _time_text(vevent.decoded("dtend"), settings, "DTEND")
-            elif vevent.get("duration") is not None and isinstance(start_value, datetime):
-                duration = vevent.decoded("duration")
-                if isinstance(duration, timedelta):
-                    ends = _time_text(start_value + duration, settings, "DURATION")
-            deadline = ""
-            if vevent.get(DEADLINE_PROPERTY) is not None:
-                deadline = str(vevent.get(DEADLINE_PROPERTY))
+            start = _moment(vevent, "dtstart", settings)
+            end = _end(vevent, start, settings)
             alarms = [minutes_before(a.get("trigger").dt) for a in vevent.walk("VALARM") if a.get("trigger")]
             offsets = [m for m in alarms if m is not None]
             klass = str(vevent.get("class") or "PUBLIC").upper()
@@ -154,12 +222,12 @@ def read_calendar(text: str, settings: Settings, name: str) -> Parsed:
                 "kind": kind,
                 "title": str(vevent.get("summary") or ""),
                 "description": str(vevent.get("description") or ""),
-                "starts_at": starts,
-                "ends_at": ends,
+                "starts_at": start.isoformat(),
+                "ends_at": "" if end is None else end.isoformat(),
                 "venue": str(vevent.get("location") or ""),
                 "online_url": str(vevent.get(ONLINE_URL_PROPERTY) or vevent.get("url") or ""),
                 "capacity": str(vevent.get(CAPACITY_PROPERTY) or ""),
-                "registration_deadline": deadline,
+                "registration_deadline": _deadline(vevent),
                 "public": "1" if klass == "PUBLIC" else "0",
                 "reminders": reminders_text(offsets) if offsets else "",
             }

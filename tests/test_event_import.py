@@ -249,7 +249,66 @@ async def test_icalendar_files_import_idempotently(tmp_path: Path, line: FakeLin
 
     path.write_text(ICS.replace("DTSTART:20270301T100000", "DTSTART;VALUE=DATE:20270301"), newline="")
     status, _, err = await madoguchi("events", "import", str(path), "--config", str(config))
-    assert status == 2 and "events.ics:18: DTSTART: a date without a time" in err
+    assert (
+        status == 2
+        and "events.ics:18 (SUMMARY 'サロン', UID 'salon-x'): DTSTART: a date without a time" in err
+    )
+
+
+# The second event of ICS (line 18) changed: each is refused with its line, SUMMARY and UID, and the
+# whole file imports nothing (the first event, good, included).
+SALON = "events.ics:18 (SUMMARY 'サロン', UID 'salon-x')"
+GOOD_START = "DTSTART:20270301T100000\r\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (GOOD_START + "DURATION:PT2X\r\n", "DURATION: not a duration (expected such as PT2H or PT90M; got 'PT2X')"),
+        (GOOD_START + "DURATION:2 hours\r\n", "DURATION: not a duration"),
+        (GOOD_START + "DURATION:20270301T120000\r\n", "DURATION: not a duration"),
+        (GOOD_START + "DURATION:-PT1H\r\n", "DURATION: must be longer than zero"),
+        (GOOD_START + "DURATION:P99999999W\r\n", "DURATION: too long"),
+        (GOOD_START + "DTEND:20270301T120000\r\nDURATION:PT2H\r\n", "DURATION: given with DTEND"),
+        (GOOD_START + "RDATE:2027-03-08\r\n", "RDATE: not a date and time (got '2027-03-08')"),
+        (GOOD_START + "RDATE:20270308T100000\r\n", "RDATE: extra dates are not imported"),
+        ("DTSTART;TZID=Asia/Tokio:20270301T100000\r\n", "DTSTART: unknown time zone TZID='Asia/Tokio'"),
+        (GOOD_START + "DTEND;TZID=Nowhere:20270301T120000\r\n", "DTEND: unknown time zone TZID='Nowhere'"),
+        (
+            GOOD_START + "X-MADOGUCHI-REGISTRATION-DEADLINE;TZID=Europe/Paris:2027-02-28 10:00\r\n",
+            "X-MADOGUCHI-REGISTRATION-DEADLINE: TZID is not read here",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_bad_duration_extra_date_or_time_zone_imports_nothing_and_names_the_event(
+    tmp_path: Path, line: FakeLine, change: str, message: str
+) -> None:
+    config = write_config(tmp_path, line.base_url)
+    path = tmp_path / "events.ics"
+    path.write_text(ICS.replace(GOOD_START, change), newline="")
+    status, out, err = await madoguchi("events", "import", str(path), "--config", str(config))
+    assert status == 2 and out == b"", err
+    assert f"{SALON}: {message}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert await stored(tmp_path) == []
+
+
+def test_durations_and_time_zones_that_are_right_are_read(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, "http://127.0.0.1:9"), environ={})
+    path = tmp_path / "events.ics"
+    timezone = (
+        "BEGIN:VTIMEZONE\r\nTZID:Center Time\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+        "TZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    text = ICS.replace("PRODID:-//test//JA\r\n", "PRODID:-//test//JA\r\n" + timezone)
+    text = text.replace(GOOD_START, "DTSTART;TZID=Center Time:20270301T100000\r\nDURATION:PT1H30M\r\n")
+    text = text.replace("TZID=Asia/Tokyo:", "TZID=Europe/Paris:")
+    path.write_text(text, newline="")
+    sympo, salon = read_events(path, settings, "events.ics").drafts
+    assert sympo.starts_at == datetime(2027, 2, 1, 12, 0, tzinfo=UTC)  # 13:00 in Paris, winter
+    assert (salon.starts_at, salon.ends_at) == (
+        datetime(2027, 3, 1, 1, 0, tzinfo=UTC),
+        datetime(2027, 3, 1, 2, 30, tzinfo=UTC),
+    )
 
 
 async def test_report_counts_per_month_and_kind(tmp_path: Path, line: FakeLine) -> None:
