@@ -25,6 +25,7 @@ from storage.outbox_rows import (
     CaseFollowup,
     CaseReopened,
     CaseUnsent,
+    HomeRefresh,
     LineMessages,
     OutboxRow,
     ThreadPurge,
@@ -122,13 +123,15 @@ async def queue_reply(
 
 
 async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now: datetime) -> None:
-    """The Slack side of an anonymised case: a line in its thread and the card redrawn without the
-    personal data. A card not posted yet (its row was cancelled with the case's others) is posted as
-    it is now, and redrawn too in case the first post was in flight."""
+    """The Slack side of an anonymised case: a line in its thread, the card redrawn without the
+    personal data (with any copy of it a lost answer left), and App Home published again for those
+    it showed the case to. A card not posted yet (its row was cancelled with the case's others) is
+    posted as it is now, and redrawn too in case the first post was in flight."""
     if case.slack_ts:
         rows = staff_rows(StaffEvent("case_anonymised", case.id))
     else:
         rows = [CaseCreated(case.id), CardUpdate(case.id)]
+    rows.append(HomeRefresh(case.id))
     for row in rows:
         await queue_case_row(tx, settings, case, row, now)
 

@@ -155,10 +155,12 @@ class ChannelNote(OutboxRow):
 @row_kind("thread_note", "slack")
 @dataclass(frozen=True)
 class ThreadNote(OutboxRow):
-    """A line in the case thread, already in Slack's markup."""
+    """A line in the case thread, already in Slack's markup. `personal`: it quotes an answer to the
+    citizen (a modal's copy), so deleting the citizen's data deletes it."""
 
     case_id: int
     text: str
+    personal: bool = False
 
 
 @row_kind("case_followup", "slack")
@@ -233,3 +235,15 @@ class CaseUnsent(OutboxRow):
 
     case_id: int
     message_id: int
+
+
+# --- App Home after a deletion (bot/citizen.py queue_anonymised, bot/slack/home_page.py) ------------
+
+
+@row_kind("home_refresh", "slack")
+@dataclass(frozen=True)
+class HomeRefresh(OutboxRow):
+    """App Home published again for everyone it showed this case to: Slack keeps a published Home
+    as it was, and the case's personal data is gone."""
+
+    case_id: int

@@ -26,6 +26,7 @@ from bot.logs import fields
 from bot.slack import card, home, mrkdwn
 from bot.slack.announce import AnnounceDesk
 from bot.slack.events import EventDesk
+from bot.slack.home_page import HomePage
 from bot.slack.http_gate import SlackHttpGate, on_error
 from bot.slack.notices import NoticeDesk
 from bot.slack.payload import row_id, view_metadata
@@ -33,7 +34,7 @@ from bot.slack.staff_check import StaffCheck, Verdict, refusal_text
 from bot.slack.tell import CALL_FAILED, failure_kind, open_button_view, tell
 from bot.text_input import make_storable
 from flows import staff
-from flows.dashboard import dashboard, restrict, stats
+from flows.dashboard import stats
 from flows.desk import Reply
 from flows.staff import StaffResult
 from flows.texts import Texts
@@ -69,6 +70,7 @@ class SlackDesk:
         self._texts = texts
         self._clock = clock
         self._staff = StaffCheck(client, settings.slack.staff, clock)
+        self._home = HomePage(settings, db, client, texts, clock, self._staff)
         self._on_queued = on_queued
         self.app = AsyncApp(
             client=client,
@@ -318,33 +320,13 @@ class SlackDesk:
     # -- App Home and /madoguchi --------------------------------------------------------------
 
     async def _home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        """Anyone in the workspace can open App Home: cases show in full only where the viewer is staff
-        of the case; the rest are counts. Answered 200 even when the page cannot be published: App Home
-        has nowhere to say so, and Slack's retry would only be another opening to audit."""
+        """Answered 200 even when the page cannot be published: App Home has nowhere to say so, and
+        Slack's retry would only be another opening to audit."""
         if event.get("tab", "home") != "home":
             return
-        user = str(event["user"])
-        hours = self._settings.business_hours
-        board = await dashboard(
-            self._db.read, user, self._clock(), self._settings.calendar, hours.unclaimed_mention_minutes
-        )
-        visible, unchecked = await self._visible(user, [*board.mine, *board.unclaimed, *board.overdue])
-        board = restrict(board, visible, unchecked)
-        shown = [
-            *board.mine[: home.HOME_CASES],
-            *board.unclaimed[: home.HOME_CASES],
-            *board.overdue[: home.HOME_CASES],
-        ]
         # A retried delivery (our first answer was late) is the same opening: audited and shown once.
         event_id = body.get("event_id")
-        if not await self._audit_read(user, shown, "app_home", f"event:{event_id}" if event_id else None):
-            log.info("slack.duplicate", extra=fields(surface="app_home"))
-            return
-        view = home.home_view(board, self._settings, self._texts, self._settings.center.tz)
-        try:
-            await self._client.views_publish(user_id=user, view=view)
-        except CALL_FAILED as exc:
-            log.warning("slack.home_publish_failed", extra=fields(error=failure_kind(exc)))
+        await self._home.publish(str(event["user"]), f"event:{event_id}" if event_id else None)
 
     async def _command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any]) -> None:
         """`/madoguchi cases`, `/madoguchi case 2026-0001`, `/madoguchi stats`: answered to the caller only."""
@@ -367,7 +349,7 @@ class SlackDesk:
             if unchecked:
                 log.warning("slack.staff_unknown", extra=fields(cases=hidden))
             shown = await read.cases.open_in_groups(seen, home.COMMAND_CASES)
-            await self._audit_read(actor, shown, "command")
+            await self._home.audit_read(actor, shown, "command")
             await ack(text=home.cases_text(shown, self._settings, self._texts, hidden, unchecked))
         elif words[:1] == ["case"] and len(words) == 2:
             case = await read.cases.by_number(words[1])
@@ -381,7 +363,7 @@ class SlackDesk:
             else:
                 earlier = await read.cases.earlier_numbers(case)
                 booking = await card.case_booking(read, case, self._texts, self._settings.center.tz)
-                await self._audit_read(actor, [case], "command")
+                await self._home.audit_read(actor, [case], "command")
                 blocks = home.case_detail(case, self._settings, self._texts, earlier, booking)
                 await ack(text=case.number, blocks=blocks)
         elif words[:1] == ["stats"]:
@@ -395,27 +377,6 @@ class SlackDesk:
             await self.notices.command(ack, command)
         else:
             await ack(text=self._texts.get("command.usage"))
-
-    async def _audit_read(
-        self, actor: str, cases: list[Case], surface: str, dedupe: str | None = None
-    ) -> bool:
-        """Staff are about to see these cases' personal data: one audit entry per case (who, where),
-        recorded before it is shown. Never the data itself. With `dedupe` (a Slack event's id), False
-        when that event was handled before: nothing is recorded, and nothing must be shown."""
-        seen = {c.id: c for c in cases}
-        if not seen and dedupe is None:
-            return True
-        now = self._clock()
-        async with self._db.transaction() as tx:
-            if dedupe is not None and not await tx.inbox.record_handled(
-                "slack", dedupe, f"slack:{actor}", now
-            ):
-                return False
-            for case_id in seen:
-                await tx.audit.record(
-                    f"slack:{actor}", "case.viewed", "case", case_id, now, {"surface": surface}
-                )
-        return True
 
     # -- doing it ---------------------------------------------------------------------------
 
@@ -460,11 +421,14 @@ class SlackDesk:
             if user is not None:
                 reply = Reply(list(result.citizen))
                 await queue_reply(tx, self._settings, user.line_user_id, reply, now, case_id=case.id)
-        lines = list(result.thread)
+        await self.queue_case_update(tx, case, result.thread, redraw=False)
         if result.reply_copy is not None:
             copy = mrkdwn.escape(result.reply_copy)
-            lines.append(self._texts.get("staff.replied", actor=actor, text=copy))
-        await self.queue_case_update(tx, case, lines, redraw=result.card_changed)
+            line = self._texts.get("staff.replied", actor=actor, text=copy)
+            # It quotes the answer: tagged so that deleting the citizen's data deletes it.
+            row = ThreadNote(case.id, line, personal=True)
+            await queue_case_row(tx, self._settings, case, row, self._clock())
+        await self.queue_case_update(tx, case, [], redraw=result.card_changed)
 
     async def queue_case_update(self, tx: Repositories, case: Case, lines: list[str], redraw: bool) -> None:
         """Thread lines and a redraw of the card, in order after everything else of this case."""
@@ -488,30 +452,18 @@ class SlackDesk:
                 await self.queue_case_update(tx, case, [line], redraw=False)
         self._on_queued()
 
-    def _channel_of(self, case: Case) -> str:
-        return case.slack_channel or self._settings.channel_for(case.category)
-
     async def _staff_refusal(self, actor: str, case: Case) -> str | None:
         """None when `actor` is staff of this case (the configured list, or else the members of the
         case's own channel); otherwise what to tell them. A membership look-up that failed is said as
         such, never as "you are not staff"."""
-        verdict = await self._staff.verdict(actor, self._channel_of(case))
+        verdict = await self._staff.verdict(actor, self._home.channel_of(case))
         if verdict is Verdict.STAFF and case.anonymised_at is not None:
             # Nothing can be done with a case whose personal data is gone (no answer could reach anyone).
             return self._texts.get("staff.case_anonymised")
         return refusal_text(verdict, self._texts, case=case.number)
 
-    async def _visible(self, actor: str, cases: list[Case]) -> tuple[set[int], bool]:
-        """The ids of the cases `actor` may see in full, and whether any look-up failed."""
-        verdicts = await self._staff.verdicts(actor, (self._channel_of(c) for c in cases))
-        visible = {c.id for c in cases if verdicts[self._channel_of(c)] is Verdict.STAFF}
-        unchecked = any(v is Verdict.UNKNOWN for v in verdicts.values())
-        if unchecked:
-            log.warning("slack.staff_unknown", extra=fields(cases=len(cases) - len(visible)))
-        return visible, unchecked
-
     async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
-        await tell(self._client, actor, channel or self._channel_of(case), text)
+        await tell(self._client, actor, channel or self._home.channel_of(case), text)
 
 
 # What staff should do about a message that did not reach the citizen, by the outbox's reason.

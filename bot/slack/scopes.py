@@ -23,6 +23,10 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # Case channels are meant to be private: both kinds are read.
     "conversations.info": ("channels:read", "groups:read"),
     "conversations.members": ("channels:read", "groups:read"),
+    # Deleting a citizen's data: the copies of their case's card and thread posts, found by metadata
+    # (the same scopes the thread messages' events need already).
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     # files_upload_v2: a photo a citizen sends on LINE goes into the case thread.
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),

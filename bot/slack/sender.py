@@ -4,6 +4,12 @@
 connection after the request left) is at-least-once: the post is retried, so staff may in rare cases
 see a thread line twice, but never miss a case or a citizen's message. The card of a case is updated
 in place through the ts recorded when it was first posted. See docs/slack.md.
+
+A copy whose ts we never learnt (the answer was lost, or the row was cancelled while the post was in
+flight) must still go when the citizen's data is deleted: every card carries message metadata
+naming its case (CARD_EVENT), and every thread post with the citizen's words or an answer to them
+(WORDS_EVENT). Deletion finds them in Slack by it: the card's copies in the channel's history around
+the case's creation, the posts in the card's thread.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -24,7 +31,9 @@ from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack import notices
 from bot.slack.card import card_text, case_blocks, case_booking
+from bot.slack.home_page import HomePage
 from bot.slack.mrkdwn import escape_cut
+from bot.slack.staff_check import StaffCheck
 from flows.texts import Texts
 from storage import Database, Repositories
 from storage.cases import UNSENT, Case
@@ -38,6 +47,7 @@ from storage.outbox_rows import (
     CaseUnsent,
     ChannelNote,
     ChannelPost,
+    HomeRefresh,
     NoticeSheet,
     OpsAlert,
     ThreadNote,
@@ -60,6 +70,14 @@ CaseRow = (
 
 # A citizen's follow-up in a thread, escaped (it pings no one): well inside Slack's 40,000 characters.
 MAX_THREAD_TEXT = 12_000
+# Message metadata (event_type) of a case card, and of a thread post with the citizen's or an
+# answer's words; the payload names the case: {"case_id": N}. No personal data.
+CARD_EVENT = "madoguchi_case_card"
+WORDS_EVENT = "madoguchi_case_words"
+# How far before the case's creation its card's copies are looked for: our clock against Slack's.
+CLOCK_SKEW_SECONDS = 600
+HISTORY_PAGE = 200  # messages a page of conversations.history / replies (Slack advises at most 200)
+MAX_PAGES = 100  # a window or thread beyond 20,000 messages is not searched further
 MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
 SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]{1,80}")
 
@@ -82,6 +100,8 @@ class SlackSender:
         self._texts = texts
         self._last_post: dict[str, float] = {}
         self._channel_locks: dict[str, asyncio.Lock] = {}
+        staff = StaffCheck(client, settings.slack.staff, clock)
+        self._home = HomePage(settings, db, client, texts, clock, staff)
 
     async def send(self, message: OutboxMessage) -> Outcome:
         row = message.row
@@ -100,6 +120,9 @@ class SlackSender:
                     settings=self._settings,
                     texts=self._texts,
                 )
+            if isinstance(row, HomeRefresh):
+                viewers = await self._home.refresh_viewers(row.case_id)
+                return Delivered(f"views.publish: {viewers}")
             if not isinstance(row, CaseRow):
                 return Final(f"not a Slack row: {row.kind}")
             case = await self._db.read.cases.get(row.case_id)
@@ -125,6 +148,7 @@ class SlackSender:
                 blocks=case_blocks(
                     case, label, self._texts, self._settings.center.tz, earlier, await self._booking(case)
                 ),
+                metadata=_tag(CARD_EVENT, case.id),
             )
             channel, ts = str(response["channel"]), str(response["ts"])
 
@@ -143,17 +167,20 @@ class SlackSender:
         if isinstance(row, CardUpdate):
             label = self._settings.category_label(case.category)
             earlier = await self._db.read.cases.earlier_numbers(case)
-            await self._client.chat_update(
-                channel=case.slack_channel,
-                ts=case.slack_ts,
-                text=card_text(case, label, self._texts),
-                blocks=case_blocks(
+            card: dict[str, Any] = {
+                "text": card_text(case, label, self._texts),
+                "blocks": case_blocks(
                     case, label, self._texts, self._settings.center.tz, earlier, await self._booking(case)
                 ),
-            )
+                "metadata": _tag(CARD_EVENT, case.id),
+            }
+            await self._client.chat_update(channel=case.slack_channel, ts=case.slack_ts, **card)
+            if case.anonymised_at is not None:  # every other copy of the card, drawn the same
+                for ts in await self._card_copies(case, case.slack_channel, case.slack_ts):
+                    await _unless_gone(self._client.chat_update(channel=case.slack_channel, ts=ts, **card))
             return Delivered("chat.update")
         if isinstance(row, ThreadPurge):
-            return await self._purge_thread(case.id, case.slack_channel)
+            return await self._purge_thread(case.id, case.slack_channel, case.slack_ts)
         if isinstance(row, CaseUnsent):
             return await self._withdraw(row, case.slack_channel, case.slack_ts)
         if isinstance(row, CaseFollowup) and await self._unsent(row):
@@ -163,7 +190,13 @@ class SlackSender:
         ):
             return Delivered("files.upload")
         text = await self._thread_text(row, case)
-        response = await self._post(channel=case.slack_channel, thread_ts=case.slack_ts, text=text)
+        words = isinstance(row, CaseFollowup) or (isinstance(row, ThreadNote) and row.personal)
+        response = await self._post(
+            channel=case.slack_channel,
+            thread_ts=case.slack_ts,
+            text=text,
+            metadata=_tag(WORDS_EVENT, case.id) if words else None,
+        )
         if not isinstance(row, CaseFollowup):
             return Delivered("chat.postMessage")
         # The ts of a post that carries the citizen's words, so that deleting their data can
@@ -206,21 +239,66 @@ class SlackSender:
         )
         return True
 
-    async def _purge_thread(self, case_id: int, channel: str) -> Outcome:
-        """Delete the thread posts that carried the citizen's words (their data was deleted)."""
+    async def _purge_thread(self, case_id: int, channel: str, thread_ts: str) -> Outcome:
+        """Delete the thread posts that carried the citizen's or an answer's words (their data was
+        deleted): those whose ts was recorded (posted before they were tagged, too), and every
+        tagged one the thread holds, the copies whose ts we never learnt included."""
         posted = [(m.id, m.slack_ts) for m in await self._db.read.cases.messages(case_id) if m.slack_ts]
-        for _, ts in posted:
-            try:
-                await self._client.chat_delete(channel=channel, ts=ts)
-            except SlackApiError as exc:
-                if exc.response.get("error") != "message_not_found":  # deleted by hand already
-                    raise
+        tagged = await self._tagged(channel, thread_ts, WORDS_EVENT, case_id)
+        for ts in dict.fromkeys([ts for _, ts in posted] + tagged):
+            await _unless_gone(self._client.chat_delete(channel=channel, ts=ts))
         ids = [message_id for message_id, _ in posted]
 
         async def record(tx: Repositories) -> None:
             await tx.cases.clear_message_slack_ts(ids)
 
         return Delivered("chat.delete", record=record)
+
+    async def _card_copies(self, case: Case, channel: str, recorded: str) -> list[str]:
+        """The ts of the case's other cards in its channel: posts whose answer was lost (at-least-once)
+        or whose row was cancelled in flight. They were all posted between the case's creation and
+        the recorded card (the last post: none follows a success), so only that window is read."""
+        oldest = case.created_at.timestamp() - CLOCK_SKEW_SECONDS
+        found: list[str] = []
+        cursor = None
+        for _ in range(MAX_PAGES):
+            page = await self._client.conversations_history(
+                channel=channel,
+                oldest=f"{max(oldest, 0.0):.6f}",
+                latest=recorded,
+                inclusive=True,
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+            )
+            found += [str(m["ts"]) for m in page.get("messages") or [] if _tagged_for(m, CARD_EVENT, case.id)]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return [ts for ts in dict.fromkeys(found) if ts != recorded]
+
+    async def _tagged(self, channel: str, thread_ts: str, event: str, case_id: int) -> list[str]:
+        """The ts of the posts in a thread tagged `event` for this case (none when the thread is gone)."""
+        found: list[str] = []
+        cursor = None
+        for _ in range(MAX_PAGES):
+            try:
+                page = await self._client.conversations_replies(
+                    channel=channel,
+                    ts=thread_ts,
+                    include_all_metadata=True,
+                    limit=HISTORY_PAGE,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                if exc.response.get("error") == "thread_not_found":  # the card deleted by hand
+                    return found
+                raise
+            found += [str(m["ts"]) for m in page.get("messages") or [] if _tagged_for(m, event, case_id)]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return found
 
     async def _unsent(self, row: CaseFollowup) -> bool:
         message = await self._db.read.cases.get_message(row.message_id)
@@ -275,6 +353,28 @@ class SlackSender:
                 return await self._client.chat_postMessage(**arguments)
             finally:
                 self._last_post[channel] = time.monotonic()
+
+
+def _tag(event: str, case_id: int) -> dict[str, Any]:
+    """Message metadata naming the case a post belongs to (what deletion searches Slack for)."""
+    return {"event_type": event, "event_payload": {"case_id": case_id}}
+
+
+def _tagged_for(message: Any, event: str, case_id: int) -> bool:
+    metadata = message.get("metadata") if isinstance(message, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("event_type") != event:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, dict) and payload.get("case_id") == case_id
+
+
+async def _unless_gone(call: Awaitable[Any]) -> None:
+    """A change to one of our posts that someone has deleted by hand already: nothing left to do."""
+    try:
+        await call
+    except SlackApiError as exc:
+        if exc.response.get("error") != "message_not_found":
+            raise
 
 
 def _classify(exc: SlackApiError) -> Outcome:
