@@ -26,6 +26,7 @@ from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.line.api import LineApi, ProfileUnavailable
+from bot.line.event_parse import parse_event
 from bot.line.sender import reply_token_expiry
 from bot.logs import fields
 from bot.notices import GroupEvents
@@ -75,7 +76,7 @@ class LineEventHandler:
         """
         raw = json.loads(item.payload)
         try:
-            event = Event.from_dict(raw)
+            event = parse_event(raw)
         except Exception:
             # ValueError, TypeError, KeyError (a missing type)...: whatever the SDK refuses is skipped.
             # Its error message quotes the whole event (message text included): never log it.
