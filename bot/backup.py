@@ -25,16 +25,25 @@ import os
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import IO
 
+from bot.case_export import write_private
+from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
+from flows import events, privacy
+from flows.context import Reply, StaffEvent
+from flows.texts import Texts
+from storage import Database
 from storage.backup import check_file, copy_database
 from storage.base import _busy
+from storage.deletions import deletions_in
 from storage.migrate import recorded_versions, unknown_versions
+from storage.repositories import Repositories
 
 log = logging.getLogger("madoguchi.backup")
 
@@ -210,9 +219,20 @@ def _take_lock(settings: Settings) -> IO[str]:
 # -- restoring ----------------------------------------------------------------------------------------
 
 
-def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
-    """Put `backup` in place of the database, while the bot is stopped. The database it replaces (and
-    its -wal and -shm files) is kept next to it, renamed; that path is returned (None: there was none)."""
+@dataclass(frozen=True)
+class Restored:
+    kept: Path | None  # the database replaced, renamed (None: there was none)
+    replayed: int  # citizens whose deletion was made again on the restored copy
+    journal: int  # deletions on record (<database>.deletions)
+    unread: str | None  # why the replaced database's deletions could not be read, if they could not
+    copies: list[Path]  # every `.before-restore-…` copy beside the database
+
+
+def restore(settings: Settings, backup: Path, now: datetime) -> Restored:
+    """Put `backup` in place of the database, while the bot is stopped. Every deletion on request on
+    record is made again on the copy first (`replay_deletions`), so a backup taken before a deletion
+    never brings the citizen's data back. The database it replaces (and its -wal and -shm files) is
+    kept next to it, renamed."""
     if not backup.is_file():
         raise BadBackup(f"{backup}: no such file")
     problems = check_file(backup)
@@ -232,6 +252,9 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
                 raise BadBackup(f"the copy of {backup} failed its integrity check: {'; '.join(problems[:3])}")
             _check_schema(incoming, backup)
             _check_unused(database, settings.storage.busy_timeout_ms)
+            unread = _gather_deletions(database, settings.storage.busy_timeout_ms)
+            journal = read_journal(journal_path(database))
+            replayed = asyncio.run(replay_deletions(settings, incoming, journal, now))
             kept: Path | None = None
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             # A -wal left beside the old file belongs to the old file: applied to the restored one, it
@@ -246,8 +269,9 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Path | None:
             os.replace(incoming, database)
             _fsync_dir(database.parent)
         finally:
-            incoming.unlink(missing_ok=True)  # a failed copy leaves nothing behind
-    return kept
+            for suffix in ("", "-wal", "-shm"):  # a failed copy or replay leaves nothing behind
+                incoming.with_name(incoming.name + suffix).unlink(missing_ok=True)
+    return Restored(kept, replayed, len(journal), unread, copies_kept(database))
 
 
 def _check_unused(database: Path, busy_timeout_ms: int) -> None:
@@ -286,3 +310,97 @@ def _check_schema(copy: Path, backup: Path) -> None:
             f"{backup} was made by a newer madoguchi (migrations {unknown} are unknown to this one): "
             "restore it with that version, or pick an older backup"
         )
+
+
+# -- deletions on request across restores --------------------------------------------------------------
+#
+# A backup taken before a citizen asked for deletion still holds their data. `restore` reads the
+# deletions the replaced database recorded (its audit log) into `<database>.deletions`, a file beside
+# it that no restore moves, and makes each again on the copy through the bot's own deletion path.
+# Only the LINE user id and the time are kept: the database keeps the LINE user id after a deletion
+# anyway. The file keeps deletions of earlier timelines too (a restore of an older copy, then of a
+# newer one).
+
+
+def journal_path(database: Path) -> Path:
+    return database.with_name(database.name + ".deletions")
+
+
+def read_journal(path: Path) -> set[tuple[datetime, str]]:
+    """(when, LINE user id) per line, tab-separated; a line that is not one is skipped."""
+    if not path.exists():
+        return set()
+    entries: set[tuple[datetime, str]] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        when, _, user = line.partition("\t")
+        try:
+            at = datetime.fromisoformat(when)
+        except ValueError:
+            continue
+        if at.tzinfo is not None and user and not any(c.isspace() for c in user):
+            entries.add((at, user))
+    return entries
+
+
+def _gather_deletions(database: Path, busy_timeout_ms: int) -> str | None:
+    """Add the deletions recorded in `database` to its journal; returns why they could not be read
+    (a database damaged past reading), None when they were or there is no database."""
+    if not database.exists():
+        return None
+    try:
+        found = deletions_in(database, busy_timeout_ms)
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    path = journal_path(database)
+    entries = read_journal(path) | set(found)
+    lines = "".join(f"{at.isoformat()}\t{user}\n" for at, user in sorted(entries))
+    write_private(path, lines.encode("utf-8"))
+    return None
+
+
+async def replay_deletions(
+    settings: Settings, path: Path, journal: set[tuple[datetime, str]], now: datetime
+) -> int:
+    """Make again, on the database at `path`, each deletion it does not reflect; returns how many."""
+    texts = Texts.load()
+    replayed = 0
+    db = await Database.open(path, settings.storage.busy_timeout_ms)
+    try:
+        for at, line_user_id in sorted(journal):
+            async with db.transaction() as tx:
+                replayed += await _replay(tx, settings, texts, line_user_id, at, now)
+    finally:
+        await db.close()
+    return replayed
+
+
+async def _replay(
+    tx: Repositories, settings: Settings, texts: Texts, line_user_id: str, at: datetime, now: datetime
+) -> bool:
+    user = await tx.users.by_line_id(line_user_id)
+    # Not in this copy, or a citizen who came back after the deletion (what they gave since stays).
+    if user is None or user.created_at > at:
+        return False
+    done = await tx.audit.for_subject("user", user.id)
+    if any(e.action == "citizen.data_deleted" and e.at >= at for e in done):
+        return False  # this copy was taken after the deletion
+    # What the bot does on 削除 → はい (flows/desk.py), without the citizen's confirmation message:
+    # they had it. Freed seats go to the waitlist; the Slack cards are redrawn without the data.
+    seated = [r.event_id for r in await tx.registrations.for_user(user.id) if r.status == "registered"]
+    forgotten = await privacy.forget_citizen(user, tx, now)
+    notify = await events.fill_freed_seats(tx, seated, desk_context(settings, texts, now))
+    staff = [StaffEvent("case_anonymised", case_id) for case_id in forgotten.case_ids]
+    await queue_reply(tx, settings, line_user_id, Reply([], staff, forgotten=True, notify=notify), now)
+    detail = {"deleted_at": at.isoformat(), "cases": list(forgotten.numbers)}
+    await tx.audit.record("system:restore", "citizen.deletion_replayed", "user", user.id, now, detail)
+    return True
+
+
+def copies_kept(database: Path) -> list[Path]:
+    """The `.before-restore-…` copies beside the database (their -wal/-shm not listed)."""
+    prefix = f"{database.name}.before-restore-"
+    return sorted(
+        p
+        for p in database.parent.iterdir()
+        if p.name.startswith(prefix) and not p.name.endswith(("-wal", "-shm"))
+    )

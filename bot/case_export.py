@@ -81,12 +81,12 @@ def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
         sys.stdout.flush()
         return
     try:
-        _replace(Path(output), data)
+        write_private(Path(output), data)
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or type(exc).__name__}") from exc
 
 
-def _replace(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write to a new file in the same folder, then rename it into place: a full disk or a crash never
     leaves half a CSV (nor destroys the previous one). mkstemp creates it 0600: it may hold personal data."""
     fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)

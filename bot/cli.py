@@ -283,14 +283,24 @@ def _backup(settings: Settings, to: str | None) -> int:
 
 def _restore(settings: Settings, backup: Path) -> int:
     try:
-        kept = restore(settings, backup, utc_now())
+        done = restore(settings, backup, utc_now())
     except (OSError, sqlite3.Error) as exc:
         if _locked(exc):
             raise
         raise BackupError(f"cannot restore {backup}: {exc}") from None
     print(f"restored {backup} as {settings.database_path}")
-    if kept is not None:
-        print(f"the database it replaced is kept as {kept} (delete it once all is well)")
+    print(f"deletions on request made again on it: {done.replayed} (of {done.journal} on record)")
+    if done.unread is not None:
+        print(
+            f"warning: the deletions recorded in the replaced database could not be read ({done.unread}): "
+            "a citizen who asked for deletion after the backup may be back; see docs/privacy.md"
+        )
+    if done.kept is not None:
+        print(f"the database it replaced is kept as {done.kept}")
+    if done.copies:
+        # They hold data that citizens may since have had deleted: not to be kept for long.
+        listed = " ".join(str(p) + "*" for p in done.copies)
+        print(f"once all is well, delete the copies kept by restores (they hold deleted data): rm {listed}")
     print("next: start the bot (systemctl start madoguchi), then: madoguchi doctor --config PATH")
     return 0
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,9 @@ import pytest
 from bot.backup import take_backup
 from bot.cli import main
 from bot.sandbox.fake_line import FakeLine
+from flows import privacy
 from storage import Database
-from tests.conftest import NOW
+from storage.cases import NewCase
 from tests.harness import write_config
 
 
@@ -25,6 +28,12 @@ def quick_config(tmp_path: Path, line: FakeLine) -> Path:
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("[storage]\n", "[storage]\nbusy_timeout_ms = 200\n"), encoding="utf-8")
     return config
+
+
+def database_bytes(folder: Path) -> bytes:
+    """The restored database's files (main, -wal, -shm), not the copy kept aside."""
+    names = ("madoguchi.sqlite3", "madoguchi.sqlite3-wal", "madoguchi.sqlite3-shm")
+    return b"".join((folder / name).read_bytes() for name in names if (folder / name).exists())
 
 
 async def restore(config: Path, backup: Path) -> int:
@@ -39,7 +48,7 @@ async def test_restore_refuses_while_another_process_has_the_database_open(
     database = tmp_path / "madoguchi.sqlite3"
     db = await Database.open(database)
     await db.close()
-    backup = take_backup(database, tmp_path / "backups", NOW, keep=3)
+    backup = take_backup(database, tmp_path / "backups", datetime.now(UTC), keep=3)
     # Another process (a madoguchi command, an operator's sqlite3 shell) with the file open, idle.
     other = sqlite3.connect(database, isolation_level=None)
     other.execute("SELECT count(*) FROM users").fetchall()
@@ -53,3 +62,60 @@ async def test_restore_refuses_while_another_process_has_the_database_open(
     finally:
         other.close()
     assert await restore(config, backup) == 0, capsys.readouterr().err
+
+
+async def test_a_deletion_after_the_backup_is_made_again_on_restore(
+    tmp_path: Path, line: FakeLine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = quick_config(tmp_path, line)
+    database = tmp_path / "madoguchi.sqlite3"
+    # Real times: restore replays with the real clock, after these.
+    NOW = datetime.now(UTC) - timedelta(days=1)
+    db = await Database.open(database)
+    try:
+        async with db.transaction() as tx:
+            hanako = await tx.users.mark_followed("U_HANAKO", NOW)
+            await tx.users.set_display_name(hanako.id, "はなこ", NOW)
+            await tx.cases.create(
+                NewCase(hanako.id, "general", "個人", "山田 花子", "line", "離婚後の住まい"), NOW, 2026
+            )
+            other = await tx.users.mark_followed("U_TARO", NOW)
+            await tx.cases.create(
+                NewCase(other.id, "npo", "NPO法人", "佐藤 太郎", "line", "設立の相談"), NOW, 2026
+            )
+        backup = take_backup(database, tmp_path / "backups", NOW + timedelta(hours=1), keep=14)
+        async with db.transaction() as tx:
+            await privacy.forget_citizen(hanako, tx, NOW + timedelta(hours=2))  # 削除 after the backup
+    finally:
+        await db.close()
+
+    assert await restore(config, backup) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "made again on it: 1 (of 1 on record)" in out, out
+    data = database_bytes(tmp_path)
+    for personal in ("山田 花子", "離婚後の住まい", "はなこ"):
+        assert personal.encode() not in data, f"{personal} came back with the restore"
+    assert "佐藤 太郎".encode() in data  # everyone else's data is restored
+    # The journal beside the database holds the LINE user id and the time, never the data.
+    assert (tmp_path / "madoguchi.sqlite3.deletions").read_text(encoding="utf-8").split("\t")[
+        1
+    ] == "U_HANAKO\n"
+    assert stat.S_IMODE((tmp_path / "madoguchi.sqlite3.deletions").stat().st_mode) == 0o600
+    db = await Database.open(database)
+    try:
+        user = await db.read.users.by_line_id("U_HANAKO")
+        assert user is not None
+        actions = [e.action for e in await db.read.audit.for_subject("user", user.id)]
+        assert actions[-2:] == ["citizen.data_deleted", "citizen.deletion_replayed"]
+        # The Slack side as on any deletion: the card redrawn without the data.
+        case = await db.read.cases.get(1)
+        assert case is not None and case.anonymised_at is not None
+    finally:
+        await db.close()
+    assert "rm " in out and "before-restore" in out  # what to do with the copy it kept
+
+    # Restoring the same backup again: the journal survived the first restore, and removes her again.
+    db = await Database.open(database)
+    await db.close()
+    assert await restore(config, backup) == 0
+    assert "made again on it: 1 (" in capsys.readouterr().out
