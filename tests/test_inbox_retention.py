@@ -121,4 +121,5 @@ async def test_a_long_history_is_deleted_in_bounded_transactions(
     # 24 deleted (the newest stays): 10 + 10 + 4, three transactions.
     assert [row[2] for row in inbox_rows(settings.database_path)] == ["action:24"]
     [purged] = [r for r in caplog.records if r.getMessage() == "retention.purged"]
-    assert (purged.fields["handled"], purged.fields["batches"]) == (24, 3), purged.fields
+    logged = vars(purged)["fields"]
+    assert (logged["handled"], logged["batches"]) == (24, 3), logged
