@@ -19,6 +19,7 @@ late still sends it, and a crash before the commit sends it after the restart.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -34,7 +35,8 @@ from flows.reminders import place_text
 from flows.texts import Texts
 from storage import Database, Repositories
 from storage.events import Event
-from storage.outbox_rows import ChannelPost
+from storage.outbox import OutboxMessage
+from storage.outbox_rows import BadRow, ChannelPost, EventDigest
 from storage.questionnaire import Question, Roster
 
 log = logging.getLogger("madoguchi.event_digest")
@@ -71,6 +73,7 @@ async def _digests(db: Database, settings: Settings, texts: Texts, now: datetime
     channel = settings.slack.events_channel
     if not channel:
         return 0
+    await _redraw_legacy_lists(db, settings, texts)
     queued = 0
     for event_id in await db.read.questionnaire.digest_candidates(now, now + DIGEST_LOOKAHEAD):
         event = await db.read.events.get(event_id)
@@ -84,16 +87,73 @@ async def _digests(db: Database, settings: Settings, texts: Texts, now: datetime
                 continue
             if not await tx.questionnaire.claim_digest(event.id, event.starts_at, now):
                 continue
-            roster = await tx.questionnaire.roster(event.id)
-            posts = digest_posts(event, roster, settings, texts)
-            for post in posts:
-                await tx.outbox.add(post, channel, now)
-        queued += len(posts)
-        log.info(
-            "event_digest.posted",
-            extra=fields(event=event_id, registrants=len(roster.registrants), posts=len(posts)),
-        )
+            # Only the event's id: the names are read when the list is sent (`draw_digest`).
+            await tx.outbox.add(EventDigest(event.id), channel, now)
+        queued += 1
+        log.info("event_digest.queued", extra=fields(event=event_id))
     return queued
+
+
+async def draw_digest(
+    read: Repositories, row: EventDigest, settings: Settings, texts: Texts
+) -> tuple[ChannelPost, int] | None:
+    """The post of `row.part` of the list as the roster is now, and how many parts the list has; None
+    when there is nothing to post (the event is gone or cancelled, or the list got shorter)."""
+    event = await read.events.get(row.event_id)
+    if event is None or event.status == "cancelled":
+        return None
+    posts = digest_posts(event, await read.questionnaire.roster(event.id), settings, texts)
+    if row.part > len(posts):
+        return None
+    return posts[row.part - 1], len(posts)
+
+
+async def _redraw_legacy_lists(db: Database, settings: Settings, texts: Texts) -> None:
+    """Lists queued by a version before EventDigest, as finished posts with the names in them, still
+    waiting in the outbox (Slack was down when the database was upgraded) or failed or dead (`outbox
+    retry` brings those back): each becomes an EventDigest of its event, so that it is drawn when
+    sent and a citizen deleted meanwhile is neither kept in the database nor posted. A list whose
+    event is no longer found is dropped (a warning says so). Such rows exist only in a database
+    written by the older version."""
+    channel = settings.slack.events_channel
+    fallback = _pattern(texts.get("digest.fallback", title="\x00", taken="\x01"))
+    continued = _pattern(texts.get("digest.continued", title="\x00", part="\x01", parts="\x02"))
+    legacy: list[tuple[OutboxMessage, str, int]] = []
+    for message in await db.read.outbox.undelivered(f"slack:{channel}"):
+        try:
+            row = message.row
+        except BadRow:
+            continue  # refused by the outbox worker when due
+        match = fallback.fullmatch(row.text) if isinstance(row, ChannelPost) else None
+        if match is None or not isinstance(row, ChannelPost):
+            continue  # a questionnaire's summary or another post: no names
+        top = str(row.blocks[0].get("text", {}).get("text", "")) if row.blocks else ""
+        later = continued.fullmatch(top)  # the head of part 2, 3...
+        legacy.append((message, match["title"], int(later["part"]) if later else 1))
+    if not legacy:
+        return
+    events = await db.read.events.listing(min(m.created_at for m, _, _ in legacy))
+    redrawn: set[int] = set()
+    async with db.transaction() as tx:
+        for message, title, part in legacy:
+            event = next((e for e in events if escape(e.title) == title), None)
+            if event is None:
+                await tx.outbox.replace_undelivered(message.id, None, "legacy list: event not found")
+                log.warning("event_digest.legacy_list_dropped", extra=fields(id=message.id))
+            elif event.id in redrawn:  # a later part: the redrawn list queues its own parts
+                await tx.outbox.replace_undelivered(message.id, None, "legacy list: redrawn")
+            else:
+                await tx.outbox.replace_undelivered(message.id, EventDigest(event.id, part), "")
+                redrawn.add(event.id)
+                log.info("event_digest.legacy_list_redrawn", extra=fields(id=message.id, event=event.id))
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A text rendered with \\x00, \\x01, \\x02 for its fields, as a pattern: title, then numbers."""
+    escaped = re.escape(template)
+    for marker, group in (("\x00", "(?P<title>.*)"), ("\x01", "(?P<part>\\d+)"), ("\x02", "\\d+")):
+        escaped = escaped.replace(re.escape(marker), group, 1)
+    return re.compile(escaped, re.DOTALL)
 
 
 def digest_posts(event: Event, roster: Roster, settings: Settings, texts: Texts) -> list[ChannelPost]:

@@ -287,6 +287,34 @@ class OutboxRepository(Repository):
             (to_db(created_before),),
         )
 
+    async def undelivered(self, order_key: str) -> list[OutboxMessage]:
+        """The rows of a key not delivered that still hold a body (pending, failed, dead), oldest first."""
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE order_key = ? AND status IN ('pending', 'failed', 'dead')"
+            " AND payload <> '{}' ORDER BY id",
+            (order_key,),
+        )
+        return [from_row(OutboxMessage, r) for r in rows]
+
+    async def replace_undelivered(self, message_id: int, row: OutboxRow | None, reason: str) -> bool:
+        """Give a row not delivered another body (its status, retry key and place in line kept), or,
+        with None, none: a pending row is then cancelled with `reason`. False when it was delivered
+        or cancelled meanwhile."""
+        if row is not None:
+            changed = await self._run(
+                "UPDATE outbox SET payload = ? WHERE id = ? AND status IN ('pending', 'failed', 'dead')",
+                (_payload(row), message_id),
+            )
+        else:
+            changed = await self._run(
+                "UPDATE outbox SET payload = '{}', reply_token = NULL,"
+                " last_error = CASE status WHEN 'pending' THEN ? ELSE last_error END,"
+                " status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END"
+                " WHERE id = ? AND status IN ('pending', 'failed', 'dead')",
+                (reason, message_id),
+            )
+        return changed == 1
+
     async def count(self, status: OutboxStatus) -> int:
         row = await self._one("SELECT count(*) FROM outbox WHERE status = ?", (status,))
         assert row is not None

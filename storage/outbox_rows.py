@@ -247,3 +247,17 @@ class HomeRefresh(OutboxRow):
     as it was, and the case's personal data is gone."""
 
     case_id: int
+
+
+# --- The day-before list of an event (bot/event_digest.py, bot/slack/sender.py) -----------------------
+
+
+@row_kind("event_digest", "slack")
+@dataclass(frozen=True)
+class EventDigest(OutboxRow):
+    """The list of an event's registrants for staff, drawn from its roster when it is sent, so that a
+    sign-up cancelled or deleted meanwhile is not in it and no name waits in the outbox. The list is
+    cut into as many posts as Slack needs: this row posts `part`, then queues the next part."""
+
+    event_id: int
+    part: int = 1

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.delivery import RetryPolicy
-from bot.event_digest import MAX_BLOCKS, MAX_SECTION_TEXT, digest_due_at, digest_posts
+from bot.event_digest import MAX_BLOCKS, MAX_SECTION_TEXT, digest_due_at, digest_posts, draw_digest
 from bot.outbox_worker import OutboxWorker
 from bot.reminders import ReminderService
 from bot.sandbox.fake_line import FakeLine
@@ -27,7 +27,7 @@ from storage import Database
 from storage.cases import NewCase
 from storage.events import EventDraft
 from storage.outbox import OutboxMessage
-from storage.outbox_rows import ChannelPost
+from storage.outbox_rows import ChannelPost, EventDigest
 from storage.questionnaire import Registrant, Roster
 from tests.conftest import NOW
 from tests.harness import settings_for, wait_for, write_config
@@ -106,10 +106,13 @@ async def channel_posts(db: Database) -> list[OutboxMessage]:
     return await db.read.outbox.in_order(f"slack:{CHANNEL}")
 
 
-def post_of(message: OutboxMessage) -> ChannelPost:
+async def post_of(db: Database, settings: Settings, message: OutboxMessage) -> ChannelPost:
+    """The first post of a queued list, drawn as the sender would draw it now."""
     row = message.row
-    assert isinstance(row, ChannelPost)
-    return row
+    assert isinstance(row, EventDigest)
+    drawn = await draw_digest(db.read, row, settings, Texts.load())
+    assert drawn is not None
+    return drawn[0]
 
 
 def shown(post: ChannelPost) -> str:
@@ -157,7 +160,7 @@ async def test_the_list_is_posted_once_at_its_time_across_two_sweeps_and_a_resta
     clock.now = DUE + timedelta(hours=5)
     await service(db, settings, clock).run()  # a restart: a new service on the same database
     [message] = await channel_posts(db)
-    post = post_of(message)
+    post = await post_of(db, settings, message)
     text = shown(post)
     assert "*明日のイベント：ミズベサロン 12月*" in text
     assert "12月3日(木) 19:00" in text and "横浜市市民協働推進センター" in text
@@ -183,7 +186,7 @@ async def test_a_late_sweep_posts_once_before_the_start_and_nothing_after(
     reminders = service(db, settings, clock)
     await reminders.run()
     await reminders.run()
-    posts = [post_of(m) for m in await channel_posts(db)]
+    posts = [await post_of(db, settings, m) for m in await channel_posts(db)]
     assert len(posts) == 1
     assert "遅れても届く会" in shown(posts[0]) and "お申し込みはまだありません" in shown(posts[0])
 
@@ -216,7 +219,7 @@ async def test_a_moved_event_gets_a_list_for_its_new_day(db: Database, settings:
     assert len(await channel_posts(db)) == 1  # the new day's list is not due yet
     clock.now = DUE + timedelta(days=7)
     await service(db, settings, clock).run()
-    posts = [post_of(m) for m in await channel_posts(db)]
+    posts = [await post_of(db, settings, m) for m in await channel_posts(db)]
     assert len(posts) == 2 and "12月10日(木) 19:00" in shown(posts[1])
     assert event_id == (await db.read.events.all_events())[0].id
 
@@ -230,7 +233,10 @@ async def test_300_registrants_fit_slack_limits_and_every_name_arrives(
         await sign_up(db, event_id, f"U{n:032x}", name=name)
     clock = Clock(DUE)
     await service(db, settings, clock).run()
-    posts = [post_of(m) for m in await channel_posts(db)]
+    [message] = await channel_posts(db)
+    event = await db.read.events.get(event_id)
+    assert event is not None and message.row == EventDigest(event_id)
+    posts = digest_posts(event, await db.read.questionnaire.roster(event_id), settings, Texts.load())
     for post in posts:
         assert len(post.blocks) <= MAX_BLOCKS
         assert all(len(b["text"]["text"]) <= MAX_SECTION_TEXT for b in post.blocks if b["type"] == "section")
@@ -255,15 +261,22 @@ async def test_a_list_longer_than_one_message_is_split_into_posts(
     assert len(posts) > 1
     assert all(len(p.blocks) <= MAX_BLOCKS for p in posts)
     assert "続き 2/" in shown(posts[1]) and "スタッフ用" in shown(posts[-1])
-    clock = Clock(DUE)
+    # Through the sweep and the sender: one row queued, each part queuing the next once posted.
     async with db.transaction() as tx:
-        for post in posts:
-            await tx.outbox.add(post, CHANNEL, DUE)
+        for n in range(1, 1501):
+            user = await tx.users.mark_followed(f"U{n:032x}", NOW)
+            await tx.users.set_display_name(user.id, f"名前{n:05d}" + "あ" * 90, NOW)
+            await tx.registrations.put(event_id, user.id, "registered", 1, NOW)
+    clock = Clock(DUE)
+    await service(db, settings, clock).run()
+    assert [m.row for m in await channel_posts(db)] == [EventDigest(event_id)]
     await deliver(db, settings, slack, clock)
     delivered = slack.messages_in(CHANNEL)
-    assert len(delivered) == len(posts)
+    rows = await channel_posts(db)
+    assert len(delivered) > 1 and [m.status for m in rows] == ["sent"] * len(delivered)
     text = json.dumps([m["blocks"] for m in delivered], ensure_ascii=False)
-    assert text.index("1. 名前00001") < text.index("4000. 名前04000")
+    assert text.index("1. 名前00001") < text.index("1500. 名前01500")
+    assert "続き 2/" in text and text.count("スタッフ用") == 1
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock, utc_now
 from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
+from bot.event_digest import draw_digest
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.slack import notices
 from bot.slack.card import card_text, case_blocks, case_booking
@@ -47,6 +48,7 @@ from storage.outbox_rows import (
     CaseUnsent,
     ChannelNote,
     ChannelPost,
+    EventDigest,
     HomeRefresh,
     NoticeSheet,
     OpsAlert,
@@ -123,6 +125,8 @@ class SlackSender:
             if isinstance(row, HomeRefresh):
                 viewers = await self._home.refresh_viewers(row.case_id)
                 return Delivered(f"views.publish: {viewers}")
+            if isinstance(row, EventDigest):
+                return await self._event_digest(message, row)
             if not isinstance(row, CaseRow):
                 return Final(f"not a Slack row: {row.kind}")
             case = await self._db.read.cases.get(row.case_id)
@@ -207,6 +211,23 @@ class SlackSender:
             await tx.cases.set_message_slack_ts(message_id, ts)
 
         return Delivered("chat.postMessage", record=record_post)
+
+    async def _event_digest(self, message: OutboxMessage, row: EventDigest) -> Outcome:
+        """One post of an event's day-before list, drawn from the roster as it is now; once posted,
+        the next part (if the list needs one) is queued behind it, so a retry never posts a part twice."""
+        drawn = await draw_digest(self._db.read, row, self._settings, self._texts)
+        if drawn is None:
+            return Delivered("none: the event is cancelled or gone")
+        post, parts = drawn
+        await self._post(channel=message.recipient, text=post.text, blocks=post.blocks)
+        if row.part >= parts:
+            return Delivered("chat.postMessage")
+        following = EventDigest(row.event_id, row.part + 1)
+
+        async def queue_next(tx: Repositories) -> None:
+            await tx.outbox.add(following, message.recipient, self._clock(), order_key=message.order_key)
+
+        return Delivered("chat.postMessage", record=queue_next)
 
     async def _booking(self, case: Case) -> str | None:
         return await case_booking(self._db.read, case, self._texts, self._settings.center.tz)
