@@ -15,6 +15,7 @@ the case's creation, the posts in the card's thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable
@@ -30,6 +31,7 @@ from bot.config import Settings
 from bot.delivery import Delivered, Final, Outcome, Retry
 from bot.event_digest import draw_digest
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
+from bot.logs import fields
 from bot.slack import notices
 from bot.slack.card import card_text, case_blocks, case_booking
 from bot.slack.home_page import HomePage
@@ -82,6 +84,8 @@ HISTORY_PAGE = 200  # messages a page of conversations.history / replies (Slack 
 MAX_PAGES = 100  # a window or thread beyond 20,000 messages is not searched further
 MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
 SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]{1,80}")
+
+log = logging.getLogger("madoguchi.slack.sender")
 
 
 class SlackSender:
@@ -180,7 +184,10 @@ class SlackSender:
             }
             await self._client.chat_update(channel=case.slack_channel, ts=case.slack_ts, **card)
             if case.anonymised_at is not None:  # every other copy of the card, drawn the same
-                for ts in await self._card_copies(case, case.slack_channel, case.slack_ts):
+                copies = await _unless_refused(
+                    self._card_copies(case, case.slack_channel, case.slack_ts), "conversations.history"
+                )
+                for ts in copies:
                     await _unless_gone(self._client.chat_update(channel=case.slack_channel, ts=ts, **card))
             return Delivered("chat.update")
         if isinstance(row, ThreadPurge):
@@ -265,8 +272,14 @@ class SlackSender:
         deleted): those whose ts was recorded (posted before they were tagged, too), and every
         tagged one the thread holds, the copies whose ts we never learnt included."""
         posted = [(m.id, m.slack_ts) for m in await self._db.read.cases.messages(case_id) if m.slack_ts]
-        tagged = await self._tagged(channel, thread_ts, WORDS_EVENT, case_id)
-        for ts in dict.fromkeys([ts for _, ts in posted] + tagged):
+        # The recorded ones first: a workspace that refuses the search still loses those.
+        for _, ts in posted:
+            await _unless_gone(self._client.chat_delete(channel=channel, ts=ts))
+        tagged = await _unless_refused(
+            self._tagged(channel, thread_ts, WORDS_EVENT, case_id), "conversations.replies"
+        )
+        recorded = {ts for _, ts in posted}
+        for ts in [ts for ts in dict.fromkeys(tagged) if ts not in recorded]:
             await _unless_gone(self._client.chat_delete(channel=channel, ts=ts))
         ids = [message_id for message_id, _ in posted]
 
@@ -387,6 +400,24 @@ def _tagged_for(message: Any, event: str, case_id: int) -> bool:
         return False
     payload = metadata.get("event_payload")
     return isinstance(payload, dict) and payload.get("case_id") == case_id
+
+
+# What Slack answers when the app may not read a channel's history: a bot token refused the
+# method, a scope removed from the installation, the bot taken out of the channel.
+SEARCH_REFUSED = frozenset({"not_allowed_token_type", "missing_scope", "not_in_channel", "no_permission"})
+
+
+async def _unless_refused(search: Awaitable[list[str]], method: str) -> list[str]:
+    """The copies a search found; none when Slack refuses the app the search (logged, so that staff
+    can look for copies by hand), while other failures are retried as any call's are."""
+    try:
+        return await search
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        if error not in SEARCH_REFUSED:
+            raise
+        log.warning("slack.copies_search_refused", extra=fields(method=method, error=error))
+        return []
 
 
 async def _unless_gone(call: Awaitable[Any]) -> None:

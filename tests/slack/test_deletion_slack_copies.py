@@ -184,3 +184,21 @@ async def test_app_home_is_published_again_for_those_it_showed_the_case_to(tmp_p
         assert case.number not in shown(desk.slack.home_views[STAFF])  # closed: off the lists
         # Someone who never opened Home gets none published.
         assert STAFF_B not in desk.slack.home_views
+
+
+async def test_a_workspace_that_refuses_the_search_still_loses_the_recorded_posts(tmp_path: Path) -> None:
+    """Slack's reference says a bot token may not read a channel's threads; if the workspace refuses
+    the searches, the posts whose ts was recorded are still deleted and the card redrawn."""
+    async with staff_desk(tmp_path, "staff-list") as desk:
+        case = await case_with_card(desk)
+        await settled(desk, case)
+        await Citizen(desk.bot.base_url, desk.line).type(FOLLOWUP)
+        await wait_for(lambda: any(FOLLOWUP in t for t in desk.thread(case)))
+        await settled(desk, case)
+        desk.slack.fail_next("error:not_allowed_token_type", method="conversations.replies")
+        desk.slack.fail_next("error:not_allowed_token_type", method="conversations.history")
+        await delete_data(desk, case)
+        assert [t for t in desk.thread(case) if FOLLOWUP in t] == []
+        card = shown(desk.slack.message("C_NPO", case.slack_ts or ""))
+        assert DELETED in card and NAME not in card
+        assert desk.slack.find_calls("conversations.replies")
