@@ -26,7 +26,6 @@ from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.line.api import LineApi, ProfileUnavailable
-from bot.line.event_parse import parse_event
 from bot.line.sender import reply_token_expiry
 from bot.logs import fields
 from bot.notices import GroupEvents
@@ -76,7 +75,7 @@ class LineEventHandler:
         """
         raw = json.loads(item.payload)
         try:
-            event = parse_event(raw)
+            event = Event.from_dict(raw)
         except Exception:
             # ValueError, TypeError, KeyError (a missing type)...: whatever the SDK refuses is skipped.
             # Its error message quotes the whole event (message text included): never log it.
