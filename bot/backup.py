@@ -35,8 +35,7 @@ from bot.citizen import desk_context, queue_reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.logs import fields
-from flows import events, privacy
-from flows.context import Reply, StaffEvent
+from flows import privacy
 from flows.texts import Texts
 from storage import Database
 from storage.backup import check_file, copy_database
@@ -384,13 +383,9 @@ async def _replay(
     done = await tx.audit.for_subject("user", user.id)
     if any(e.action == "citizen.data_deleted" and e.at >= at for e in done):
         return False  # this copy was taken after the deletion
-    # What the bot does on 削除 → はい (flows/desk.py), without the citizen's confirmation message:
-    # they had it. Freed seats go to the waitlist; the Slack cards are redrawn without the data.
-    seated = [r.event_id for r in await tx.registrations.for_user(user.id) if r.status == "registered"]
-    forgotten = await privacy.forget_citizen(user, tx, now)
-    notify = await events.fill_freed_seats(tx, seated, desk_context(settings, texts, now))
-    staff = [StaffEvent("case_anonymised", case_id) for case_id in forgotten.case_ids]
-    await queue_reply(tx, settings, line_user_id, Reply([], staff, forgotten=True, notify=notify), now)
+    # What the bot does on 削除 → はい, without the citizen's confirmation message: they had it.
+    reply, forgotten = await privacy.delete_on_request(user, tx, desk_context(settings, texts, now), [])
+    await queue_reply(tx, settings, line_user_id, reply, now)
     detail = {"deleted_at": at.isoformat(), "cases": list(forgotten.numbers)}
     await tx.audit.record("system:restore", "citizen.deletion_replayed", "user", user.id, now, detail)
     return True

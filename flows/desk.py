@@ -446,11 +446,8 @@ async def _at_delete_question(
     else:
         found = matching.Match()
     if found.choice is not None and found.choice.value == DELETE_YES:
-        seated = [r.event_id for r in await tx.registrations.for_user(user.id) if r.status == "registered"]
-        forgotten = await privacy.forget_citizen(user, tx, ctx.now)
-        staff = [StaffEvent("case_anonymised", case_id) for case_id in forgotten.case_ids]
-        notify = await events.fill_freed_seats(tx, seated, ctx)
-        return Reply([Text(texts.get("delete.done"))], staff, forgotten=True, notify=notify)
+        reply, _ = await privacy.delete_on_request(user, tx, ctx, [Text(texts.get("delete.done"))])
+        return reply
     if found.choice is not None:
         return Reply([Text(texts.get("delete.kept")), *await restore_before_delete(conversation, tx, ctx)])
     numbers = [c.number for c in await tx.cases.for_user(user.id)]

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows import events
+from flows.context import DeskContext, Reply, StaffEvent
+from flows.messages import Outgoing
 from flows.texts import Texts
 from storage.cases import AnonymisedReason, Case
 from storage.repositories import Repositories
@@ -78,3 +81,17 @@ async def forget_citizen(user: User, tx: Repositories, now: datetime) -> Forgott
     # Cleared rows must leave the database file too, not only the tables.
     tx.checkpoint_after_commit()
     return Forgotten(tuple(c.id for c in cases), numbers, messages, registrations)
+
+
+async def delete_on_request(
+    user: User, tx: Repositories, ctx: DeskContext, told: list[Outgoing]
+) -> tuple[Reply, Forgotten]:
+    """削除 → はい, in the caller's transaction: `forget_citizen`, the seats the citizen held go to the
+    first on each waitlist (who are told), and the reply whose staff events redraw the cases' Slack
+    cards without the data. `told` is what the citizen gets last (nothing when a restore replays a
+    deletion: they had it)."""
+    seated = [r.event_id for r in await tx.registrations.for_user(user.id) if r.status == "registered"]
+    forgotten = await forget_citizen(user, tx, ctx.now)
+    notify = await events.fill_freed_seats(tx, seated, ctx)
+    staff = [StaffEvent("case_anonymised", case_id) for case_id in forgotten.case_ids]
+    return Reply(told, staff, forgotten=True, notify=notify), forgotten
