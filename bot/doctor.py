@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError, Settings, load_settings
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.line_commands import platform_error
+from bot.slack.errors import slack_error_code
 from storage import Database
 from storage.base import _busy
 from storage.migrate import available_migrations
@@ -164,7 +165,7 @@ class Doctor:
         try:
             answer = await client.auth_test()
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+            error = slack_error_code(exc) or "no error code"
             self._add(
                 "Slack bot token",
                 False,
@@ -200,7 +201,7 @@ class Doctor:
         try:
             await client.apps_connections_open(app_token=s.app_token)
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+            error = slack_error_code(exc) or "no error code"
             self._add("Slack Socket Mode", False, f"apps.connections.open answered {error}", fix)
             return
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -257,7 +258,7 @@ class Doctor:
             try:
                 answer = await client.conversations_info(channel=channel)
             except SlackApiError as exc:
-                error = str(exc.response.get("error"))
+                error = slack_error_code(exc) or "no error code"
                 fix = (
                     f"check the id (channel details, at the bottom: C…); a private channel shows as not "
                     f"found until the bot is invited: {invite}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -34,6 +33,7 @@ from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.logs import fields
 from bot.slack import notices
 from bot.slack.card import card_text, case_blocks, case_booking
+from bot.slack.errors import slack_error_code
 from bot.slack.home_page import HomePage
 from bot.slack.mrkdwn import escape_cut
 from bot.slack.staff_check import StaffCheck
@@ -83,7 +83,6 @@ CLOCK_SKEW_SECONDS = 600
 HISTORY_PAGE = 200  # messages a page of conversations.history / replies (Slack advises at most 200)
 MAX_PAGES = 100  # a window or thread beyond 20,000 messages is not searched further
 MEDIA_NAMES = {"image": "画像", "video": "動画", "audio": "音声", "file": "ファイル"}
-SLACK_ERROR_CODE = re.compile(r"[a-z0-9_]{1,80}")
 
 log = logging.getLogger("madoguchi.slack.sender")
 
@@ -431,11 +430,8 @@ async def _unless_gone(call: Awaitable[Any]) -> None:
 
 def _classify(exc: SlackApiError) -> Outcome:
     status = exc.response.status_code
-    error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
-    # Only Slack's error codes (`channel_not_found`) reach the log, ops alerts and last_error: a body
-    # that is not Slack's (a proxy's) may quote the post, the citizen's words in it.
-    if error and not SLACK_ERROR_CODE.fullmatch(error):
-        error = "unrecognised error"
+    # Only Slack's error codes reach the log, ops alerts and last_error (bot/slack/errors.py).
+    error = slack_error_code(exc)
     if status == 429:
         retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
         return Retry(f"HTTP 429: {error or 'ratelimited'}", after=float(retry_after) if retry_after else None)

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.logs import fields
+from bot.slack.tell import failure_kind
 from flows.texts import Texts
 
 log = logging.getLogger("madoguchi.slack")
@@ -124,10 +125,6 @@ class StaffCheck:
                     return frozenset(found)
             log.warning("slack.staff_check_failed", extra=fields(channel=channel, error="too_many_pages"))
             return None
-        except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else None
-            log.warning("slack.staff_check_failed", extra=fields(channel=channel, error=error))
-            return None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("slack.staff_check_failed", extra=fields(channel=channel, error=type(exc).__name__))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack.staff_check_failed", extra=fields(channel=channel, error=failure_kind(exc)))
             return None

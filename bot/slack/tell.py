@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import fields
+from bot.slack.errors import slack_error_code
 
 log = logging.getLogger("madoguchi.slack")
 
@@ -28,9 +29,10 @@ Ack = Callable[..., Awaitable[None]]
 
 
 def failure_kind(exc: BaseException) -> str:
-    """Slack's error code, or the name of the network error: what a log line may say of a failure."""
+    """Slack's error code, or the name of the exception (the network's, or a refusal without a code):
+    what a log line may say of a failure."""
     if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
+        return slack_error_code(exc) or type(exc).__name__
     return type(exc).__name__
 
 
