@@ -31,8 +31,12 @@ class Waf(LoopbackServer):
     """Refuses every Slack call but auth.test as Slack would (HTTP 200, ok false), with an `error`
     that quotes what the request sent: its parameters and its token."""
 
+    broken = False  # answer JSON's content type with a body that is not JSON (an HTML page)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.text()
+        if self.broken:
+            return web.Response(text=f"<html>{BLOCKED}: {raw}</html>", content_type="application/json")
         try:
             sent = [str(v) for v in json.loads(raw).values()]
         except ValueError:
@@ -66,6 +70,16 @@ async def test_an_ephemeral_line_refused_is_logged_by_code_only(waf: Waf) -> Non
         await tell(client_of(waf), "U_STAFF", "C_CASES", f"案件の連絡先: {SENT}")
     assert "slack.ephemeral_failed" in log.text
     withheld(log.text)
+
+
+async def test_a_body_that_is_no_json_is_logged_as_a_refusal_without_code(waf: Waf) -> None:
+    """The SDK then leaves its raw HTTP response in the error, without `data`."""
+    waf.broken = True
+    with captured_log("never-logged") as log:
+        await tell(client_of(waf), "U_STAFF", "C_CASES", f"案件の連絡先: {SENT}")
+    assert "slack.ephemeral_failed" in log.text and "error=SlackApiError" in log.text
+    for quoted in (BLOCKED, NAME, PHONE, MATTER):
+        assert quoted not in log.text
 
 
 async def test_a_modal_refused_is_logged_by_code_only(waf: Waf) -> None:
