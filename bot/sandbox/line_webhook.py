@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from typing import Any
 
 import aiohttp
 
-from bot.sandbox.loopback import post
+from bot.sandbox.loopback import post, wire_json
 
 __all__ = [
     "file_event",
@@ -57,9 +56,9 @@ def signed_headers(channel_secret: str, body: bytes) -> dict[str, str]:
 
 
 def webhook_body(events: list[Event], destination: str = "Uxxxxxxxx") -> bytes:
-    """Compact UTF-8 JSON (not ASCII-escaped), as LINE sends it. ``[]`` is a verification request."""
-    payload = {"destination": destination, "events": events}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, as LINE sends it (half an emoji as a ``\\ud83d`` escape: `wire_json`).
+    ``[]`` is a verification request."""
+    return wire_json({"destination": destination, "events": events}).encode("utf-8")
 
 
 def new_event_id() -> str:
