@@ -16,8 +16,9 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from bot.clock import utc_now
 from bot.config import Settings
@@ -37,11 +38,16 @@ class OutputError(Exception):
     """The output file cannot be written (a bad path, no permission, a full disk)."""
 
 
-def _columns(settings: Settings, texts: Texts) -> list[Column]:
+def local_time(value: datetime | None, tz: tzinfo) -> str:
+    """A moment in the center's timezone as a spreadsheet sorts it: 2026-12-01 14:00 ('' for none)."""
+    return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def case_columns(settings: Settings, texts: Texts) -> list[Column]:
     tz = settings.center.tz
 
     def when(value: datetime | None) -> str:
-        return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return local_time(value, tz)
 
     return [
         ("number", lambda c: c.number),
@@ -69,6 +75,16 @@ def _cell(value: object) -> object:
     """A text cell that a spreadsheet would take for a formula gets a leading `'`, which makes it show
     the text as typed; numbers (which the code itself writes) stay numbers."""
     return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+async def record_export(
+    db: Database, action: str, subject_type: str, subject_id: str | int, detail: dict[str, Any]
+) -> None:
+    """The audit entry of an export, committed before its file is written: an export that fails after
+    this is logged as attempted (the safe side), and no personal data ever leaves unaudited. Who read
+    the personal data, and how much; never what."""
+    async with db.transaction() as tx:
+        await tx.audit.record(f"cli:{getpass.getuser()}", action, subject_type, subject_id, utc_now(), detail)
 
 
 def write_csv(rows: Sequence[Sequence[object]], output: str | None) -> None:
@@ -103,24 +119,13 @@ def write_private(path: Path, data: bytes) -> None:
 
 async def export_cases(settings: Settings, output: str | None) -> int:
     texts = Texts.load()
-    columns = _columns(settings, texts)
+    columns = case_columns(settings, texts)
     # A database locked past [storage] busy_timeout_ms ends in cli.main (exit 75) before anything
     # is written: the audit entry comes first.
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
         cases = sorted(await db.read.cases.with_status("new", "in_progress", "closed"), key=lambda c: c.id)
-        # Recorded before the file is written: an export that fails after this is logged as
-        # attempted (the safe side), and no personal data ever leaves unaudited.
-        async with db.transaction() as tx:
-            # Who read the personal data, and how much; never what.
-            await tx.audit.record(
-                f"cli:{getpass.getuser()}",
-                "cases.exported",
-                "cases",
-                "all",
-                utc_now(),
-                {"count": len(cases)},
-            )
+        await record_export(db, "cases.exported", "cases", "all", {"count": len(cases)})
     finally:
         await db.close()
     rows: list[list[object]] = [[texts.get(f"export.{key}") for key, _ in columns]]

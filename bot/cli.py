@@ -13,6 +13,7 @@ from bot import __version__
 from bot.announce import announce_command
 from bot.backup import BackupError, BadBackup, restore, serve_lock, take_backup
 from bot.case_export import OutputError, export_cases, export_stats
+from bot.citizen_export import UnknownCitizen, export_citizen
 from bot.clock import utc_now
 from bot.config import ConfigError, Settings, load_settings
 from bot.event_digest import survey_report
@@ -89,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     for task in (export, stats):
         task.add_argument("--config", required=True, metavar="PATH")
         task.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    citizen = commands.add_parser("citizen", help="one citizen's data").add_subparsers(
+        dest="citizen_command", required=True, metavar="TASK"
+    )
+    disclose = citizen.add_parser(
+        "export", help="everything kept about one citizen as CSV, for a request for disclosure (開示請求)"
+    )
+    which = disclose.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", metavar="NUMBER", help="found by one of their case numbers, e.g. 2026-0042")
+    which.add_argument("--line-user", metavar="ID", help="found by their LINE user id")
+    disclose.add_argument("--config", required=True, metavar="PATH")
+    disclose.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     events = commands.add_parser("events", help="events: import, list, report, survey").add_subparsers(
         dest="events_command", required=True, metavar="TASK"
@@ -201,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cases":
             export = export_cases if args.cases_command == "export" else export_stats
             return asyncio.run(export(settings, args.output))
+        if args.command == "citizen":
+            return asyncio.run(export_citizen(settings, args.case, args.line_user, args.output))
         if args.command == "events":
             if args.events_command == "announce":
                 return asyncio.run(announce_command(settings, args.event_id, args.yes))
@@ -226,7 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "line":
             task = line_quota if args.line_command == "quota" else line_richmenu
             return asyncio.run(task(settings))
-    except (ConfigError, OutputError, EventFileError, WardInputError, BadBackup, NewerSchema) as exc:
+    except (
+        ConfigError,
+        OutputError,
+        EventFileError,
+        WardInputError,
+        BadBackup,
+        NewerSchema,
+        UnknownCitizen,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackupError as exc:

@@ -70,6 +70,16 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class GivenAnswer:
+    """One citizen's answer to one question (for a disclosure: `madoguchi citizen export`)."""
+
+    event_id: int
+    question: int
+    choice: int
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
 class Answered:
     """An answer stored (or not: not asked, or closed) and the question a typed answer goes to next."""
 
@@ -277,6 +287,17 @@ class QuestionnaireRepository(Repository):
             "SELECT 1 FROM survey_recipients WHERE event_id = ? AND user_id = ?", (event_id, user_id)
         )
         return row is not None
+
+    async def answers_of(self, user_id: int) -> list[GivenAnswer]:
+        """Every answer the citizen gave, questionnaire by questionnaire in the order they were asked."""
+        # Found through their questionnaires, as in delete_for_user: no index of answers by user.
+        rows = await self._all(
+            "SELECT a.event_id, a.question, a.choice, a.answered_at FROM survey_recipients s"
+            " JOIN survey_answers a ON a.event_id = s.event_id AND a.user_id = s.user_id"
+            " WHERE s.user_id = ? ORDER BY s.asked_at, s.event_id, a.question",
+            (user_id,),
+        )
+        return [GivenAnswer(int(r[0]), int(r[1]), int(r[2]), from_db(r[3])) for r in rows]
 
     async def delete_for_user(self, user_id: int) -> int:
         """Deletion on request: the citizen's answers and their being asked go (the count asked stays)."""
