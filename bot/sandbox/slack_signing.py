@@ -184,8 +184,12 @@ def typed(text: str) -> str:
     """What Slack sends for text a person typed: ``&``, ``<`` and ``>`` escaped as entities, and
     bare web addresses turned into links (``https://x`` → ``<https://x>``). Mentions and labelled
     links are markup the client makes (``<@U1>``, ``<https://x|label>``): append them as they are."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BARE_URL.sub(lambda m: f"<{m.group(0)}>", escaped)
+    return _BARE_URL.sub(lambda m: f"<{m.group(0)}>", _entities(text))
+
+
+def _entities(text: str) -> str:
+    """``&``, ``<`` and ``>`` as the entities Slack sends for them in text a person typed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _BARE_URL = re.compile(r"\bhttps?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -401,8 +405,14 @@ def slash_command(
     api_app_id: str = "A1",
     channel_name: str | None = None,
     user_name: str | None = None,
+    as_typed: bool = True,
 ) -> Body:
-    """A slash command invocation: a flat form, fields in the order Slack sends them."""
+    """A slash command invocation: a flat form, fields in the order Slack sends them.
+
+    ``text`` is what the person typed after the command, sent as Slack sends it for a command whose
+    "escape channels, users, and links" setting is off (deploy/slack-manifest.json should_escape
+    false): ``&``, ``<`` and ``>`` as entities, mentions, channels and links as typed, no markup.
+    With ``as_typed=False`` it is the wire text already, sent unchanged."""
     fields = {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
@@ -412,7 +422,7 @@ def slash_command(
         "user_id": user,
         "user_name": user_name or user.lower(),
         "command": command,
-        "text": text,
+        "text": _entities(text) if as_typed else text,
         "api_app_id": api_app_id,
         "is_enterprise_install": "false",
         "response_url": response_url or DEFAULT_RESPONSE_URL.replace("/actions/", "/commands/"),

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.slack_signing import event_callback, slash_command, typed, view_submission
+from bot.sandbox.slack_signing import event_callback, slash_command, view_submission
 from tests.harness import wait_for
 from tests.line.test_intake_e2e import USER, Citizen
 from tests.slack.test_desk_e2e import STAFF, Desk, card_posted, desk
@@ -130,13 +130,14 @@ async def test_a_citizens_styling_characters_stay_inside_their_own_text(desk: De
 
 
 async def test_a_case_number_typed_wrong_is_echoed_literally(desk: Desk) -> None:
-    # Slack sends a command's text escaped (typed), a real mention as markup (the last one).
-    for sent, echoed in (
-        (typed("<!channel>"), "&lt;!channel&gt;"),
-        (typed("*2026-0001*"), "＊2026-0001＊"),
-        ("<!channel>", "@channel"),
+    # Slack sends a command's text escaped (the fake does), a real mention as markup (the last one).
+    for sent, as_typed, echoed in (
+        ("<!channel>", True, "&lt;!channel&gt;"),
+        ("*2026-0001*", True, "＊2026-0001＊"),
+        ("<!channel>", False, "@channel"),
     ):
-        status, text = await desk.post(slash_command("/madoguchi", f"case {sent}", STAFF, "C_NPO"))
+        command = slash_command("/madoguchi", f"case {sent}", STAFF, "C_NPO", as_typed=as_typed)
+        status, text = await desk.post(command)
         answer = json.loads(text) if text.startswith("{") else {"text": text}
         assert status == 200 and f"相談 {echoed} は見つかりません" in answer["text"], answer
         assert desk.slack.alarms(answer) == []
