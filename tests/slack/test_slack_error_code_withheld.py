@@ -4,7 +4,6 @@ codes are (bot/slack/errors.py). The outbox sender's case is in tests/line/test_
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,13 +13,16 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cli import main
 from bot.sandbox.fake_line import FakeLine
+from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.loopback import LoopbackServer
 from bot.slack.staff_check import StaffCheck
 from bot.slack.tell import open_view, tell
 from tests.conftest import NOW
-from tests.harness import LINE_SECRET, LINE_TOKEN, captured_log
+from tests.harness import captured_log
+from tests.test_doctor import doctor, slack, write
+
+__all__ = ["slack"]  # the fixture, doctor's fake Slack
 
 NAME, PHONE, MATTER = "山田花子", "090-1234-5678", "離婚の相談"
 SENT = f"{NAME}さん {PHONE} {MATTER}"
@@ -104,32 +106,13 @@ async def test_a_member_check_refused_is_logged_by_code_only(waf: Waf) -> None:
 
 
 async def test_doctor_shows_slacks_codes_only(
-    tmp_path: Path, line: FakeLine, waf: Waf, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, line: FakeLine, slack: FakeSlack, waf: Waf, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[storage]
-path = "madoguchi.sqlite3"
-[line]
-channel_secret = "{LINE_SECRET}"
-channel_access_token = "{LINE_TOKEN}"
-api_base_url = "{line.base_url}"
-data_api_base_url = "{line.base_url}"
-[slack]
-mode = "socket"
-bot_token = "xoxb-secret-token"
-app_token = "xapp-secret-token"
-api_base_url = "{waf.base_url}/"
-default_channel = "C_CASES"
-""",
-        encoding="utf-8",
-    )
-    # The CLI runs its own loop: in a thread, while the servers keep serving on this one.
-    code = await asyncio.to_thread(main, ["doctor", "--config", str(config)])
-    out = capsys.readouterr().out
+    config = write(tmp_path, line, slack)  # doctor's own test configuration, with Slack behind the WAF
+    config.write_text(config.read_text(encoding="utf-8").replace(slack.api_url, waf.base_url + "/"))
+    code, out = await doctor(config, capsys)
     assert code == 2
     assert "apps.connections.open answered unrecognised error" in out
     assert "conversations.info answered unrecognised error" in out
-    withheld(out)
-    assert "xapp-secret-token" not in out
+    for quoted in (BLOCKED, slack.bot_token, slack.app_token):
+        assert quoted not in out
