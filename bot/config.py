@@ -236,6 +236,14 @@ class BusinessHoursSettings(_Section):
             raise ValueError(f'expected "HH:MM-HH:MM" or "": {exc}') from None
         return value
 
+    @model_validator(mode="after")
+    def _opens_some_day(self) -> BusinessHoursSettings:
+        # A center that never opens would never read a consultation nor count a business minute.
+        if not any(getattr(self, name).strip() for name in WEEKDAYS):
+            days = ", ".join(WEEKDAYS)
+            raise ValueError(f'every weekday is "" (closed): give opening hours to at least one of {days}')
+        return self
+
     def calendar(self, tz: tzinfo) -> BusinessCalendar:
         hours = {}
         for index, name in enumerate(WEEKDAYS):

@@ -14,7 +14,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 import holidays
 
-MAX_DAYS_AHEAD = 60  # no center is closed longer than this; a guard against a calendar with no hours
+# How far ahead the next opening is looked for. A closure listed in closed_dates may last months
+# (改修工事のため休館); past a year no reopening date is given (the citizen is told it is not known yet),
+# and a calendar with no hours at all (refused at configuration load) cannot loop for ever.
+HORIZON_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -50,39 +53,40 @@ class BusinessCalendar:
         window = self._window(moment.astimezone(self.tz).date())
         return window is not None and window[0] <= moment < window[1]
 
-    def next_opening(self, moment: datetime) -> datetime:
-        """`moment` itself when open, else when the center next opens."""
+    def next_opening(self, moment: datetime) -> datetime | None:
+        """`moment` itself when open, else when the center next opens; None when it does not open
+        within HORIZON_DAYS."""
         local = moment.astimezone(self.tz)
-        for offset in range(MAX_DAYS_AHEAD):
+        for offset in range(HORIZON_DAYS):
             window = self._window(local.date() + timedelta(days=offset))
             if window is None:
                 continue
             if local < window[1]:
                 return max(local, window[0])
-        raise ValueError("no opening hours in the next 60 days: check [business_hours]")
+        return None
 
-    def add_business_minutes(self, start: datetime, minutes: float) -> datetime:
-        """The moment when `minutes` of opening time have passed since `start`."""
+    def business_minutes_passed(self, start: datetime, minutes: float, now: datetime) -> bool:
+        """Whether `minutes` of opening time lie between `start` and `now`. Counts only up to `now`,
+        so a closure of any length is a stretch with nothing to count, never an error."""
         remaining = timedelta(minutes=minutes)
-        cursor = start.astimezone(self.tz)
-        for _ in range(MAX_DAYS_AHEAD * 2):
-            cursor = self.next_opening(cursor)
-            window = self._window(cursor.date())
-            assert window is not None
-            available = window[1] - cursor
-            if remaining <= available:
-                return cursor + remaining
-            remaining -= available
-            cursor = window[1]
-        raise ValueError("business minutes do not fit in 120 days: check [business_hours]")
+        day, last = start.astimezone(self.tz).date(), now.astimezone(self.tz).date()
+        while remaining > timedelta(0) and day <= last:
+            window = self._window(day)
+            if window is not None:
+                remaining -= max(timedelta(0), min(window[1], now) - max(window[0], start))
+            day += timedelta(days=1)
+        return remaining <= timedelta(0)
 
-    def answer_due(self, received: datetime, business_days: int) -> datetime:
+    def answer_due(self, received: datetime, business_days: int) -> datetime | None:
         """When a consultation received at `received` must be answered: closing time of the
         `business_days`-th business day after the day it is taken in. A consultation received out of
-        hours is taken in when the center next opens (Saturday counts as the next business day)."""
-        taken_in = self.next_opening(received).date()
-        day, counted = taken_in, 0
-        for _ in range(MAX_DAYS_AHEAD * 4):
+        hours is taken in when the center next opens (Saturday counts as the next business day).
+        None when the center does not open again (or not for long enough) within HORIZON_DAYS."""
+        opening = self.next_opening(received)
+        if opening is None:
+            return None
+        day, counted = opening.date(), 0
+        for _ in range(HORIZON_DAYS):
             if counted >= business_days:
                 window = self._window(day)
                 assert window is not None
@@ -90,7 +94,7 @@ class BusinessCalendar:
             day += timedelta(days=1)
             if not self.is_closed_day(day):
                 counted += 1
-        raise ValueError("no business days in the next 240 days: check [business_hours]")
+        return None
 
 
 def _year_end(day: date) -> bool:

@@ -40,7 +40,7 @@ async def dashboard(
     tx: Repositories, actor: str, now: datetime, calendar: BusinessCalendar, mention_after: int
 ) -> Dashboard:
     unclaimed = await tx.cases.unclaimed()
-    overdue = [c for c in unclaimed if now >= calendar.add_business_minutes(c.created_at, mention_after)]
+    overdue = [c for c in unclaimed if calendar.business_minutes_passed(c.created_at, mention_after, now)]
     events = [
         (e, await tx.registrations.seats_taken(e.id)) for e in await tx.events.upcoming(now, UPCOMING_EVENTS)
     ]

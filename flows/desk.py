@@ -312,8 +312,11 @@ def _out_of_hours(ctx: DeskContext) -> list[Outgoing]:
     if ctx.calendar is None or ctx.calendar.is_open(ctx.now):
         return []
     texts = ctx.texts
-    when = moment_text(texts, ctx.calendar.next_opening(ctx.now), ctx.timezone)
-    text = texts.get("out_of_hours.notice", when=when)
+    opening = ctx.calendar.next_opening(ctx.now)
+    if opening is None:  # closed beyond the calendar's horizon: no date to give
+        text = texts.get("out_of_hours.no_reopening")
+    else:
+        text = texts.get("out_of_hours.notice", when=moment_text(texts, opening, ctx.timezone))
     if ctx.contact.phone:
         text += texts.get("out_of_hours.urgent")
         text = ctx.contact.with_block(text, texts, only=("phone", "hours"))
@@ -377,9 +380,9 @@ async def _promise(case: Case, tx: Repositories, ctx: DeskContext) -> str:
     """The confirmation: the case number and, from the business calendar, the date of the answer,
     which is stored with the case for staff (回答期限) and for the overdue check."""
     texts = ctx.texts
-    if ctx.calendar is None:
+    due = None if ctx.calendar is None else ctx.calendar.answer_due(ctx.now, ctx.answer_days)
+    if ctx.calendar is None or due is None:  # no calendar, or closed beyond its horizon: no date
         return texts.get("intake.received", number=case.number, days=ctx.answer_days)
-    due = ctx.calendar.answer_due(ctx.now, ctx.answer_days)
     await tx.cases.set_promise(case.id, due, not ctx.calendar.is_open(ctx.now))
     return texts.get(
         "intake.received_by",

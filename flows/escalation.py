@@ -30,14 +30,14 @@ async def overdue_cases(
     found: list[Overdue] = []
     for case in await tx.cases.unclaimed():
         # Inside the single writer's transaction: the marks cannot race another sweep.
-        if case.escalated_at is None and now >= calendar.add_business_minutes(
-            case.created_at, escalate_after
+        if case.escalated_at is None and calendar.business_minutes_passed(
+            case.created_at, escalate_after, now
         ):
             await tx.cases.mark_escalated(case.id, now)
             await tx.cases.mark_reminded(case.id, now)
             found.append(Overdue(case, "escalate"))
-        elif case.reminded_at is None and now >= calendar.add_business_minutes(
-            case.created_at, mention_after
+        elif case.reminded_at is None and calendar.business_minutes_passed(
+            case.created_at, mention_after, now
         ):
             await tx.cases.mark_reminded(case.id, now)
             found.append(Overdue(case, "mention"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -35,11 +35,14 @@ def test_open_and_closed(calendar: BusinessCalendar) -> None:
 
 def test_business_minutes_skip_the_weekend_and_a_public_holiday(calendar: BusinessCalendar) -> None:
     friday_evening = jst(2026, 11, 20, 16, 30)
-    assert calendar.add_business_minutes(friday_evening, 30) == jst(2026, 11, 20, 17, 0)
-    assert calendar.add_business_minutes(friday_evening, 60) == jst(2026, 11, 24, 9, 30)
-    assert calendar.add_business_minutes(friday_evening, 240) == jst(2026, 11, 24, 12, 30)
+    for minutes, passed_at in ((30, jst(2026, 11, 20, 17, 0)), (60, jst(2026, 11, 24, 9, 30))):
+        assert calendar.business_minutes_passed(friday_evening, minutes, passed_at)
+        assert not calendar.business_minutes_passed(friday_evening, minutes, passed_at - timedelta(minutes=1))
+    assert not calendar.business_minutes_passed(friday_evening, 240, jst(2026, 11, 24, 12, 29))
+    assert calendar.business_minutes_passed(friday_evening, 240, jst(2026, 11, 24, 12, 30))
     saturday = jst(2026, 11, 21, 11, 0)
-    assert calendar.add_business_minutes(saturday, 0) == jst(2026, 11, 24, 9, 0)
+    assert not calendar.business_minutes_passed(saturday, 1, jst(2026, 11, 24, 9, 0))
+    assert calendar.business_minutes_passed(saturday, 1, jst(2026, 11, 24, 9, 1))
 
 
 def test_next_opening(calendar: BusinessCalendar) -> None:
@@ -49,9 +52,12 @@ def test_next_opening(calendar: BusinessCalendar) -> None:
     assert calendar.next_opening(jst(2026, 12, 28, 17, 30)) == jst(2026, 12, 30, 9, 0)
 
 
-def test_a_calendar_with_no_hours_fails_clearly() -> None:
-    with pytest.raises(ValueError, match="business_hours"):
-        BusinessCalendar(TOKYO, {}).next_opening(jst(2026, 11, 20, 9, 0))
+def test_a_calendar_with_no_hours_gives_no_date_and_counts_nothing() -> None:
+    # Refused at configuration load (tests/flows/test_long_closure.py); built directly, it does not loop.
+    empty = BusinessCalendar(TOKYO, {})
+    assert empty.next_opening(jst(2026, 11, 20, 9, 0)) is None
+    assert empty.answer_due(jst(2026, 11, 20, 9, 0), 3) is None
+    assert not empty.business_minutes_passed(jst(2026, 11, 20, 9, 0), 1, jst(2027, 11, 20, 9, 0))
 
 
 @pytest.mark.parametrize(("text", "parsed"), [("09:00-17:00", (time(9), time(17))), ("", None), (" ", None)])
