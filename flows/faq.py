@@ -59,13 +59,18 @@ class Faq:
                 or not all(isinstance(k, str) and k for k in keywords)
             ):
                 raise ValueError(f"{where}: keywords must be a list of words")
+            folded = tuple(fold(k) for k in keywords)
+            for keyword, as_matched in zip(keywords, folded, strict=True):
+                # Matching drops spaces and punctuation; what is left of this one is "", inside every message.
+                if not as_matched:
+                    raise ValueError(f"{where}: keyword {keyword!r} is only spaces or punctuation")
             if not isinstance(answer, str) or not answer.strip():
                 raise ValueError(f"{where}: answer must be a text")
             needs = frozenset(name for _, name, _, _ in string.Formatter().parse(answer) if name is not None)
             unknown = needs - PLACEHOLDERS
             if unknown:
                 raise ValueError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}")
-            entries.append(Entry(tuple(fold(k) for k in keywords), answer, needs))
+            entries.append(Entry(folded, answer, needs))
         return cls(tuple(entries))
 
     @classmethod
