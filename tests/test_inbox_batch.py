@@ -257,13 +257,15 @@ async def test_whole_bot_answers_each_citizen_once_when_one_event_fails(
     events = {user: text_event(user, "ヘルプ", reply_token=line.issue_reply_token(user)) for user in citizens}
     try:
         async with db.transaction() as tx:
-            # Stored before the bot starts: all pending at once, as after a burst or a restart.
+            # Stored before the bot starts: all pending at once, as after a burst or a restart. At the
+            # real time, as the bot's clock is: stored at a fixed time, the reply tokens count as
+            # expired once the day of that time has passed, and the answers are pushed.
             await tx.inbox.add(
                 [
                     IncomingEvent("line", str(event["webhookEventId"]), f"line:{user}", json.dumps(event))
                     for user, event in events.items()
                 ],
-                NOW,
+                utc_now(),
             )
     finally:
         await db.close()
