@@ -259,7 +259,7 @@ async def test_whole_bot_answers_each_citizen_once_when_one_event_fails(
         async with db.transaction() as tx:
             # Stored before the bot starts: all pending at once, as after a burst or a restart. At the
             # real time, as the bot's clock is: stored at a fixed time, the reply tokens count as
-            # expired once the day of that time has passed, and the answers are pushed.
+            # expired once that time plus a token's lifetime has passed, and the answers are pushed.
             await tx.inbox.add(
                 [
                     IncomingEvent("line", str(event["webhookEventId"]), f"line:{user}", json.dumps(event))
