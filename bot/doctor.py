@@ -263,7 +263,7 @@ class Doctor:
                     f"check the id (channel details, at the bottom: C…); a private channel shows as not "
                     f"found until the bot is invited: {invite}"
                     if error == "channel_not_found"
-                    else "add the channels:read and groups:read scopes (deploy/slack-manifest.yaml) and "
+                    else "add the channels:read and groups:read scopes (deploy/slack-manifest.json) and "
                     "reinstall the app"
                     if error == "missing_scope"
                     else f"Slack answered {error}"
