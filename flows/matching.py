@@ -9,10 +9,11 @@ katakana as hiragana, no spaces or separators), so full- and half-width, upper a
 
 In this order, the first that names exactly one option wins: the number, a whole label, value or
 variant, then a part. A part that names several options is ambiguous: the question is asked again
-with the options, never guessed. A text with a negation (しない, ません, やめ) names nothing by a part,
-unless the option's own words say no as well. A text longer than `MAX_TYPED` names nothing by a
-part: it is a message (for staff, or a question: 「申し込む前に確認したいのですが…」), never an
-answer, which is a choice said in a few words.
+with the options, never guessed, unless one option's name in the text holds all the others' found
+there (the longest wins: やや満足です names やや満足, though 満足 is in it too). A text with a negation
+(しない, ません, やめ) names nothing by a part, unless the option's own words say no as well. A text
+longer than `MAX_TYPED` names nothing by a part: it is a message (for staff, or a question:
+「申し込む前に確認したいのですが…」), never an answer, which is a choice said in a few words.
 """
 
 from __future__ import annotations
@@ -79,13 +80,36 @@ def match(text: str, options: Sequence[Choice]) -> Match:
     if len(key) > MAX_TYPED:
         return Match()
     negations = [n for n in _NEGATIONS if n in key]
-    parts = tuple(
-        c
-        for c in options
-        if any(((len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key))
-               and all(n in name for n in negations)
-               for name in _names(c))
-    )  # fmt: skip
+    parts = tuple(c for c in options if any(_part(key, name, negations) for name in _names(c)))
     if len(parts) == 1:
         return Match(parts[0])
+    widest = [c for c in parts if _covers(key, c, parts, negations)]
+    if len(widest) == 1:
+        return Match(widest[0])
     return Match(candidates=parts)
+
+
+def _part(key: str, name: str, negations: Sequence[str]) -> bool:
+    """Whether the text is a part of the name or the name a part of the text, and the name says no
+    when the text does."""
+    fits = (len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key)
+    return fits and all(n in name for n in negations)
+
+
+def _covers(key: str, choice: Choice, parts: Sequence[Choice], negations: Sequence[str]) -> bool:
+    """Whether a name of `choice` in the text holds every other option's name found there (やや満足です:
+    やや満足 holds 満足): each is a part of it and, with it taken out of the text, found no more
+    (満足でやや満足 stays ambiguous). An option named because the text is a part of its name (協働 in two
+    labels) is never held."""
+    for name in _names(choice):
+        if name not in key or not _part(key, name, negations):
+            continue
+        rest = key.replace(name, "\0")
+        if not any(
+            _part(key, other, negations) and (other not in name or other in rest)
+            for c in parts
+            if c is not choice
+            for other in _names(c)
+        ):
+            return True
+    return False
