@@ -358,6 +358,38 @@ class FakeSlack(LoopbackServer):
         self.messages.append(message)
         return message
 
+    def add_app_message(
+        self,
+        channel: str,
+        text: str,
+        thread_ts: str | None = None,
+        *,
+        user: str,
+        bot_id: str,
+        app_id: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store a post another app made with its own bot token (``user`` its bot user), shaped as
+        Slack lists it. Our bot may not change it (cant_update_message, cant_delete_message)."""
+        message: dict[str, Any] = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "bot_id": bot_id,
+            "app_id": app_id,
+            "bot_profile": self._bot_profile(bot_id, app_id, "another app"),
+            "team": self.team_id,
+            "text": text,
+            "ts": self._next_ts(),
+            "thread_ts": None,
+        }
+        if metadata is not None:
+            message["metadata"] = metadata
+        if thread_ts is not None:
+            self._attach_reply(channel, thread_ts, message)
+        self.messages.append(message)
+        return message
+
     def user_message_event(
         self, channel: str, user: str, text: str, thread_ts: str | None = None, *, as_typed: bool = True
     ) -> dict[str, Any]:
@@ -793,6 +825,7 @@ class FakeSlack(LoopbackServer):
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
+            "bot_profile": self._bot_profile(self.bot_id, self.app_id, "madoguchi"),
             "team": self.team_id,
             "text": params.get("text", ""),
             "ts": "",
@@ -802,6 +835,10 @@ class FakeSlack(LoopbackServer):
             if params.get(key) is not None:
                 message[key] = params[key]
         return message
+
+    def _bot_profile(self, bot_id: str, app_id: str, name: str) -> dict[str, Any]:
+        """The ``bot_profile`` Slack puts on every message an app posts with its bot token."""
+        return {"id": bot_id, "app_id": app_id, "name": name, "deleted": False, "team_id": self.team_id}
 
     def _check_content(self, params: dict[str, Any]) -> None:
         text, blocks, attachments = params.get("text"), params.get("blocks"), params.get("attachments")

@@ -9,7 +9,8 @@ A copy whose ts we never learnt (the answer was lost, or the row was cancelled w
 flight) must still go when the citizen's data is deleted: every card carries message metadata
 naming its case (CARD_EVENT), and every thread post with the citizen's words or an answer to them
 (WORDS_EVENT). Deletion finds them in Slack by it: the card's copies in the channel's history around
-the case's creation, the posts in the card's thread.
+the case's creation, the posts in the card's thread. Only our own bot's posts count (their `bot_id`, the
+one auth.test names): anyone may put the same metadata on a post of their own.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class SlackSender:
         self._texts = texts
         self._last_post: dict[str, float] = {}
         self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._bot_id: str | None = None  # ours, from auth.test, once a search needs it
         staff = StaffCheck(client, settings.slack.staff, clock)
         self._home = HomePage(settings, db, client, texts, clock, staff)
 
@@ -187,7 +189,8 @@ class SlackSender:
                     self._card_copies(case, case.slack_channel, case.slack_ts), "conversations.history"
                 )
                 for ts in copies:
-                    await _unless_gone(self._client.chat_update(channel=case.slack_channel, ts=ts, **card))
+                    update = self._client.chat_update(channel=case.slack_channel, ts=ts, **card)
+                    await _unless_refused_copy(update, case.id, "chat.update")
             return Delivered("chat.update")
         if isinstance(row, ThreadPurge):
             return await self._purge_thread(case.id, case.slack_channel, case.slack_ts)
@@ -279,7 +282,8 @@ class SlackSender:
         )
         recorded = {ts for _, ts in posted}
         for ts in [ts for ts in dict.fromkeys(tagged) if ts not in recorded]:
-            await _unless_gone(self._client.chat_delete(channel=channel, ts=ts))
+            delete = self._client.chat_delete(channel=channel, ts=ts)
+            await _unless_refused_copy(delete, case_id, "chat.delete")
         ids = [message_id for message_id, _ in posted]
 
         async def record(tx: Repositories) -> None:
@@ -292,6 +296,9 @@ class SlackSender:
         or whose row was cancelled in flight. They were all posted between the case's creation and
         the recorded card (the last post: none follows a success), so only that window is read."""
         oldest = case.created_at.timestamp() - CLOCK_SKEW_SECONDS
+        bot_id = await self._own_bot_id()
+        if bot_id is None:
+            return []
         found: list[str] = []
         cursor = None
         for _ in range(MAX_PAGES):
@@ -304,14 +311,20 @@ class SlackSender:
                 limit=HISTORY_PAGE,
                 cursor=cursor,
             )
-            found += [str(m["ts"]) for m in page.get("messages") or [] if _tagged_for(m, CARD_EVENT, case.id)]
+            messages = page.get("messages") or []
+            found += [str(m["ts"]) for m in messages if _tagged_for(m, CARD_EVENT, case.id, bot_id)]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
+        else:
+            _search_cut_short(case.id, "conversations.history")
         return [ts for ts in dict.fromkeys(found) if ts != recorded]
 
     async def _tagged(self, channel: str, thread_ts: str, event: str, case_id: int) -> list[str]:
-        """The ts of the posts in a thread tagged `event` for this case (none when the thread is gone)."""
+        """The ts of our posts in a thread tagged `event` for this case (none when the thread is gone)."""
+        bot_id = await self._own_bot_id()
+        if bot_id is None:
+            return []
         found: list[str] = []
         cursor = None
         for _ in range(MAX_PAGES):
@@ -327,11 +340,26 @@ class SlackSender:
                 if exc.response.get("error") == "thread_not_found":  # the card deleted by hand
                     return found
                 raise
-            found += [str(m["ts"]) for m in page.get("messages") or [] if _tagged_for(m, event, case_id)]
+            messages = page.get("messages") or []
+            found += [str(m["ts"]) for m in messages if _tagged_for(m, event, case_id, bot_id)]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
+        else:
+            _search_cut_short(case_id, "conversations.replies")
         return found
+
+    async def _own_bot_id(self) -> str | None:
+        """Our bot's id, which every post made with our (bot) token carries as `bot_id`; None, logged
+        like a refused search, when auth.test names none: then no post can be told to be ours."""
+        if self._bot_id is None:
+            bot_id = (await self._client.auth_test()).get("bot_id")
+            if not isinstance(bot_id, str) or not bot_id:
+                refused = fields(method="auth.test", error="no_bot_id")
+                log.warning("slack.copies_search_refused", extra=refused)
+                return None
+            self._bot_id = bot_id
+        return self._bot_id
 
     async def _unsent(self, row: CaseFollowup) -> bool:
         message = await self._db.read.cases.get_message(row.message_id)
@@ -393,8 +421,12 @@ def _tag(event: str, case_id: int) -> dict[str, Any]:
     return {"event_type": event, "event_payload": {"case_id": case_id}}
 
 
-def _tagged_for(message: Any, event: str, case_id: int) -> bool:
-    metadata = message.get("metadata") if isinstance(message, dict) else None
+def _tagged_for(message: Any, event: str, case_id: int, bot_id: str) -> bool:
+    """A post of our bot's carrying `event` for this case: another app's post, or a person's, may carry
+    the same metadata, and is not ours to change (cant_update_message, cant_delete_message)."""
+    if not isinstance(message, dict) or message.get("bot_id") != bot_id:
+        return False
+    metadata = message.get("metadata")
     if not isinstance(metadata, dict) or metadata.get("event_type") != event:
         return False
     payload = metadata.get("event_payload")
@@ -426,6 +458,28 @@ async def _unless_gone(call: Awaitable[Any]) -> None:
     except SlackApiError as exc:
         if exc.response.get("error") != "message_not_found":
             raise
+
+
+# What Slack answers for a post that is gone, or that is not ours to change.
+NOT_TO_CHANGE = frozenset({"message_not_found", "cant_delete_message", "cant_update_message"})
+
+
+async def _unless_refused_copy(call: Awaitable[Any], case_id: int, method: str) -> None:
+    """A change to a copy the search found: one Slack refuses is nothing to do for that copy (logged),
+    never a failure of the whole deletion, which would leave the copies after it as they are."""
+    try:
+        await call
+    except SlackApiError as exc:
+        error = slack_error_code(exc)
+        if error not in NOT_TO_CHANGE:
+            raise
+        if error != "message_not_found":  # gone is what we wanted; a refusal is worth a look
+            log.warning("slack.copy_refused", extra=fields(case_id=case_id, method=method, error=error))
+
+
+def _search_cut_short(case_id: int, method: str) -> None:
+    """A search that stopped at MAX_PAGES: copies beyond it stay, so staff should know."""
+    log.warning("slack.copies_search_truncated", extra=fields(case_id=case_id, method=method))
 
 
 def _classify(exc: SlackApiError) -> Outcome:
