@@ -121,18 +121,34 @@ class QuestionShown:
 async def typed_answer(
     inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, case_open: bool
 ) -> Reply | None:
-    """A typed number or choice that answers the question waiting for this citizen; None when it is
-    not one (the desk then answers the message as usual). With a consultation open (`case_open`),
-    typed text is for staff ("2" may answer their question): only a question asked again by
-    アンケート takes it."""
+    """A typed number or choice that answers the question waiting for this citizen (one that fits
+    several choices asks it again); None when it is not one (the desk then answers the message as
+    usual). An answer to a question left unanswered when its questionnaire closed is told so. With a
+    consultation open (`case_open`), typed text is for staff ("2" may answer their question): only a
+    question asked again by アンケート takes it."""
     # A long text is a message (matching.MAX_TYPED): no question is looked for (one query less).
     if inbound.kind != "text" or case_open or matching.is_message(inbound.text):
         return None
     pending = await tx.questionnaire.pending(user.id, ctx.now)
     if pending is None:
-        return None
+        return await _too_late(inbound, user, tx, ctx)
     answered = await _typed(inbound, user, tx, ctx, pending)
+    if isinstance(answered, Text):
+        return Reply([answered])
     return None if answered is None else _after(ctx.texts, pending[0], answered)
+
+
+async def _too_late(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply | None:
+    """A typed answer to the question the citizen had left when their questionnaire closed: it is
+    closed (rather than the fallback, which would read as if the answer was not understood)."""
+    left = await tx.questionnaire.unanswered_when_closed(user.id, ctx.now)
+    if left is None:
+        return None
+    survey, question = left
+    found = matching.match(inbound.text, options(survey, question))
+    if found.choice is None and not found.ambiguous:
+        return None
+    return Reply([Text(ctx.texts.get("questionnaire.closed"))])
 
 
 async def in_conversation(call: Call) -> Reply | None:
@@ -148,6 +164,8 @@ async def in_conversation(call: Call) -> Reply | None:
     answered = await _typed(call.inbound, call.user, call.tx, call.ctx, pending)
     if answered is None:
         return None
+    if isinstance(answered, Text):
+        return Reply([answered])  # the same question shown again: the conversation stays
     if answered.next_question is None:
         await call.tx.conversations.delete(call.user.id)
     else:
@@ -163,9 +181,14 @@ async def _keep_shown(call: Call, event_id: int, question: int) -> None:
 
 async def _typed(
     inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, pending: tuple[Survey, int]
-) -> Answered | None:
+) -> Answered | Text | None:
+    """The answer a typed text gives to the question waiting; the question asked again when the text
+    fits several of its choices (as every question does: never guessed, never dropped); None when it
+    names none."""
     survey, question = pending
     found = matching.match(inbound.text, options(survey, question))
+    if found.ambiguous:
+        return question_message(ctx.texts, survey, question, ctx.texts.get("invalid.ambiguous"))
     if found.choice is None:
         return None
     choice = int(found.choice.value.rsplit(":", 1)[1])

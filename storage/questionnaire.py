@@ -256,13 +256,7 @@ class QuestionnaireRepository(Repository):
         )
         if changed != 1:
             return Answered(False)
-        rows = await self._all(
-            "SELECT question FROM survey_answers WHERE event_id = ? AND user_id = ?",
-            (survey.event_id, user_id),
-        )
-        done = {int(r[0]) for r in rows}
-        left = [q for q in range(1, len(survey.questions) + 1) if q not in done]
-        following = left[0] if left else None
+        following = await self._unanswered(survey, user_id)
         await self._run(
             "UPDATE survey_recipients SET next_question = ? WHERE event_id = ? AND user_id = ?",
             (following, survey.event_id, user_id),
@@ -281,6 +275,32 @@ class QuestionnaireRepository(Repository):
             (user_id, to_db(now)),
         )
         return None if row is None else (_survey(row), int(row["next_question"]))
+
+    async def unanswered_when_closed(self, user_id: int, now: datetime) -> tuple[Survey, int] | None:
+        """The questionnaire last sent to this citizen when it is closed and they left a question of it
+        unanswered: with the first such question (the one a late typed answer would have answered)."""
+        row = await self._one(
+            "SELECT f.* FROM survey_recipients s JOIN event_followups f ON f.event_id = s.event_id"
+            " WHERE s.user_id = ? AND f.survey_sent_at IS NOT NULL"
+            " ORDER BY f.survey_sent_at DESC, s.event_id DESC LIMIT 1",
+            (user_id,),
+        )
+        if row is None:
+            return None
+        survey = _survey(row)
+        if survey.open_at(now):
+            return None
+        question = await self._unanswered(survey, user_id)
+        return None if question is None else (survey, question)
+
+    async def _unanswered(self, survey: Survey, user_id: int) -> int | None:
+        """The first question of the survey the citizen has not answered, if any."""
+        rows = await self._all(
+            "SELECT question FROM survey_answers WHERE event_id = ? AND user_id = ?",
+            (survey.event_id, user_id),
+        )
+        done = {int(r[0]) for r in rows}
+        return next((q for q in range(1, len(survey.questions) + 1) if q not in done), None)
 
     async def was_asked(self, event_id: int, user_id: int) -> bool:
         row = await self._one(
