@@ -23,7 +23,7 @@ from flows.context import Notify
 from flows.context import Reply as Reply
 from flows.context import StaffEvent as StaffEvent
 from flows.dates import day_text, moment_text
-from flows.engine import BACK_WORDS, CANCEL, CANCEL_WORDS, RESUME, Engine, State
+from flows.engine import BACK_WORDS, CANCEL, CANCEL_WORDS, CANCEL_YES, PENDING_CANCEL, RESUME, Engine, State
 from flows.messages import Choice, Inbound, Outgoing, Text
 from flows.texts import Texts
 from flows.validators import digits, normalise
@@ -37,6 +37,8 @@ HELP_WORDS = frozenset({"help", "ヘルプ", "へるぷ", "使い方", "?"})
 CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい"})
 STATUS_WORDS = frozenset({"status", "相談状況"})
 CONTACT_WORDS = frozenset({"contact", "お問い合わせ", "問い合わせ", "連絡先"})
+# 配信停止 outside a consultation; at one of its questions, stop the consultation (see _in_intake).
+STOP_ALONE = frozenset({"ストップ", "すとっぷ", "stop"})
 # 削除: deletion of the citizen's personal data, asked first; always available, even mid-flow.
 DELETE_WORDS = frozenset(
     {"delete", "削除", "さくじょ", "データ削除", "データの削除", "個人情報削除", "個人情報の削除", "削除して",
@@ -338,6 +340,16 @@ async def _in_intake(
 ) -> Reply:
     engine = intake_engine(ctx)
     state = state_io.read(State, conversation)
+    hint: list[Outgoing] = []
+    if word in STOP_ALONE:
+        # Typed alone at a question, ストップ means this consultation (outside one it is 配信停止): the
+        # consultation's own キャンセル, which asks first when something would be lost; typed again at
+        # that question, yes. An announcement may just have arrived, so a subscriber is told the words
+        # that stop those.
+        word = CANCEL_YES if state.pending == PENDING_CANCEL else CANCEL
+        inbound = Inbound("choice", value=word)
+        if await tx.subscriptions.kinds(user.id) and not await tx.subscriptions.stopped(user.id):
+            hint = [Text(ctx.texts.get("flow.stop_announcements"))]
     # Help, the menu and status in the middle of the flow: answer, then pick up where we were.
     command = COMMANDS.find(word)
     if command is not None and command.mid_flow in ("detour", "resume"):
@@ -359,7 +371,7 @@ async def _in_intake(
         if result.outcome == "declined" and agreed is not None and agreed >= conversation.started_at:
             # Agreed, went back, declined: the agreement given in this conversation is withdrawn.
             await tx.users.set_privacy_agreed(user.id, None, ctx.now)
-        return Reply([*result.messages, menu(ctx.texts)])
+        return Reply([*hint, *result.messages, menu(ctx.texts)])
     if result.outcome == "confirmed":
         await tx.conversations.delete(user.id)
         local_year = ctx.now.astimezone(ctx.timezone).year
@@ -373,7 +385,7 @@ async def _in_intake(
         # Recorded with the version agreed to; an agreement to an earlier version is replaced.
         await tx.users.set_privacy_agreed(user.id, ctx.now, ctx.now, ctx.notice_version)
     await _save(user, result.state, tx, ctx, started_at=conversation.started_at)
-    return Reply(result.messages)
+    return Reply([*hint, *result.messages])
 
 
 async def _promise(case: Case, tx: Repositories, ctx: DeskContext) -> str:
