@@ -3,10 +3,15 @@
 Staff first see whom it reaches, what it costs of LINE's monthly message quota and what the month has
 left (`plan`), then confirm (`announce`). In one transaction the event is claimed (a row in the
 `announcements` table, so an event is announced at most once, whatever double clicks, retried requests
-or two staff confirming together) and the message is queued as LINE multicasts of at most 500
-recipients each (`queue_multicast`, purpose "announcement": the LINE sender checks the quota again
-before each batch and warns the ops channel). Internal, cancelled, closed and past events cannot be
-announced. Used by the Slack confirm modal (bot/slack/announce.py) and `madoguchi events announce`.
+or two staff confirming together) and the announcement is queued in batches of at most 500 recipients
+(`EventAnnouncement` rows, sent as LINE multicasts: the LINE sender checks the quota again before each
+batch and warns the ops channel). Internal, cancelled, closed and past events cannot be announced.
+
+A batch is drawn when it is sent (`draw_announcement`), not when it is queued, since sending can wait
+(LINE down, 429/5xx back-off, a large fan-out, `outbox retry`): whoever sent 配信停止, turned the kind
+off, unfollowed or was deleted meanwhile is left out, the text tells the event as it is then, and an
+event that can no longer be announced (cancelled, made internal, closed, started) is not.
+Used by the Slack confirm modal (bot/slack/announce.py) and `madoguchi events announce`.
 """
 
 from __future__ import annotations
@@ -27,14 +32,16 @@ from bot.config import Settings
 from bot.event_import import kind_label
 from bot.line.api import LineApi, Quota
 from bot.line.render import render
+from bot.line.sender import MULTICAST, announcement_order_key
 from bot.line_commands import platform_error
 from bot.logs import fields
-from bot.reminders import queue_multicast
+from bot.reminders import batches
 from flows.announcements import announcement
 from flows.dates import moment_text
 from flows.texts import Texts
 from storage import Database, Repositories
 from storage.events import Event
+from storage.outbox_rows import EventAnnouncement
 from storage.subscriptions import Announcement
 
 log = logging.getLogger("madoguchi.announce")
@@ -152,11 +159,31 @@ async def announce(
     messages = list(messages_for(event, settings, texts))
     if not await tx.announcements.claim(event.id, now, actor, len(recipients), len(messages)):
         return Announced(event, "announced", announced=await tx.announcements.get(event.id))
-    batches = await queue_multicast(tx, recipients, messages, now, f"announce:{event.id}", "announcement")
-    detail = {"recipients": len(recipients), "messages": len(messages), "batches": batches}
+    # Only the event and the recipients: the sender draws the text, and checks both again, when it sends.
+    parts = batches(recipients)
+    for number, batch in enumerate(parts):
+        row = EventAnnouncement(event.id, batch)
+        await tx.outbox.add(row, MULTICAST, now, order_key=announcement_order_key(event.id, number))
+    detail = {"recipients": len(recipients), "messages": len(messages), "batches": len(parts)}
     await tx.audit.record(actor, "event.announced", "event", event.id, now, detail)
-    log.info("announce.queued", extra=fields(event=event.id, recipients=len(recipients), batches=batches))
-    return Announced(event, None, len(recipients), batches)
+    log.info("announce.queued", extra=fields(event=event.id, recipients=len(recipients), batches=len(parts)))
+    return Announced(event, None, len(recipients), len(parts))
+
+
+async def draw_announcement(
+    read: Repositories, row: EventAnnouncement, now: datetime, *, settings: Settings, texts: Texts
+) -> tuple[list[str], list[dict[str, Any]]] | str:
+    """A queued batch as it is to be sent now: those of its recipients who would still be told (they
+    follow, chose the event's kind and did not send 配信停止) and the event's text as it is now; or why
+    nothing is sent (the event is gone, cancelled, internal, closed or started, or nobody is left)."""
+    event = await read.events.get(row.event_id)
+    refusal = why_not(event, None, now)
+    if event is None or refusal is not None:
+        return f"not announced: {REFUSALS[refusal or 'not_found']}"
+    to = await read.subscriptions.still_recipients(event.kind, row.to)
+    if not to:
+        return "not announced: nobody left who chose the kind"
+    return to, list(messages_for(event, settings, texts))
 
 
 # -- madoguchi events announce EVENT_ID --config PATH [--yes] --------------------------------------

@@ -10,12 +10,14 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 
 from aiohttp import web
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.announce import draw_announcement
 from bot.backup import NightlyBackup
 from bot.clock import Clock, utc_now
 from bot.config import Settings
@@ -144,8 +146,11 @@ class Runtime:
             )
             # A reply's attempt and the deliveries' outcomes: small writes, one group commit for all.
             records = WriteGroup(self.db, name="delivery.records", log=log)
+            # An announcement is drawn when sent: who stopped it since, and the event as it is then.
+            drawn = partial(draw_announcement, settings=settings, texts=texts)
+            line_sender = LineSender(self.line, self.db, self.clock, records=records, draw_announcement=drawn)
             senders: dict[str, Sender] = {
-                "line": (line_sender := LineSender(self.line, self.db, self.clock, records=records)),
+                "line": line_sender,
                 "slack": SlackSender(slack_client, self.db, settings, texts, self.line, self.clock),
             }
             self.alerts = OpsAlerts(

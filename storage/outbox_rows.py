@@ -261,3 +261,19 @@ class EventDigest(OutboxRow):
 
     event_id: int
     part: int = 1
+
+
+# --- An event's announcement to the citizens who chose its kind (bot/announce.py, bot/line/sender.py) --
+
+
+@row_kind("event_announcement", "line")
+@dataclass(frozen=True)
+class EventAnnouncement(OutboxRow):
+    """An event's announcement for at most 500 of the citizens who chose its kind, drawn when it is
+    sent: whoever stopped announcements, no longer chose the kind, unfollowed or was deleted since it
+    was queued is left out, the text tells the event as it is then, and nothing goes out once the event
+    can no longer be announced (cancelled, internal, closed, started). `to` is named as a multicast's,
+    so that a deletion takes the citizen out of it (OutboxRepository.drop_recipient)."""
+
+    event_id: int
+    to: list[str]

@@ -14,12 +14,12 @@ from datetime import datetime
 from storage.base import Repository, from_row
 from storage.timefmt import to_db
 
-_RECIPIENTS_SQL = (
+_RECIPIENTS_WHERE = (
     "SELECT u.line_user_id FROM subscriptions s JOIN users u ON u.id = s.user_id"
     " WHERE s.kind = ? AND s.subscribed = 1 AND u.following = 1"
     " AND NOT EXISTS (SELECT 1 FROM subscription_stops t WHERE t.user_id = s.user_id)"
-    " ORDER BY u.id"
 )
+_RECIPIENTS_SQL = _RECIPIENTS_WHERE + " ORDER BY u.id"
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,18 @@ class SubscriptionRepository(Repository):
     async def recipients(self, kind: str) -> list[str]:
         """LINE user ids of those to tell of a new event of this kind, in a stable order."""
         return [str(r[0]) for r in await self._all(_RECIPIENTS_SQL, (kind,))]
+
+    async def still_recipients(self, kind: str, line_user_ids: list[str]) -> list[str]:
+        """Those of these LINE users who would be told of a new event of this kind now (as
+        `recipients`), in the order given: an announcement queued earlier leaves out whoever sent
+        配信停止, turned the kind off, unfollowed or was deleted since."""
+        kept: set[str] = set()
+        for start in range(0, len(line_user_ids), 500):
+            chunk = line_user_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"{_RECIPIENTS_WHERE} AND u.line_user_id IN ({marks})"
+            kept.update(str(r[0]) for r in await self._all(sql, (kind, *chunk)))
+        return [u for u in line_user_ids if u in kept]
 
     async def delete_for_user(self, user_id: int) -> int:
         """Deletion on request: the citizen's choices and their 配信停止 go."""

@@ -12,6 +12,7 @@ issued it), the earlier attempt arrived and nothing more is sent. Past that wind
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -29,7 +30,13 @@ from bot.line.ward_groups import deliver_to_group
 from bot.logs import fields
 from storage import Database, Repositories
 from storage.outbox import OutboxMessage
-from storage.outbox_rows import LineMessages, LineMulticast, MulticastPurpose, WardGroupMessages
+from storage.outbox_rows import (
+    EventAnnouncement,
+    LineMessages,
+    LineMulticast,
+    MulticastPurpose,
+    WardGroupMessages,
+)
 
 log = logging.getLogger("madoguchi.line.sender")
 
@@ -40,6 +47,14 @@ REPLY_TOKEN_LIFETIME = timedelta(seconds=50)
 REPLY_SURELY_VALID = timedelta(seconds=20)
 # The recipient (and order-key part) of multicast rows, which name their recipients themselves.
 MULTICAST = LineMulticast.kind
+# Announcements queued before EventAnnouncement were plain multicasts with this order key
+# (`announcement_order_key`): it names their event, so they are drawn when sent as the new rows are.
+_ANNOUNCEMENT_KEY = re.compile(rf"line:{MULTICAST}:announce:(\d+):\d+")
+
+
+def announcement_order_key(event_id: int, batch: int) -> str:
+    """The order key of an event's announcement batch (the same as before EventAnnouncement)."""
+    return f"line:{MULTICAST}:announce:{event_id}:{batch}"
 
 
 def reply_token_expiry(issued_at: datetime) -> datetime:
@@ -52,6 +67,11 @@ QUOTA_FRESH_SECONDS = 60.0
 # Told before a multicast that needs more messages than the month has left:
 # (its purpose as the row says, e.g. "reminder"; recipients; messages each; the quota as known).
 QuotaShort = Callable[[MulticastPurpose, int, int, Quota], Awaitable[None]]
+# An event's announcement as it is to be sent now (bot/announce.py `draw_announcement`, given by the
+# runtime): those of the row's recipients still to be told and the messages, or why nothing is sent.
+DrawAnnouncement = Callable[
+    [Repositories, EventAnnouncement, datetime], Awaitable[tuple[list[str], list[dict[str, Any]]] | str]
+]
 
 
 class LineSender:
@@ -63,11 +83,13 @@ class LineSender:
         *,
         on_quota_short: QuotaShort | None = None,
         records: WriteGroup | None = None,
+        draw_announcement: DrawAnnouncement | None = None,
     ) -> None:
         self._api = api
         self._db = db
         self._clock = clock
         self.on_quota_short = on_quota_short
+        self._draw_announcement = draw_announcement
         self._quota: Quota | None = None
         self._quota_at = 0.0
         # Concurrent replies' attempts share one commit (with the outcomes of deliveries, when the
@@ -76,8 +98,14 @@ class LineSender:
 
     async def send(self, message: OutboxMessage) -> Outcome:
         row = message.row
+        legacy = _ANNOUNCEMENT_KEY.fullmatch(message.order_key) if isinstance(row, LineMulticast) else None
+        if isinstance(row, LineMulticast) and row.purpose == "announcement" and legacy is not None:
+            row = EventAnnouncement(int(legacy[1]), row.to)
+        if isinstance(row, EventAnnouncement):
+            return await self._announcement(message, row)
         if isinstance(row, LineMulticast):
-            return await self._multicast(message, row)
+            to = await self._db.read.reminders.still_following(row.to)
+            return await self._multicast(message, to, row.messages, row.purpose)
         if isinstance(row, WardGroupMessages):
             return await deliver_to_group(self._api, message, row)
         if not isinstance(row, LineMessages):
@@ -123,21 +151,40 @@ class LineSender:
     async def _mark_reply_attempt(self, message_id: int, tx: Repositories) -> None:
         await tx.outbox.mark_reply_attempt(message_id, self._clock())
 
-    async def _multicast(self, message: OutboxMessage, row: LineMulticast) -> Outcome:
-        """One multicast row: the same messages to its ≤500 recipients, with the row's retry key.
+    async def _announcement(self, message: OutboxMessage, row: EventAnnouncement) -> Outcome:
+        """An event's announcement, drawn now: to those of the row's recipients who still chose the
+        kind, with the event as it is; nothing when it can no longer be announced."""
+        if self._draw_announcement is None:
+            return Final("an event announcement cannot be drawn by this sender")
+        drawn = await self._draw_announcement(self._db.read, row, self._clock())
+        if isinstance(drawn, str):
+            log.info("line.announcement_withheld", extra=fields(id=message.id, event=row.event_id))
+            return Final(drawn, cancelled=True)
+        to, messages = drawn
+        return await self._multicast(message, to, messages, "announcement", row.event_id)
 
-        Who unfollowed since the row was written is left out. When LINE refuses the batch for good
-        (a 4xx other than 429), it is sent again member by member, as pushes with keys of their own,
-        so the one recipient at fault gets the error and everyone else the message.
+    async def _multicast(
+        self,
+        message: OutboxMessage,
+        to: list[str],
+        messages: list[dict[str, Any]],
+        purpose: MulticastPurpose,
+        event_id: int | None = None,
+    ) -> Outcome:
+        """The same messages to a row's ≤500 recipients (who unfollowed since it was written already
+        left out), with the row's retry key.
+
+        When LINE refuses the batch for good (a 4xx other than 429), it is sent again member by
+        member, with keys of their own, so the one recipient at fault gets the error and everyone else
+        the message (an announcement's members, `event_id`, are drawn again when sent).
         """
-        to = await self._db.read.reminders.still_following(row.to)
         if not to:
             return Final("unfollowed", cancelled=True)
-        needed = len(to) * len(row.messages)
+        needed = len(to) * len(messages)
         if message.attempts == 0:
-            await self._check_quota(row.purpose, len(to), len(row.messages))
+            await self._check_quota(purpose, len(to), len(messages))
         try:
-            await self._api.multicast(to, row.messages, message.retry_key)
+            await self._api.multicast(to, messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             outcome = classify(exc)
         else:
@@ -148,7 +195,7 @@ class LineSender:
             return Delivered("multicast")
         if isinstance(outcome, Final) and len(to) > 1 and not outcome.reason.startswith("monthly_limit"):
             log.warning("line.multicast_split", extra=fields(id=message.id, recipients=len(to)))
-            return Delivered("multicast_split", record=_split(row.messages, to, self._clock()))
+            return Delivered("multicast_split", record=_split(messages, to, self._clock(), event_id))
         return outcome
 
     async def _check_quota(self, purpose: MulticastPurpose, recipients: int, messages: int) -> None:
@@ -185,12 +232,17 @@ class LineSender:
 
 
 def _split(
-    messages: list[dict[str, Any]], to: list[str], now: datetime
+    messages: list[dict[str, Any]], to: list[str], now: datetime, event_id: int | None = None
 ) -> Callable[[Repositories], Awaitable[None]]:
-    """Queue one push per recipient of a refused multicast (recorded with the row's outcome)."""
+    """Queue one push per recipient of a refused multicast (recorded with the row's outcome); for an
+    announcement, one announcement row per recipient, in the citizen's own order, drawn when sent."""
 
     async def record(tx: Repositories) -> None:
         for user in to:
-            await tx.outbox.add(LineMessages(messages), user, now)
+            if event_id is None:
+                await tx.outbox.add(LineMessages(messages), user, now)
+            else:
+                row = EventAnnouncement(event_id, [user])
+                await tx.outbox.add(row, MULTICAST, now, order_key=f"line:{user}")
 
     return record
