@@ -174,26 +174,30 @@ class LineSender:
         """The same messages to a row's ≤500 recipients (who unfollowed since it was written already
         left out), with the row's retry key.
 
-        When LINE refuses the batch for good (a 4xx other than 429), it is sent again member by
-        member, with keys of their own, so the one recipient at fault gets the error and everyone else
-        the message (an announcement's members, `event_id`, are drawn again when sent).
+        When LINE refuses the batch as a bad request (400: a recipient it will not take), it is sent
+        again member by member, with keys of their own, so the one recipient at fault gets the error
+        and everyone else the message (an announcement's members, `event_id`, are drawn again when
+        sent). Any other refusal (401 or 403: the token or the channel's rights; the monthly limit)
+        would refuse every member alike, so the row fails as one.
         """
         if not to:
             return Final("unfollowed", cancelled=True)
         needed = len(to) * len(messages)
         if message.attempts == 0:
             await self._check_quota(purpose, len(to), len(messages))
+        bad_request = False
         try:
             await self._api.multicast(to, messages, message.retry_key)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             outcome = classify(exc)
+            bad_request = isinstance(exc, ApiException) and exc.status == 400
         else:
             if self._quota is not None:
                 self._quota = Quota(self._quota.kind, self._quota.limit, self._quota.used + needed)
             return Delivered("multicast")
         if isinstance(outcome, Delivered):  # 409: this retry key was accepted before
             return Delivered("multicast")
-        if isinstance(outcome, Final) and len(to) > 1 and not outcome.reason.startswith("monthly_limit"):
+        if isinstance(outcome, Final) and bad_request and len(to) > 1:
             log.warning("line.multicast_split", extra=fields(id=message.id, recipients=len(to)))
             return Delivered("multicast_split", record=_split(messages, to, self._clock(), event_id))
         return outcome

@@ -5,7 +5,9 @@ outbox retry` of a dead row days later. Here LINE refuses the multicast until th
 changes, and the operator runs `outbox retry`: citizens who sent 配信停止, turned the kind off or asked
 for deletion meanwhile are not sent it; an event cancelled, made internal or moved into the past is not
 announced; an event renamed or moved is announced as it is now. Rows queued by the version before (plain
-multicasts) are checked the same way. Real server, real SDK, fake LINE.
+multicasts) are checked the same way. A multicast LINE refuses as a whole (a revoked token) fails as one
+row instead of as one push per recipient; a bad request (a recipient LINE will not take) is still sent
+member by member. Real server, real SDK, fake LINE.
 """
 
 from __future__ import annotations
@@ -183,24 +185,47 @@ async def test_an_announcement_queued_by_the_version_before_is_checked_too(
     assert "「川辺の交流会（新）」" in told
 
 
-async def test_an_announcement_refused_as_a_bad_request_is_sent_member_by_member(
-    bot: Runtime, line: FakeLine
-) -> None:
-    """A recipient LINE will not take (400) costs only that recipient: the announcement goes again as
-    one row per recipient, each drawn again when sent."""
+async def test_a_multicast_refused_as_a_whole_fails_as_one_row(bot: Runtime, line: FakeLine) -> None:
+    """A revoked token (401): every member would be refused alike, so no push per recipient."""
+    line.access_token = "revoked"
+    async with bot.db.transaction() as tx:
+        message = [{"type": "text", "text": "明日のミズベサロンのお知らせです。"}]
+        await queue_multicast(
+            tx, ["U_HANAKO", "U_TARO", "U_JIRO"], message, datetime.now(UTC), "r:1", "reminder"
+        )
+    bot.outbox.wake()
+
+    async def finished() -> bool:
+        [row] = await bot.db.read.outbox.in_order("line:multicast:r:1:0")
+        return row.status == "failed"
+
+    await wait_for(finished)
+    assert line.find_requests(path="/v2/bot/message/push") == []
+    for user in ("U_HANAKO", "U_TARO", "U_JIRO"):
+        assert await bot.db.read.outbox.in_order(f"line:{user}") == [], user
+
+
+async def test_a_bad_request_is_still_sent_member_by_member(bot: Runtime, line: FakeLine) -> None:
+    """A recipient LINE will not take (400) costs only that recipient: a reminder goes again as pushes,
+    an announcement as one row per recipient, each drawn again when sent."""
     async with bot.db.transaction() as tx:
         event = await tx.events.upsert(draft("split"), datetime.now(UTC))
     await subscribers(bot, "", "U_HANAKO")  # an id LINE refuses ("May not be empty")
     async with bot.db.transaction() as tx:
+        message = [{"type": "text", "text": "明日のミズベサロンのお知らせです。"}]
+        await queue_multicast(tx, ["", "U_TARO"], message, datetime.now(UTC), "r:2", "reminder")
         done = await announce(
             tx, event.id, actor="cli", settings=bot.settings, texts=Texts.load(), now=datetime.now(UTC)
         )
     assert done.recipients == 2
     bot.outbox.wake()
+    await wait_for(lambda: "明日のミズベサロンのお知らせです。" in line.sent_texts("U_TARO"))
     await wait_for(lambda: any(ANNOUNCED in t for t in line.sent_texts("U_HANAKO")))
+    assert [m.kind for m in line.sent_messages("U_TARO")] == ["push"]
     assert [m.to for m in line.sent_messages("U_HANAKO")] == [["U_HANAKO"]]  # a multicast of one
 
     async def refused() -> bool:
-        return [r.status for r in await bot.db.read.outbox.in_order("line:")] == ["failed"]
+        rows = await bot.db.read.outbox.in_order("line:")
+        return [r.status for r in rows] == ["failed", "failed"]
 
     await wait_for(refused)
