@@ -83,10 +83,13 @@ async def _tapped(call: Call) -> Reply | list[Outgoing]:
         return await _waiting(call)
     event_id, question, choice = parsed
     survey = await tx.questionnaire.survey(event_id)
-    if survey is None or not await tx.questionnaire.was_asked(event_id, user.id):
+    if survey is None:
         return [Text(texts.get("questionnaire.not_asked"))]
+    # Before was_asked: some time after it closed, who was asked is no longer kept (retention).
     if not survey.open_at(ctx.now):
         return [Text(texts.get("questionnaire.closed"))]
+    if not await tx.questionnaire.was_asked(event_id, user.id):
+        return [Text(texts.get("questionnaire.not_asked"))]
     if not (
         1 <= question <= len(survey.questions) and 1 <= choice <= len(survey.questions[question - 1].choices)
     ):

@@ -37,6 +37,8 @@ class Survey:
     closes_at: datetime
     asked: int
     closed_at: datetime | None
+    # The counts kept once who answered what was let go (`keep_counts_only`); None until then.
+    counted: Tally | None = None
 
     def open_at(self, now: datetime) -> bool:
         return self.closed_at is None and now < self.closes_at
@@ -210,7 +212,9 @@ class QuestionnaireRepository(Repository):
         return None if row is None else _survey(row)
 
     async def tally(self, survey: Survey) -> Tally:
-        """The answers given before it closed, counted."""
+        """The answers given before it closed, counted (or the counts kept when the answers went)."""
+        if survey.counted is not None:
+            return survey.counted
         closes = to_db(survey.closes_at)
         rows = await self._all(
             "SELECT question, choice, count(*) FROM survey_answers WHERE event_id = ? AND answered_at < ?"
@@ -330,6 +334,34 @@ class QuestionnaireRepository(Repository):
         await self._run("DELETE FROM survey_recipients WHERE user_id = ?", (user_id,))
         return answers
 
+    async def keep_counts_only(self, closed_before: datetime, limit: int) -> int:
+        """Retention: questionnaires closed before `closed_before` keep their counts (all the summary
+        and `events survey` show), stored with the questions, and lose who was asked and who answered
+        what. At most `limit` questionnaires; returns how many. Idempotent: one that asked no one left
+        is never found again."""
+        rows = await self._all(
+            "SELECT f.* FROM event_followups f WHERE f.survey_closed_at IS NOT NULL"
+            " AND f.survey_closed_at <= ?"
+            " AND EXISTS (SELECT 1 FROM survey_recipients s WHERE s.event_id = f.event_id)"
+            " ORDER BY f.survey_closed_at, f.event_id LIMIT ?",
+            (to_db(closed_before), limit),
+        )
+        for row in rows:
+            survey = _survey(row)
+            tally = await self.tally(survey)
+            kept = {
+                "questions": [{"text": q.text, "choices": list(q.choices)} for q in survey.questions],
+                "counts": [list(c) for c in tally.counts],
+                "answered": tally.answered,
+            }
+            await self._run(
+                "UPDATE event_followups SET survey_questions = ? WHERE event_id = ?",
+                (json.dumps(kept, ensure_ascii=False), survey.event_id),
+            )
+            await self._run("DELETE FROM survey_answers WHERE event_id = ?", (survey.event_id,))
+            await self._run("DELETE FROM survey_recipients WHERE event_id = ?", (survey.event_id,))
+        return len(rows)
+
     async def _ensure(self, event_id: int) -> None:
         await self._run(
             "INSERT INTO event_followups (event_id) VALUES (?) ON CONFLICT (event_id) DO NOTHING", (event_id,)
@@ -337,10 +369,18 @@ class QuestionnaireRepository(Repository):
 
 
 def _survey(row: aiosqlite.Row) -> Survey:
-    """A survey from its `event_followups` row (one whose questionnaire was sent)."""
+    """A survey from its `event_followups` row (one whose questionnaire was sent). Its questions are a
+    list as sent; an object with the counts once the answers went (`keep_counts_only`)."""
+    stored = json.loads(row["survey_questions"])
+    kept = stored if isinstance(stored, dict) else None
     questions = tuple(
         Question(str(q["text"]), tuple(str(c) for c in q["choices"]))
-        for q in json.loads(row["survey_questions"])
+        for q in (stored if kept is None else kept["questions"])
+    )
+    counted = (
+        None
+        if kept is None
+        else Tally(tuple(tuple(int(n) for n in c) for c in kept["counts"]), int(kept["answered"]))
     )
     return Survey(
         event_id=int(row["event_id"]),
@@ -349,4 +389,5 @@ def _survey(row: aiosqlite.Row) -> Survey:
         closes_at=from_db(row["survey_closes_at"]),
         asked=int(row["survey_asked"]),
         closed_at=opt_from_db(row["survey_closed_at"]),
+        counted=counted,
     )
