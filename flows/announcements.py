@@ -71,7 +71,8 @@ def kind_label(ctx: DeskContext, kind: str) -> str:
 def announcement(event: Event, kind: str, texts: Texts, tz: tzinfo) -> Text:
     """The same message for every subscriber, so nothing personal: the event, its time (the center's
     timezone, with the weekday), its place (never the online address, which only those signed up
-    get), how to sign up and how to stop. 詳しく見る opens the event (its 申し込む button)."""
+    get; 未定 when it has neither), how to sign up and how to stop. 詳しく見る opens the event (its
+    申し込む button)."""
     place = [event.venue.strip()] if event.venue.strip() else []
     if event.online_url:
         place.append(texts.get("announcements.online"))
@@ -80,7 +81,7 @@ def announcement(event: Event, kind: str, texts: Texts, tz: tzinfo) -> Text:
         kind=kind,
         title=event.title,
         when=moment_text(texts, event.starts_at, tz),
-        place=" / ".join(place) or texts.get("announcements.online"),
+        place=" / ".join(place) or texts.get("announcements.place_undecided"),
     )
     choices = (
         Choice(texts.get("announcements.details"), f"event:{event.id}"),

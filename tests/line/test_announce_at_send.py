@@ -7,7 +7,8 @@ for deletion meanwhile are not sent it; an event cancelled, made internal or mov
 announced; an event renamed or moved is announced as it is now. Rows queued by the version before (plain
 multicasts) are checked the same way. A multicast LINE refuses as a whole (a revoked token) fails as one
 row instead of as one push per recipient; a bad request (a recipient LINE will not take) is still sent
-member by member. Real server, real SDK, fake LINE.
+member by member. Real server, real SDK, fake LINE. And an event with neither a venue nor an online
+address is announced with 場所：未定, not as online.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from flows.announcements import announcement
 from flows.texts import Texts
+from storage import Database
 from storage.events import Event, EventDraft
 from storage.outbox import OutboxMessage
 from tests.harness import wait_for
@@ -229,3 +231,15 @@ async def test_a_bad_request_is_still_sent_member_by_member(bot: Runtime, line: 
         return [r.status for r in rows] == ["failed", "failed"]
 
     await wait_for(refused)
+
+
+async def test_an_event_with_no_venue_and_no_online_address_is_not_said_to_be_online(db: Database) -> None:
+    """An imported in-person event without a LOCATION was announced to everyone as online."""
+    texts, tz, now = Texts.load(), ZoneInfo("Asia/Tokyo"), datetime.now(UTC)
+    places: list[str] = []
+    async with db.transaction() as tx:
+        for uid, venue, url in [("a", "", ""), ("b", "", "https://x.example/j"), ("c", "象の鼻テラス", "")]:
+            event = await tx.events.upsert(draft(uid, venue=venue, online_url=url), now)
+            text = announcement(event, "ミズベサロン", texts, tz).text
+            places += [line for line in text.splitlines() if line.startswith("場所：")]
+    assert places == ["場所：未定", "場所：オンライン", "場所：象の鼻テラス"]
