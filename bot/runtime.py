@@ -46,6 +46,7 @@ from bot.slack.escalation import EscalationSweeper
 from bot.slack.route import slack_session
 from bot.slack.sender import SlackSender
 from bot.slack.socket import SocketMode
+from flows.faq import default_faq
 from flows.texts import Texts
 from storage import Database
 from storage.wards import WardCenterSpec
@@ -131,6 +132,8 @@ class Runtime:
                 max_delay=settings.delivery.max_delay_seconds,
             )
             texts = Texts.load()
+            # Read and checked now: a broken faq.toml stops the start instead of failing every message.
+            default_faq()
             # The holiday tables load on first use (about 80 ms): now, not in the middle of an event.
             settings.calendar.is_open(self.clock())
             # Through the proxy the environment names for Slack, NO_PROXY included (bot/slack/route.py).

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime import Runtime
 from flows.contact import Contact
-from flows.faq import Faq
+from flows.faq import Faq, default_faq
 from flows.texts import Texts
+from tests.harness import settings_for
 
 
 @pytest.mark.parametrize("keyword", ["？", "・", "　", " ", "「」", "!?"])
@@ -37,3 +39,10 @@ def test_keywords_with_punctuation_around_a_word_still_match() -> None:
     contact = Contact(hours="9時〜17時")
     assert faq.answer("開館時間を教えてください", contact, Texts.load()) == "9時〜17時です。"
     assert faq.answer("こんにちは", contact, Texts.load()) is None
+
+
+async def test_the_keyword_answers_are_read_and_checked_when_the_bot_starts(tmp_path: Path) -> None:
+    """Before the first message: a broken faq.toml must stop the start, not fail every message."""
+    default_faq.cache_clear()
+    async with Runtime(settings_for(tmp_path, "http://127.0.0.1:9")):
+        assert default_faq.cache_info().currsize == 1
