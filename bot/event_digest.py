@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from storage import Database, Repositories
 from storage.events import Event
 from storage.outbox import OutboxMessage
 from storage.outbox_rows import BadRow, ChannelPost, EventDigest
-from storage.questionnaire import Question, Roster
+from storage.questionnaire import Question, Registrant, Roster
 
 log = logging.getLogger("madoguchi.event_digest")
 
@@ -48,6 +49,10 @@ MAX_BLOCKS = 50
 DIGEST_LOOKAHEAD = timedelta(days=2)
 # A name longer than this is cut in the list (a row of the list stays readable).
 MAX_NAME = 100
+# Sections a post of the list holds besides its top line and the closing note.
+ROOM = MAX_BLOCKS - 2
+# A party size no sign-up reaches: only its digits count, in the longest line a part must hold.
+LARGEST_PARTY = 10**9
 
 
 def digest_due_at(starts_at: datetime, settings: Settings) -> datetime:
@@ -96,16 +101,33 @@ async def _digests(db: Database, settings: Settings, texts: Texts, now: datetime
 
 async def draw_digest(
     read: Repositories, row: EventDigest, settings: Settings, texts: Texts
-) -> tuple[ChannelPost, int] | None:
-    """The post of `row.part` of the list as the roster is now, and how many parts the list has; None
-    when there is nothing to post (the event is gone or cancelled, or the list got shorter)."""
+) -> tuple[ChannelPost, EventDigest | None] | None:
+    """The post of `row.part` of the list and the row of the part after it (None after the last);
+    None when there is nothing to post (the event is gone or cancelled, or the list got shorter).
+
+    Part 1 (or a later part queued before parts were pinned) is laid out from the roster as it is
+    now, and who is in each later part is pinned in the next row. A pinned part shows those of its
+    registrations still signed up, numbered as in part 1: a cancellation or a deletion meanwhile
+    leaves a gap and moves nobody; whoever signed up after part 1 is in no part (part 1's counts)."""
     event = await read.events.get(row.event_id)
     if event is None or event.status == "cancelled":
         return None
-    posts = digest_posts(event, await read.questionnaire.roster(event.id), settings, texts)
-    if row.part > len(posts):
-        return None
-    return posts[row.part - 1], len(posts)
+    roster = await read.questionnaire.roster(event.id)
+    pinned, number = row.registrations, row.number
+    if not pinned:
+        layout = _layout(roster, texts)
+        if row.part > len(layout):
+            return None
+        pinned = tuple(tuple(r.registration for r in part) for part in layout[row.part - 1 :])
+        number = 1 + sum(len(part) for part in layout[: row.part - 1])
+    # A deleted citizen's registration is gone. Should SQLite give its id to a new sign-up for this
+    # event, that registrant shows in its place, once: being newer than part 1, they are in no other.
+    signed_up = {r.registration: r for r in roster.registrants}
+    shown = [replace(signed_up[i], position=n) for n, i in enumerate(pinned[0], number) if i in signed_up]
+    post = _post(event, roster, shown, row.part, row.part - 1 + len(pinned), settings, texts)
+    if len(pinned) == 1:
+        return post, None
+    return post, EventDigest(event.id, row.part + 1, pinned[1:], number + len(pinned[0]))
 
 
 async def _redraw_legacy_lists(db: Database, settings: Settings, texts: Texts) -> None:
@@ -157,39 +179,66 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 
 def digest_posts(event: Event, roster: Roster, settings: Settings, texts: Texts) -> list[ChannelPost]:
-    """The list as Slack posts: a head (the event, counts), then the names in sections of at most
-    3,000 characters, at most 50 blocks a post. The posts' text (the notification) names nobody."""
-    tz = settings.center.tz
+    """The whole list as its posts would be drawn from this roster (a head with the event and counts,
+    then the names in sections of at most 3,000 characters, at most 50 blocks a post)."""
+    parts = _layout(roster, texts)
+    return [_post(event, roster, part, n, len(parts), settings, texts) for n, part in enumerate(parts, 1)]
+
+
+def _layout(roster: Roster, texts: Texts) -> list[list[Registrant]]:
+    """The registrants cut into posts: part 1 takes as many as its sections hold; a later part as
+    many as its sections would hold however long the names are when it is drawn (a name can change
+    while it waits), so that every part fits in one post."""
+    registrants = list(roster.registrants)
+    lines = [_registrant_line(r.position, r.name, r.source, r.party_size, texts) for r in registrants]
+    held = "\n".join(_sections([texts.get("digest.list_header"), *lines])[:ROOM]).count("\n")
+    longest = max(
+        len(_registrant_line(len(registrants), "x" * MAX_NAME, source, LARGEST_PARTY, texts))
+        for source in ("line", "none")
+    )
+    each = ROOM * (MAX_SECTION_TEXT // (longest + 1))
+    parts = [registrants[:held]]
+    parts += [registrants[i : i + each] for i in range(held, len(registrants), each)]
+    return parts
+
+
+def _post(
+    event: Event,
+    roster: Roster,
+    shown: list[Registrant],
+    part: int,
+    parts: int,
+    settings: Settings,
+    texts: Texts,
+) -> ChannelPost:
+    """One post of the list: part 1 with the head (the event, counts), a later one with a line saying
+    which part; the last with the note. The post's text (the notification) names nobody."""
     title = escape(event.title)
-    taken = roster.seats_taken
-    counts = (
-        texts.get("digest.counts_unlimited", taken=taken, waitlisted=roster.waitlisted)
-        if event.capacity is None
-        else texts.get("digest.counts", taken=taken, capacity=event.capacity, waitlisted=roster.waitlisted)
-    )
-    when = moment_text(texts, event.starts_at, tz)
-    place = escape(place_text(texts, event.venue, event.online_url))
-    head = "\n".join(
-        [texts.get("digest.title", title=title), texts.get("digest.when", when=when, place=place), counts]
-    )
-    lines = [_registrant_line(r.position, r.name, r.source, r.party_size, texts) for r in roster.registrants]
-    sections = _sections([texts.get("digest.list_header"), *lines]) if lines else [texts.get("digest.none")]
-    fallback = texts.get("digest.fallback", title=escape(event.title), taken=taken)
-    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("digest.note")}]}
-    # The first post: head + sections + note; later ones: a line saying which part + sections.
-    room = MAX_BLOCKS - 2
-    parts = [sections[i : i + room] for i in range(0, len(sections), room)]
-    posts: list[ChannelPost] = []
-    for number, part in enumerate(parts, 1):
-        if number == 1:
-            top = head
-        else:
-            top = texts.get("digest.continued", title=title, part=number, parts=len(parts))
-        blocks: list[dict[str, Any]] = [_section(top), *(_section(s) for s in part)]
-        if number == len(parts):
-            blocks.append(note)
-        posts.append(ChannelPost(fallback, blocks))
-    return posts
+    lines = [_registrant_line(r.position, r.name, r.source, r.party_size, texts) for r in shown]
+    if part == 1:
+        taken = roster.seats_taken
+        counts = (
+            texts.get("digest.counts_unlimited", taken=taken, waitlisted=roster.waitlisted)
+            if event.capacity is None
+            else texts.get(
+                "digest.counts", taken=taken, capacity=event.capacity, waitlisted=roster.waitlisted
+            )
+        )
+        when = moment_text(texts, event.starts_at, settings.center.tz)
+        place = escape(place_text(texts, event.venue, event.online_url))
+        when_line = texts.get("digest.when", when=when, place=place)
+        top = "\n".join([texts.get("digest.title", title=title), when_line, counts])
+        sections = (
+            _sections([texts.get("digest.list_header"), *lines]) if lines else [texts.get("digest.none")]
+        )
+    else:
+        top = texts.get("digest.continued", title=title, part=part, parts=parts)
+        sections = _sections(lines) if lines else []  # everyone in it cancelled meanwhile
+    blocks: list[dict[str, Any]] = [_section(top), *(_section(s) for s in sections)]
+    if part == parts:
+        note = {"type": "context", "elements": [{"type": "mrkdwn", "text": texts.get("digest.note")}]}
+        blocks.append(note)
+    return ChannelPost(texts.get("digest.fallback", title=title, taken=roster.seats_taken), blocks)
 
 
 def _registrant_line(number: int, name: str, source: str, party: int, texts: Texts) -> str:

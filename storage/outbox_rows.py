@@ -257,10 +257,17 @@ class HomeRefresh(OutboxRow):
 class EventDigest(OutboxRow):
     """The list of an event's registrants for staff, drawn from its roster when it is sent, so that a
     sign-up cancelled or deleted meanwhile is not in it and no name waits in the outbox. The list is
-    cut into as many posts as Slack needs: this row posts `part`, then queues the next part."""
+    cut into as many posts as Slack needs: this row posts `part`, then queues the next part.
+
+    Who is in which part is fixed when part 1 is drawn: the next part's row holds the registration
+    ids of each part still to post (this one first) and the number shown for the first of this part,
+    never a name. A later part shows those still signed up, under their names as they are then; it
+    only ever leaves someone out, never moves them to a part already posted."""
 
     event_id: int
     part: int = 1
+    registrations: tuple[tuple[int, ...], ...] = ()
+    number: int = 1
 
 
 # --- An event's announcement to the citizens who chose its kind (bot/announce.py, bot/line/sender.py) --

@@ -53,6 +53,7 @@ class Registrant:
     name: str
     source: NameSource
     party_size: int
+    registration: int  # the registration's id: a list cut into posts keeps its members by it
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class QuestionnaireRepository(Repository):
     async def roster(self, event_id: int) -> Roster:
         rows = await self._all(
             # The LINE display name only: a name given in a consultation is for that case's staff.
-            """SELECT r.party_size, u.display_name
+            """SELECT r.id, r.party_size, u.display_name
             FROM registrations r JOIN users u ON u.id = r.user_id
             WHERE r.event_id = ? AND r.status = 'registered' ORDER BY r.created_at, r.id""",
             (event_id,),
@@ -124,7 +125,7 @@ class QuestionnaireRepository(Repository):
         for position, row in enumerate(rows, 1):
             display = str(row["display_name"] or "").strip()
             source: NameSource = "line" if display else "none"
-            registrants.append(Registrant(position, display, source, int(row["party_size"])))
+            registrants.append(Registrant(position, display, source, int(row["party_size"]), int(row["id"])))
         waiting = await self._one(
             "SELECT count(*) FROM registrations WHERE event_id = ? AND status = 'waitlisted'", (event_id,)
         )

@@ -256,7 +256,7 @@ async def test_a_list_longer_than_one_message_is_split_into_posts(
     event_id = await add_event(db, capacity=None)
     event = await db.read.events.get(event_id)
     assert event is not None
-    registrants = tuple(Registrant(n, f"名前{n:05d}" + "あ" * 40, "line", 1) for n in range(1, 4001))
+    registrants = tuple(Registrant(n, f"名前{n:05d}" + "あ" * 40, "line", 1, n) for n in range(1, 4001))
     posts = digest_posts(event, Roster(registrants, 4000, 0), settings, texts)
     assert len(posts) > 1
     assert all(len(p.blocks) <= MAX_BLOCKS for p in posts)

@@ -223,15 +223,15 @@ class SlackSender:
 
     async def _event_digest(self, message: OutboxMessage, row: EventDigest) -> Outcome:
         """One post of an event's day-before list, drawn from the roster as it is now; once posted,
-        the next part (if the list needs one) is queued behind it, so a retry never posts a part twice."""
+        the next part (if the list needs one, with who is in it as part 1 cut it: `draw_digest`) is
+        queued behind it, so a retry never posts a part twice."""
         drawn = await draw_digest(self._db.read, row, self._settings, self._texts)
         if drawn is None:
             return Delivered("none: the event is cancelled or gone")
-        post, parts = drawn
+        post, following = drawn
         await self._post(channel=message.recipient, text=post.text, blocks=post.blocks)
-        if row.part >= parts:
+        if following is None:
             return Delivered("chat.postMessage")
-        following = EventDigest(row.event_id, row.part + 1)
 
         async def queue_next(tx: Repositories) -> None:
             await tx.outbox.add(following, message.recipient, self._clock(), order_key=message.order_key)
