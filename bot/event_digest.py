@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -130,17 +130,32 @@ async def draw_digest(
     return post, EventDigest(event.id, row.part + 1, pinned[1:], number + len(pinned[0]))
 
 
+@dataclass(frozen=True)
+class _LegacyPost:
+    """One post of a list queued by the older version: its row, the title in its notification text
+    (escaped as that version did), its part (from the head of parts 2, 3...) and its first block."""
+
+    message: OutboxMessage
+    title: str
+    part: int
+    top: str
+
+
 async def _redraw_legacy_lists(db: Database, settings: Settings, texts: Texts) -> None:
     """Lists queued by a version before EventDigest, as finished posts with the names in them, still
     waiting in the outbox (Slack was down when the database was upgraded) or failed or dead (`outbox
     retry` brings those back): each becomes an EventDigest of its event, so that it is drawn when
-    sent and a citizen deleted meanwhile is neither kept in the database nor posted. A list whose
-    event is no longer found is dropped (a warning says so). Such rows exist only in a database
-    written by the older version."""
+    sent and a citizen deleted meanwhile is neither kept in the database nor posted. Such rows exist
+    only in a database written by the older version.
+
+    That version claimed an event's list (`claim_digest`, the start and the moment) in the
+    transaction that queued its posts, so a post's `created_at` names the claims it can belong to;
+    one list's posts have consecutive ids. A list whose event is gone, has moved since (its new day
+    gets a list of its own) or cannot be told apart is dropped, with a warning."""
     channel = settings.slack.events_channel
     fallback = _pattern(texts.get("digest.fallback", title="\x00", taken="\x01"))
     continued = _pattern(texts.get("digest.continued", title="\x00", part="\x01", parts="\x02"))
-    legacy: list[tuple[OutboxMessage, str, int]] = []
+    lists: list[list[_LegacyPost]] = []
     for message in await db.read.outbox.undelivered(f"slack:{channel}"):
         try:
             row = message.row
@@ -151,23 +166,94 @@ async def _redraw_legacy_lists(db: Database, settings: Settings, texts: Texts) -
             continue  # a questionnaire's summary or another post: no names
         top = str(row.blocks[0].get("text", {}).get("text", "")) if row.blocks else ""
         later = continued.fullmatch(top)  # the head of part 2, 3...
-        legacy.append((message, match["title"], int(later["part"]) if later else 1))
-    if not legacy:
+        post = _LegacyPost(message, match["title"], int(later["part"]) if later else 1, top)
+        last = lists[-1][-1] if lists else None
+        if last is not None and _same_list(last, post):
+            lists[-1].append(post)
+        else:
+            lists.append([post])
+    if not lists:
         return
-    events = await db.read.events.listing(min(m.created_at for m, _, _ in legacy))
-    redrawn: set[int] = set()
     async with db.transaction() as tx:
-        for message, title, part in legacy:
-            event = next((e for e in events if escape(e.title) == title), None)
-            if event is None:
-                await tx.outbox.replace_undelivered(message.id, None, "legacy list: event not found")
-                log.warning("event_digest.legacy_list_dropped", extra=fields(id=message.id))
-            elif event.id in redrawn:  # a later part: the redrawn list queues its own parts
-                await tx.outbox.replace_undelivered(message.id, None, "legacy list: redrawn")
-            else:
-                await tx.outbox.replace_undelivered(message.id, EventDigest(event.id, part), "")
-                redrawn.add(event.id)
-                log.info("event_digest.legacy_list_redrawn", extra=fields(id=message.id, event=event.id))
+        for moment in dict.fromkeys(posts[0].message.created_at for posts in lists):
+            together = [posts for posts in lists if posts[0].message.created_at == moment]
+            events = await _legacy_events(tx, together, moment, settings, texts)
+            for posts, event_id in zip(together, events, strict=True):
+                first, *rest = posts
+                if event_id is None:
+                    for post in posts:
+                        await tx.outbox.replace_undelivered(
+                            post.message.id, None, "legacy list: event not found"
+                        )
+                        log.warning("event_digest.legacy_list_dropped", extra=fields(id=post.message.id))
+                    continue
+                await tx.outbox.replace_undelivered(first.message.id, EventDigest(event_id, first.part), "")
+                log.info(
+                    "event_digest.legacy_list_redrawn", extra=fields(id=first.message.id, event=event_id)
+                )
+                for post in rest:  # the redrawn list queues its own later parts
+                    await tx.outbox.replace_undelivered(post.message.id, None, "legacy list: redrawn")
+
+
+def _same_list(last: _LegacyPost, post: _LegacyPost) -> bool:
+    """The next part of the same list: written right after it, in the same transaction."""
+    return (
+        post.message.id == last.message.id + 1
+        and post.message.created_at == last.message.created_at
+        and post.title == last.title
+        and post.part == last.part + 1
+    )
+
+
+async def _legacy_events(
+    tx: Repositories, lists: list[list[_LegacyPost]], moment: datetime, settings: Settings, texts: Texts
+) -> list[int | None]:
+    """The event of each list queued at `moment` (in the order of their ids), None where it cannot be
+    told or is gone or has moved since. The list is one of the claims made at that moment; with more
+    than one: the one whose title it shows (escaped either way a version did), whose start part 1's
+    head shows, and the order the older version queued them in (the claims' order, ascending ids)."""
+    claims = await tx.questionnaire.digests_claimed_at(moment)
+    events = [await tx.events.get(event_id) for event_id, _ in claims]
+    candidates: list[set[int]] = []
+    for posts in lists:
+        first = posts[0]
+        found = set(range(len(claims)))
+        if len(found) > 1:  # one claim alone is this list's even if the title was edited since
+            found = {k for k in found if first.title in _titles(events[k])}
+        if len(found) > 1 and first.part == 1:
+            when = {k: moment_text(texts, claims[k][1], settings.center.tz) for k in found}
+            found = {k for k in found if when[k] in first.top}
+        candidates.append(found)
+    # Each claim had one list, and a sweep queued them in the claims' order: a list whose candidates
+    # are still several lies between the lists around it that are told, and is none of theirs.
+    chosen = [min(found) if len(found) == 1 else None for found in candidates]
+    progress = True
+    while progress:
+        progress = False
+        for i, found in enumerate(candidates):
+            if chosen[i] is not None:
+                continue
+            low = max((k for k in chosen[:i] if k is not None), default=-1)
+            high = min((k for k in chosen[i + 1 :] if k is not None), default=len(claims))
+            left = {k for k in found if low < k < high and k not in chosen}
+            if len(left) == 1:
+                chosen[i] = left.pop()
+                progress = True
+    # Gone, or moved since: the list shows the old day, and the new day gets a list of its own.
+    still = [
+        event is not None and event.starts_at == start
+        for event, (_, start) in zip(events, claims, strict=True)
+    ]
+    return [claims[k][0] if k is not None and still[k] else None for k in chosen]
+
+
+def _titles(event: Event | None) -> set[str]:
+    """An event's title as a list's notification text showed it: escaped as now, or as a version
+    before styling characters were escaped (`& < >` only) wrote it."""
+    if event is None:
+        return set()
+    older = event.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {escape(event.title), older}
 
 
 def _pattern(template: str) -> re.Pattern[str]:

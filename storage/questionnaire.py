@@ -113,6 +113,16 @@ class QuestionnaireRepository(Repository):
         )
         return changed == 1
 
+    async def digests_claimed_at(self, posted_at: datetime) -> list[tuple[int, datetime]]:
+        """The events whose day-before list was claimed at this moment, with the start it was claimed
+        for, in the order a sweep takes them (by that start, then id)."""
+        rows = await self._all(
+            "SELECT event_id, digest_for FROM event_followups WHERE digest_posted_at = ?"
+            " AND digest_for IS NOT NULL ORDER BY digest_for, event_id",
+            (to_db(posted_at),),
+        )
+        return [(int(r[0]), from_db(r[1])) for r in rows]
+
     async def roster(self, event_id: int) -> Roster:
         rows = await self._all(
             # The LINE display name only: a name given in a consultation is for that case's staff.
