@@ -81,13 +81,13 @@ async def test_after_the_period_only_the_counts_are_kept(
     tally = await db.read.questionnaire.tally(survey)
     assert tally.counts == ((1, 0, 0, 1), (1, 0, 0)) and tally.answered == 2
     report = await csv(settings, survey.event_id, tmp_path)
-    period = timedelta(days=settings.privacy.purge_undelivered_after_days)
+    due = survey.closed_at + timedelta(days=settings.privacy.purge_undelivered_after_days)
 
-    await RetentionSweeper(db, settings, lambda: survey.closed_at + period - timedelta(seconds=1)).run()
+    await RetentionSweeper(db, settings, lambda: due - timedelta(seconds=1)).run()
     assert len(linked(db.path)) == 4  # within the period: kept (a late answer is told it closed)
 
     caplog.set_level(logging.INFO, logger="madoguchi.retention")
-    await RetentionSweeper(db, settings, lambda: survey.closed_at + period).run()
+    await RetentionSweeper(db, settings, lambda: due).run()
     assert linked(db.path) == []
     [purged] = [r for r in caplog.records if r.getMessage() == "retention.purged"]
     assert purged.fields["surveys"] == 1  # type: ignore[attr-defined]
@@ -99,7 +99,7 @@ async def test_after_the_period_only_the_counts_are_kept(
         user = await db.read.users.by_line_id(line_id)
         assert user is not None and await db.read.questionnaire.answers_of(user.id) == []
 
-    later = survey.closed_at + period + timedelta(days=400)
+    later = due + timedelta(days=400)
     await RetentionSweeper(db, settings, lambda: later).run()  # found no more: nothing changes
     again = await db.read.questionnaire.survey(survey.event_id)
     assert again == kept and await db.read.questionnaire.tally(again) == tally
