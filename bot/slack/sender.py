@@ -483,12 +483,25 @@ def _search_cut_short(case_id: int, method: str) -> None:
 
 
 def _classify(exc: SlackApiError) -> Outcome:
-    status = exc.response.status_code
+    # A body that says it is JSON but is not leaves the SDK's raw HTTP response here (aiohttp's:
+    # `status`, no `status_code`): a proxy's error page, retried like any answer of its status.
+    raw = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", None)
+    status = raw if isinstance(raw, int) else 0
     # Only Slack's error codes reach the log, ops alerts and last_error (bot/slack/errors.py).
     error = slack_error_code(exc)
     if status == 429:
-        retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-        return Retry(f"HTTP 429: {error or 'ratelimited'}", after=float(retry_after) if retry_after else None)
+        headers = getattr(exc.response, "headers", None) or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after")
+        return Retry(f"HTTP 429: {error or 'ratelimited'}", after=_seconds(retry_after))
     if status >= 500:
         return Retry(f"HTTP {status}")
     return Final(f"slack: {error or status}")
+
+
+def _seconds(value: object) -> float | None:
+    """A Retry-After header's seconds; None when it is missing or not a number of seconds."""
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 86_400 else None

@@ -196,3 +196,41 @@ async def test_a_deletion_clears_the_error_texts_of_the_rows_it_forgets(db: Data
         ("cancelled", "deleted on request"),
     ]
     assert PHONE.encode() not in file_bytes(db.path) and MATTER.encode() not in file_bytes(db.path)
+
+
+class BadGateway(LoopbackServer):
+    """A proxy's error page for every call: HTTP 502, said to be JSON, but HTML."""
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        page = f"<html>502 Bad Gateway: {SENT}</html>"
+        return web.Response(status=502, text=page, content_type="application/json")
+
+
+async def test_a_slack_answer_that_is_not_the_json_it_claims_is_retried(db: Database, tmp_path: Path) -> None:
+    """The SDK then leaves aiohttp's response in its error (`status`, no `status_code`): the row is
+    retried like any 502, not failed for good by an AttributeError."""
+    settings = settings_with_ops(tmp_path, "http://127.0.0.1:9")
+    clock = lambda: NOW  # noqa: E731
+    async with db.transaction() as tx:
+        row = await tx.outbox.add(ChannelPost(SENT), "C_EVENTS", NOW)
+    async with BadGateway() as proxy:
+        client = AsyncWebClient(token="xoxb-test", base_url=proxy.base_url + "/")
+        sender = SlackSender(client, db, settings, Texts.load(), clock=clock)
+        policy = RetryPolicy(max_attempts=5, base_delay=60, max_delay=60)
+        worker = OutboxWorker(db, clock, {"slack": sender}, policy)
+        with captured_log("never-logged") as log:
+            worker.start()
+            try:
+
+                async def tried() -> bool:
+                    current = await db.read.outbox.get(row.id)
+                    return current is not None and current.attempts == 1 and current.last_error is not None
+
+                await wait_for(tried)
+            finally:
+                await worker.stop()
+    stored = await db.read.outbox.get(row.id)
+    assert stored is not None and stored.status == "pending"  # due again in a minute
+    assert stored.last_error == "HTTP 502"
+    assert kept_anywhere(log.text, stored.last_error) == []
