@@ -110,18 +110,53 @@ def contact_text(ctx: DeskContext) -> str:
 
 async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
     """The bot's answer to one inbound event from a citizen. Images sent together (an image set)
-    are each handled, but answered once: by the first of the set handled (flows/image_sets.py)."""
-    sets = image_sets.remembered(await tx.conversations.get(user.id), ctx.now)
-    reply = await _respond_afresh(inbound, user, tx, ctx)
+    are each handled, but answered once: by the first of the set handled (flows/image_sets.py); the
+    rest of a set kept with a case goes with that case."""
+    before = await tx.conversations.get(user.id)
+    sets = image_sets.remembered(before, ctx.now)
     set_id = inbound.image_set if image_sets.usable(inbound.image_set) else ""
+    case = await _case_of_set(sets, set_id, before, user, tx)
+    if case is not None:  # the conversation, and what is remembered, stay as they are
+        return replace(await _add_followups(case, [_held(inbound)], user, tx, ctx), messages=[])
+    reply = await _respond_afresh(inbound, user, tx, ctx)
     if reply.forgotten or not (set_id or sets.answered):
         return reply  # nothing to remember (after a deletion, nothing may be kept)
-    if set_id and image_sets.answered(sets, set_id):
+    after = await tx.conversations.get(user.id)
+    # A which-case question this image opened is asked even for a set answered before (its held
+    # images dropped by キャンセル, its case closed since): else it would hold the images unseen.
+    asks = (
+        after is not None and after.flow == FOLLOWUP_FLOW and (before is None or before.flow != FOLLOWUP_FLOW)
+    )
+    if set_id and image_sets.answered(sets, set_id) and not asks:
         reply = replace(reply, messages=[])  # attached and forwarded like the others, in silence
     elif set_id:
-        sets = image_sets.adding(sets, set_id, ctx.now)
+        sets = image_sets.adding(sets, set_id, inbound.message_id, ctx.now)
+    sets = image_sets.filing(sets, await _filed(reply, image_sets.unfiled(sets), tx))
     await image_sets.keep(tx, user.id, sets, ctx.now)
     return reply
+
+
+async def _case_of_set(
+    sets: image_sets.Sets, set_id: str, conversation: Conversation | None, user: User, tx: Repositories
+) -> Case | None:
+    """The open case a later image of a set goes with, without asking: the one the set was kept
+    with. None (handled as any image) during the intake or the deletion question."""
+    case_id = image_sets.case_of(sets, set_id) if set_id else None
+    if case_id is None or (conversation is not None and conversation.flow in (intake.NAME, DELETE_FLOW)):
+        return None
+    case = await tx.cases.get(case_id)
+    return case if case is not None and case.user_id == user.id and case.status != "closed" else None
+
+
+async def _filed(reply: Reply, images: frozenset[str], tx: Repositories) -> dict[str, int]:
+    """The case each of `images` (LINE message ids) was kept with by `reply`."""
+    filed: dict[str, int] = {}
+    for event in reply.staff if images else []:
+        if event.kind == "case_followup" and event.message_id is not None:
+            message = await tx.cases.get_message(event.message_id)
+            if message is not None and message.line_message_id in images:
+                filed[message.line_message_id] = event.case_id
+    return filed
 
 
 async def _respond_afresh(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:

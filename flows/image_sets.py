@@ -9,6 +9,14 @@ set is remembered once answered, in the same transaction as the answer: a later 
 redelivery or another arrival order is handled in silence, and a set of which only some images arrive
 is still answered once.
 
+The rest of a set goes where the citizen put the set. With each set is kept the LINE message id of
+its image that was answered and, once that image is kept with a case, the case: in the same
+transaction when it is filed at once, or when the citizen answers "which case?" for it (or moves on
+and it goes with the newest case). A later image of the set then goes with that case, in silence,
+whatever conversation is open (the intake and the deletion question aside): it never opens
+a which-case question of its own. A set whose answered image was not kept (no open case, mid-intake)
+has no case, and its later images are handled as any image.
+
 What is remembered is kept in the citizen's conversation row, under `KEY` in its data, whatever
 conversation that is (an intake, the which-case question ...), and carried over when a flow rewrites
 or ends its conversation. Without any conversation, a row of its own (`FLOW`) holds it, which the desk
@@ -41,6 +49,8 @@ class Answered:
 
     id: str
     at: datetime
+    first: str = ""  # the LINE message id of the image answered for
+    case: int | None = None  # the case that image was kept with, once it was
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,30 @@ def answered(sets: Sets, set_id: str) -> bool:
     return any(a.id == set_id for a in sets.answered)
 
 
-def adding(sets: Sets, set_id: str, now: datetime) -> Sets:
-    return Sets((*sets.answered, Answered(set_id, now))[-KEPT_MAX:])
+def case_of(sets: Sets, set_id: str) -> int | None:
+    """The case the set was kept with, if it was."""
+    return next((a.case for a in sets.answered if a.id == set_id), None)
+
+
+def adding(sets: Sets, set_id: str, first: str, now: datetime) -> Sets:
+    """`set_id` answered now for its image `first` (in place of what was known of it before)."""
+    kept = tuple(a for a in sets.answered if a.id != set_id)
+    return Sets((*kept, Answered(set_id, now, first))[-KEPT_MAX:])
+
+
+def unfiled(sets: Sets) -> frozenset[str]:
+    """The images answered for whose case is not known yet."""
+    return frozenset(a.first for a in sets.answered if a.case is None and a.first)
+
+
+def filing(sets: Sets, cases: dict[str, int]) -> Sets:
+    """`cases`: the case each image (by LINE message id) was just kept with."""
+    return Sets(
+        tuple(
+            replace(a, case=cases[a.first]) if a.case is None and a.first in cases else a
+            for a in sets.answered
+        )
+    )
 
 
 async def keep(tx: Repositories, user_id: int, sets: Sets, now: datetime) -> None:

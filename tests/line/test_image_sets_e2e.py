@@ -18,6 +18,7 @@ from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import image_event, new_image_set_id
 from storage.cases import Case, NewCase
+from storage.conversations import Conversation
 from tests.harness import event_answered, post_events, settings_for, wait_for
 from tests.line.test_citizen_events_e2e import add_event
 from tests.line.test_intake_e2e import USER, Citizen
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("no_personal_data_in_log")
 
 Event = dict[str, Any]
 ADDED = "受付番号 {number} のご相談に添えて、担当者にお渡しします。"
+TEXT_ADDED = "担当者にお伝えしました（受付番号 {number}）。"
 MEDIA_LATER = "恐れ入りますが、入力の途中に届いた画像やファイルは保存していません。"
 NOT_KEPT_SET = "お送りいただいた画像は保存していません"
 
@@ -225,3 +227,87 @@ async def test_an_overlong_set_id_is_not_kept_and_each_image_is_answered(
     assert said == [ADDED.format(number=case.number)] * 2
     user = await bot.db.read.users.by_line_id(USER)
     assert user is not None and await bot.db.read.conversations.get(user.id) is None
+
+
+async def conversation_of(bot: Runtime) -> Conversation | None:
+    user = await bot.db.read.users.by_line_id(USER)
+    assert user is not None
+    return await bot.db.read.conversations.get(user.id)
+
+
+async def test_the_rest_of_a_set_after_the_which_case_answer_goes_with_the_case_chosen(
+    tmp_path: Path, line: FakeLine
+) -> None:
+    """Two cases open (review 41, D7): the first image of a set asks which case, the citizen answers, and the rest of
+    the set arrives after the answer (a slow upload), some of it after a restart. It goes with the
+    case chosen, in silence: no which-case question held unseen, nothing left for the idle sweep to
+    file with the newest case."""
+    first, second, third, fourth = image_set(line, 4)
+    async with Runtime(settings_for(tmp_path, line.base_url)) as bot:
+        older, newer = await open_cases(bot, 2)
+        [asked] = await deliver(bot, line, [first], [third])  # the third while the question is open
+        assert asked.startswith("どのご相談")
+        filed = await Citizen(bot.base_url, line, bot).type("1")
+        assert [m["text"] for m in filed] == [ADDED.format(number=older.number)]
+        assert await deliver(bot, line, [fourth]) == []
+        assert await images_of(bot, older) == [e["message"]["id"] for e in (first, third, fourth)]
+    async with Runtime(settings_for(tmp_path, line.base_url)) as bot:
+        assert await deliver(bot, line, [second]) == []
+        assert await images_of(bot, older) == [e["message"]["id"] for e in (first, third, fourth, second)]
+        assert await images_of(bot, newer) == []
+        conversation = await conversation_of(bot)
+        assert conversation is None or conversation.flow == "image_sets"
+        # The citizen's next message is theirs alone: asked about, with nothing of the set held.
+        assert (await Citizen(bot.base_url, line, bot).type("よろしくお願いします"))[-1]["text"].startswith(
+            "どのご相談"
+        )
+        conversation = await conversation_of(bot)
+        assert conversation is not None and [h["kind"] for h in conversation.data["held"]] == ["text"]
+
+
+async def test_the_rest_of_a_set_goes_with_its_case_while_another_message_is_asked_about(
+    bot: Runtime, line: FakeLine
+) -> None:
+    """After the set was filed, the citizen types something and is asked which case it is for; an
+    image of the set arriving then goes with the set's case, and the question stays the text's."""
+    older, newer = await open_cases(bot, 2)
+    first, second = image_set(line, 2)
+    await deliver(bot, line, [first])
+    citizen = Citizen(bot.base_url, line, bot)
+    await citizen.type("1")
+    assert (await citizen.type("領収書の写真です"))[-1]["text"].startswith("どのご相談")
+    assert await deliver(bot, line, [second]) == []
+    assert await images_of(bot, older) == [first["message"]["id"], second["message"]["id"]]
+    assert [m["text"] for m in await citizen.type("2")] == [TEXT_ADDED.format(number=newer.number)]
+    assert [(m.kind, m.body) for m in await bot.db.read.cases.messages(newer.id)] == [
+        ("text", "領収書の写真です")
+    ]
+
+
+async def test_the_rest_of_a_set_whose_images_were_not_sent_asks_again(bot: Runtime, line: FakeLine) -> None:
+    """The citizen cancelled the question for the set's first image; the rest of the set arriving
+    then is asked about where the citizen sees it, once, rather than held for a question not shown."""
+    older, newer = await open_cases(bot, 2)
+    first, second, third = image_set(line, 3)
+    await deliver(bot, line, [first])
+    await Citizen(bot.base_url, line, bot).tap("flow:cancel")
+    said = await deliver(bot, line, [second], [third])
+    assert len(said) == 1 and said[0].startswith("どのご相談")
+    filed = await Citizen(bot.base_url, line, bot).type("2")
+    assert [m["text"] for m in filed] == [ADDED.format(number=newer.number)]
+    assert await images_of(bot, newer) == [second["message"]["id"], third["message"]["id"]]
+    assert await images_of(bot, older) == []
+
+
+async def test_a_deletion_keeps_nothing_of_a_set_kept_with_a_case(bot: Runtime, line: FakeLine) -> None:
+    await open_cases(bot, 2)
+    first, second = image_set(line, 2)
+    await deliver(bot, line, [first])
+    citizen = Citizen(bot.base_url, line, bot)
+    await citizen.type("1")
+    await citizen.type("削除")
+    await citizen.tap("delete:yes")
+    assert await conversation_of(bot) is None
+    # The rest of the set after the deletion is an image from a citizen without a case: not kept.
+    [said] = await deliver(bot, line, [second])
+    assert NOT_KEPT_SET in said
