@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.clock import utc_now
 from bot.sandbox.fake_slack import ViewEvent
 from bot.sandbox.slack_signing import block_action, slash_command, view_submission
 from tests.harness import wait_for
@@ -16,11 +17,16 @@ __all__ = ["desk"]  # the fixture, shared with the desk tests
 
 CITIZEN = "U0000000000000000000000000000000c"
 TITLE = "<!channel> 川辺の交流会 & 相談"
+# The next year's January 15, ahead whenever the tests run: the bot runs on the real clock, and the
+# list shows only events to come (a fixed 2027 fell off it once that day had passed).
+YEAR = utc_now().year + 1
+DAY = f"{YEAR}-01-15"
+WIDE_YEAR = str(YEAR).translate(str.maketrans("0123456789", "０１２３４５６７８９"))  # as typed in Japanese
 FORM = {
     "kind": {"value": {"type": "static_select", "selected_option": {"value": "salon"}}},
     "title": {"value": TITLE},
-    "starts_at": {"value": "２０２７-01-15 18:30"},
-    "ends_at": {"value": "2027-01-15 20:00"},
+    "starts_at": {"value": f"{WIDE_YEAR}-01-15 18:30"},
+    "ends_at": {"value": f"{DAY} 20:00"},
     "registration_deadline": {"value": ""},
     "venue": {"value": "市民協働推進センター"},
     "online_url": {"value": ""},
@@ -58,15 +64,15 @@ async def test_staff_create_list_and_cancel_an_event(desk: Desk) -> None:
     wrong = await submit(desk, form, {**FORM, "starts_at": {"value": "1月15日"}})
     assert "starts_at" in wrong["errors"] and "2026-12-01 18:30" in wrong["errors"]["starts_at"]
     assert await desk.bot.db.read.events.all_events() == []
-    early = await submit(desk, form, {**FORM, "ends_at": {"value": "2027-01-15 17:00"}})
+    early = await submit(desk, form, {**FORM, "ends_at": {"value": f"{DAY} 17:00"}})
     assert list(early["errors"]) == ["ends_at"]
 
     saved = await submit(desk, form, FORM)
-    assert saved["ok"] and "2027-01-15 18:30" in json.dumps(saved["view"], ensure_ascii=False)
+    assert saved["ok"] and f"{DAY} 18:30" in json.dumps(saved["view"], ensure_ascii=False)
     assert desk.slack.alarms(saved["view"]) == []  # the title's <!channel> is escaped
     [event] = await desk.bot.db.read.events.all_events()
     assert (event.title, event.kind, event.capacity, event.source) == (TITLE, "salon", 30, "slack")
-    assert event.starts_at == datetime(2027, 1, 15, 9, 30, tzinfo=UTC)  # typed in Tokyo, stored in UTC
+    assert event.starts_at == datetime(YEAR, 1, 15, 9, 30, tzinfo=UTC)  # typed in Tokyo, stored in UTC
     assert event.reminder_offsets == (1440, 120)
     again = await submit(desk, form, FORM)  # submitted twice: still one event
     assert again["ok"] and len(await desk.bot.db.read.events.all_events()) == 1
@@ -74,7 +80,7 @@ async def test_staff_create_list_and_cancel_an_event(desk: Desk) -> None:
     status, text = await desk.post(slash_command("/madoguchi", "events", STAFF, "C_DEFAULT"))
     listing = json.loads(text)
     shown = json.dumps(listing["blocks"], ensure_ascii=False)
-    assert "2027-01-15 18:30" in shown and "（0/30）" in shown
+    assert f"{DAY} 18:30" in shown and "（0/30）" in shown
     assert desk.slack.alarms(listing) == []
 
     status, _ = await desk.post(
@@ -83,7 +89,7 @@ async def test_staff_create_list_and_cancel_an_event(desk: Desk) -> None:
         )
     )
     edit = await opened(desk)
-    assert edit.view["callback_id"] == "event_save" and "2027-01-15 18:30" in json.dumps(edit.view)
+    assert edit.view["callback_id"] == "event_save" and f"{DAY} 18:30" in json.dumps(edit.view)
     await submit(desk, edit, {**FORM, "title": {"value": "変更後"}})
     [changed] = await desk.bot.db.read.events.all_events()
     assert changed.id == event.id and changed.title == "変更後"
