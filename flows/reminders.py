@@ -16,9 +16,9 @@ Notice = Literal["reminder", "cancelled", "rescheduled"]
 
 
 def place_text(texts: Texts, venue: str, online_url: str) -> str:
-    """The venue, the online address, or both (オンライン when there is neither)."""
+    """The venue, the online address, or both (未定 when there is neither: nothing says it is online)."""
     parts = [p for p in (venue.strip(), online_url.strip()) if p]
-    return " / ".join(parts) if parts else texts.get("reminders.place_online")
+    return " / ".join(parts) if parts else texts.get("reminders.place_undecided")
 
 
 def event_notice(
