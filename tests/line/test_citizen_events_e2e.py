@@ -8,16 +8,35 @@ the waitlist, who is told by a push; 申込状況 lists both; the carousel goes 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.clock import utc_now
 from bot.runtime import Runtime
 from bot.sandbox.fake_line import FakeLine
 from bot.sandbox.line_webhook import postback_event, text_event
 from storage.events import Event, EventDraft
 from tests.harness import event_answered, post_events, wait_for
 
-START = datetime.fromisoformat("2027-12-04T05:00:00+00:00")  # 12月4日(土) 14:00 in Tokyo
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def saturday_ahead() -> datetime:
+    """14:00 in Tokyo on a Saturday five to six weeks after today. The bot runs on the real clock and
+    offers citizens only events to come: a fixed date (2027-12-04 was) would fall behind it one day."""
+    day = utc_now().astimezone(TOKYO).date() + timedelta(weeks=5)
+    day += timedelta(days=(5 - day.weekday()) % 7)
+    return datetime.combine(day, time(14, 0), TOKYO).astimezone(UTC)
+
+
+def day_text(moment: datetime) -> str:
+    """The day as citizens read it: 12月4日(土)."""
+    local = moment.astimezone(TOKYO)
+    return f"{local.month}月{local.day}日({'月火水木金土日'[local.weekday()]})"
+
+
+START = saturday_ahead()
 
 
 class Citizen:
@@ -88,7 +107,7 @@ async def test_two_citizens_take_the_last_seat_at_once(bot: Runtime, line: FakeL
     pushes = line.find_requests(path="/v2/bot/message/push")[pushes_before:]
     assert [p.json["to"] for p in pushes if p.json] == [waiting.user]
     mine = await waiting.type("申込状況")
-    assert "1. 12月4日(土) 14:00〜16:00 ミズベサロン last-seat：お申し込み済みです。" in texts_of(mine)
+    assert f"1. {day_text(START)} 14:00〜16:00 ミズベサロン last-seat：お申し込み済みです。" in texts_of(mine)
 
 
 async def test_events_are_a_flex_carousel_of_at_most_twelve_then_next(bot: Runtime, line: FakeLine) -> None:
@@ -100,7 +119,7 @@ async def test_events_are_a_flex_carousel_of_at_most_twelve_then_next(bot: Runti
     assert len(flex) == 1 and len(flex[0]["contents"]["contents"]) == 12
     bubble = flex[0]["contents"]["contents"][0]
     body = [c["text"] for c in bubble["body"]["contents"]]
-    assert body[:2] == ["ミズベサロン e00", "12月4日(土) 14:00〜16:00"]
+    assert body[:2] == ["ミズベサロン e00", f"{day_text(START)} 14:00〜16:00"]
     actions = [b["action"] for b in bubble["footer"]["contents"]]
     assert actions[-1]["type"] == "uri" and actions[-1]["uri"].startswith("https://calendar.google.com/")
     items = first[-1]["quickReply"]["items"]
@@ -109,6 +128,7 @@ async def test_events_are_a_flex_carousel_of_at_most_twelve_then_next(bot: Runti
     flex = [m for m in second if m["type"] == "flex"]
     assert len(flex[0]["contents"]["contents"]) == 1
     details = await hanako.type("13")
-    assert "ミズベサロン e12" in texts_of(details) and "12月16日(木)" in texts_of(details)
+    assert "ミズベサロン e12" in texts_of(details)
+    assert day_text(START + timedelta(days=12)) in texts_of(details)
     signed = await hanako.type("申し込む")
     assert "お申し込みを受け付けました" in texts_of(signed)

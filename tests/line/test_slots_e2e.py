@@ -25,9 +25,10 @@ from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.slack_signing import block_action, post_signed, slash_command, view_submission
 from storage.events import Event, EventDraft
 from tests.harness import SLACK_SIGNING_SECRET, settings_for, wait_for
-from tests.line.test_citizen_events_e2e import Citizen, texts_of
+from tests.line.test_citizen_events_e2e import Citizen, day_text, saturday_ahead, texts_of
 
-START = datetime(2027, 12, 4, 5, 0, tzinfo=UTC)  # 12月4日(土) 14:00 in Tokyo: slots 14:00 and 14:40
+START = saturday_ahead()  # 14:00 in Tokyo: slots 14:00 and 14:40
+DAY = day_text(START)
 STAFF = "U_STAFF"
 CATEGORIES = """
 [[consultation.categories]]
@@ -84,12 +85,12 @@ async def test_a_typed_time_books_and_a_typed_cancellation_frees_it(bot: Runtime
     asked = await hanako.type("申し込む")
     assert "ご希望の時間をお選びください。" in texts_of(asked)
     booked = await hanako.type("１４：４０")
-    assert "ご予約の時間：12月4日(土) 14:40〜15:20" in texts_of(booked)
+    assert f"ご予約の時間：{DAY} 14:40〜15:20" in texts_of(booked)
     mine = await hanako.type("申込状況")
-    assert "ご予約の枠：12月4日(土) 14:40〜15:20" in texts_of(mine)
+    assert f"ご予約の枠：{DAY} 14:40〜15:20" in texts_of(mine)
     await hanako.type("1")
     asked = await hanako.type("キャンセルする")
-    assert "ご予約の時間：12月4日(土) 14:40〜15:20" in texts_of(asked)
+    assert f"ご予約の時間：{DAY} 14:40〜15:20" in texts_of(asked)
     done = await hanako.type("はい")
     assert "お申し込みをキャンセルしました" in texts_of(done)
     assert all(s.free for s in await bot.db.read.slots.for_event(event.id))
@@ -133,7 +134,7 @@ async def test_a_consultation_sent_after_booking_shows_on_its_card_and_in_the_st
     card = slack.message("C_NPO", case.slack_ts or "")
     assert card is not None
     shown = json.dumps(card["blocks"], ensure_ascii=False)
-    assert "*相談会の予約*\\n市民協働相談会 12月 ・ 12月4日(土) 14:00〜14:40" in shown
+    assert f"*相談会の予約*\\n市民協働相談会 12月 ・ {DAY} 14:00〜14:40" in shown
     assert (await bot.db.read.slots.for_case(case.id)) is not None
 
     # /madoguchi events: each slot with its booking, by case number only.
@@ -178,6 +179,6 @@ async def test_a_consultation_sent_after_booking_shows_on_its_card_and_in_the_st
     assert status == 200
     errors = slack.answer_view_submission(form.view_id, answer)["errors"]
     assert list(errors) == ["slots"]
-    assert "予約の入っている枠は変更・削除できません：12月4日(土) 14:00〜14:40：予約あり" in errors["slots"]
+    assert f"予約の入っている枠は変更・削除できません：{DAY} 14:00〜14:40：予約あり" in errors["slots"]
     stored = await bot.db.read.events.get(event.id)
     assert stored is not None and stored.slot_minutes == 40
