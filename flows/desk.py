@@ -672,7 +672,8 @@ async def _choose_followup_case(
             return await _add_followups(case, held, user, tx, ctx)
         if len(open_cases) > 1:  # closed meanwhile: ask again with the cases open now
             return await _ask_which_case(user, held, open_list, 0, started, tx, ctx)
-    if len(open_cases) > 1 and inbound.kind in ("text", "media") and not _is_command(word):
+    cancelled = word == CANCEL or word in CANCEL_WORDS  # typed: LINE for PC shows no キャンセル button
+    if len(open_cases) > 1 and inbound.kind in ("text", "media") and not _is_command(word) and not cancelled:
         held.append(_held(inbound))
         return await _ask_which_case(user, held, open_list, paged.page, started, tx, ctx)
     return None

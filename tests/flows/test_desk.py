@@ -505,6 +505,17 @@ async def test_with_two_open_cases_a_typed_number_picks_the_case_listed_under_it
     assert await citizen.conversation() is None
 
 
+@pytest.mark.parametrize("typed", ["キャンセル", "ｷｬﾝｾﾙ", "やめる", "cancel"])
+async def test_with_two_open_cases_typing_cancel_sends_nothing_held(citizen: Citizen, typed: str) -> None:
+    """LINE for PC: the question's キャンセル button is not shown, so the citizen types it."""
+    first = await citizen.open_case(category="npo")
+    second = await citizen.open_case(category="general")
+    await citizen.say("来週の打ち合わせの件です")
+    assert await citizen.say(typed) == Reply([text("flow.cancelled"), MENU])
+    assert await messages_of(citizen.db, first) == [] and await messages_of(citizen.db, second) == []
+    assert await citizen.conversation() is None
+
+
 @pytest.mark.parametrize("value", ["flow:confirm", "flow:skip", "followup:99", "category:npo"])
 async def test_a_button_that_names_nothing_now_is_said_to_be_over_not_answered_as_typed_text(
     citizen: Citizen, value: str
