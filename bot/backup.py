@@ -384,7 +384,8 @@ async def _replay(
     if any(e.action == "citizen.data_deleted" and e.at >= at for e in done):
         return False  # this copy was taken after the deletion
     # What the bot does on 削除 → はい, without the citizen's confirmation message: they had it.
-    reply, forgotten = await privacy.delete_on_request(user, tx, desk_context(settings, texts, now), [])
+    ctx = desk_context(settings, texts, now)
+    reply, forgotten = await privacy.delete_on_request(user, tx, ctx, [], actor="system:restore")
     await queue_reply(tx, settings, line_user_id, reply, now)
     detail = {"deleted_at": at.isoformat(), "cases": list(forgotten.numbers)}
     await tx.audit.record("system:restore", "citizen.deletion_replayed", "user", user.id, now, detail)
