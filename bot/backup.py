@@ -26,7 +26,7 @@ import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +40,7 @@ from flows.texts import Texts
 from storage import Database
 from storage.backup import check_file, copy_database
 from storage.base import _busy
-from storage.deletions import deletions_in
+from storage.deletions import deletions_in, journal_line, journal_path, read_journal
 from storage.migrate import recorded_versions, unknown_versions
 from storage.repositories import Repositories
 
@@ -223,7 +223,11 @@ class Restored:
     kept: Path | None  # the database replaced, renamed (None: there was none)
     replayed: int  # citizens whose deletion was made again on the restored copy
     journal: int  # deletions on record (<database>.deletions)
+    skipped: int  # lines of the journal that could not be read
     unread: str | None  # why the replaced database's deletions could not be read, if they could not
+    # Deletions since the backup may be missing: the replaced database was not read and the journal
+    # was not written since the backup was taken.
+    uncovered: bool
     copies: list[Path]  # every `.before-restore-…` copy beside the database
 
 
@@ -253,7 +257,8 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Restored:
             _check_unused(database, settings.storage.busy_timeout_ms)
             unread = _gather_deletions(database, settings.storage.busy_timeout_ms)
             journal = read_journal(journal_path(database))
-            replayed = asyncio.run(replay_deletions(settings, incoming, journal, now))
+            uncovered = unread is not None and not _written_since(journal_path(database), _taken(backup))
+            replayed = asyncio.run(replay_deletions(settings, incoming, journal.entries, now))
             kept: Path | None = None
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             # A -wal left beside the old file belongs to the old file: applied to the restored one, it
@@ -270,7 +275,9 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Restored:
         finally:
             for suffix in ("", "-wal", "-shm"):  # a failed copy or replay leaves nothing behind
                 incoming.with_name(incoming.name + suffix).unlink(missing_ok=True)
-    return Restored(kept, replayed, len(journal), unread, copies_kept(database))
+    return Restored(
+        kept, replayed, len(journal.entries), len(journal.bad), unread, uncovered, copies_kept(database)
+    )
 
 
 def _check_unused(database: Path, busy_timeout_ms: int) -> None:
@@ -313,48 +320,46 @@ def _check_schema(copy: Path, backup: Path) -> None:
 
 # -- deletions on request across restores --------------------------------------------------------------
 #
-# A backup taken before a citizen asked for deletion still holds their data. `restore` reads the
-# deletions the replaced database recorded (its audit log) into `<database>.deletions`, a file beside
-# it that no restore moves, and makes each again on the copy through the bot's own deletion path.
-# Only the LINE user id and the time are kept: the database keeps the LINE user id after a deletion
-# anyway. The file keeps deletions of earlier timelines too (a restore of an older copy, then of a
-# newer one).
-
-
-def journal_path(database: Path) -> Path:
-    return database.with_name(database.name + ".deletions")
-
-
-def read_journal(path: Path) -> set[tuple[datetime, str]]:
-    """(when, LINE user id) per line, tab-separated; a line that is not one is skipped."""
-    if not path.exists():
-        return set()
-    entries: set[tuple[datetime, str]] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        when, _, user = line.partition("\t")
-        try:
-            at = datetime.fromisoformat(when)
-        except ValueError:
-            continue
-        if at.tzinfo is not None and user and not any(c.isspace() for c in user):
-            entries.add((at, user))
-    return entries
+# A backup taken before a citizen asked for deletion still holds their data. The bot appends each
+# deletion to `<database>.deletions` when it makes it (bot/citizen.py), a file beside the database that
+# no restore moves; `restore` also merges in the deletions the replaced database recorded (its audit
+# log), and makes each again on the copy through the bot's own deletion path. Only the LINE user id
+# and the time are kept: the database keeps the LINE user id after a deletion anyway. The file keeps
+# deletions of earlier timelines too (a restore of an older copy, then of a newer one), and is what is
+# left when the database itself is lost.
 
 
 def _gather_deletions(database: Path, busy_timeout_ms: int) -> str | None:
     """Add the deletions recorded in `database` to its journal; returns why they could not be read
-    (a database damaged past reading), None when they were or there is no database."""
+    (no database, or one damaged past reading), None when they were. Lines of the journal that could
+    not be read stay as they are, after the others (restore has counted them)."""
     if not database.exists():
-        return None
+        return f"there is no database at {database}"
     try:
         found = deletions_in(database, busy_timeout_ms)
     except sqlite3.DatabaseError as exc:
         return str(exc)
     path = journal_path(database)
-    entries = read_journal(path) | set(found)
-    lines = "".join(f"{at.isoformat()}\t{user}\n" for at, user in sorted(entries))
-    write_private(path, lines.encode("utf-8"))
+    journal = read_journal(path)
+    lines = [journal_line(at, user).encode("utf-8") for at, user in sorted(journal.entries | set(found))]
+    write_private(path, b"".join([*lines, *(raw + b"\n" for raw in journal.bad)]))
     return None
+
+
+def _taken(backup: Path) -> datetime:
+    """When the backup was taken: the time in its name, else its file's (a copy renamed by hand)."""
+    if _NAME.match(backup.name):
+        return taken_at(backup)
+    return datetime.fromtimestamp(backup.stat().st_mtime, UTC)
+
+
+def _written_since(journal: Path, moment: datetime) -> bool:
+    """The journal was appended to (or put back) after `moment`: it then holds the deletions since,
+    as the bot writes each when it is made. A journal untouched since is no proof there were none."""
+    try:
+        return datetime.fromtimestamp(journal.stat().st_mtime, UTC) > moment
+    except FileNotFoundError:
+        return False
 
 
 async def replay_deletions(

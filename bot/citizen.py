@@ -7,6 +7,7 @@ goes out ahead of the follow-ups in its thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from flows.context import Notify, StaffEvent
 from flows.desk import DeskContext, Reply
 from flows.texts import Texts
 from storage.cases import Case
+from storage.deletions import journal_path, note_deletion
 from storage.outbox_rows import (
     CardUpdate,
     CaseAnonymised,
@@ -92,7 +94,8 @@ async def queue_reply(
 ) -> None:
     """`case_id` marks a staff answer: its delivery result is echoed in the case thread. A reply to a
     deletion first cancels (and empties) everything still waiting for the citizen, and forgets the
-    bodies of their stored events: its own messages are the last they get."""
+    bodies of their stored events: its own messages are the last they get, and the deletion is
+    added to the journal a restore makes it again from (`journal_deletion`)."""
     if reply.forgotten:
         cancelled = await tx.outbox.forget(f"line:{line_user_id}", "deleted on request")
         await tx.outbox.drop_recipient(line_user_id)
@@ -120,6 +123,21 @@ async def queue_reply(
             continue
         for row in staff_rows(event):
             await queue_case_row(tx, settings, case, row, now)
+    if reply.forgotten:
+        await journal_deletion(settings, line_user_id, now)
+
+
+async def journal_deletion(settings: Settings, line_user_id: str, at: datetime) -> None:
+    """Append the deletion (its LINE user id and time, those of its audit entry) to
+    `<database>.deletions`, which a restore reads even when the database is lost with its disk.
+
+    Last thing in the deletion's transaction, as its commit cannot be waited for here: should the
+    commit fail, the citizen's はい is handled again and the line stands for what they asked. A
+    journal that cannot be written never stops the deletion: it is logged, without the citizen."""
+    try:
+        await asyncio.to_thread(note_deletion, journal_path(settings.database_path), at, line_user_id)
+    except OSError as exc:
+        log.error("citizen.deletion_journal_failed", extra=fields(error=type(exc).__name__, errno=exc.errno))
 
 
 async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now: datetime) -> None:

@@ -25,6 +25,7 @@ from bot.service import serve
 from bot.ward_commands import WardInputError, notices_send, wards_link, wards_list
 from storage import Database
 from storage.base import _busy
+from storage.deletions import journal_path
 from storage.migrate import NewerSchema
 
 EXIT_BAD_INPUT = 2
@@ -313,10 +314,22 @@ def _restore(settings: Settings, backup: Path) -> int:
         raise BackupError(f"cannot restore {backup}: {exc}") from None
     print(f"restored {backup} as {settings.database_path}")
     print(f"deletions on request made again on it: {done.replayed} (of {done.journal} on record)")
-    if done.unread is not None:
+    journal = journal_path(settings.database_path)
+    if done.skipped:
         print(
-            f"warning: the deletions recorded in the replaced database could not be read ({done.unread}): "
-            "a citizen who asked for deletion after the backup may be back; see docs/privacy.md"
+            f"warning: {done.skipped} line(s) of {journal} could not be read (left in it as they are): "
+            "a deletion they hold was not made again; see docs/privacy.md"
+        )
+    if done.uncovered:
+        print(
+            f"warning: the deletions recorded in the replaced database could not be read ({done.unread}), "
+            f"and {journal} was not written since the backup was taken: a citizen who asked for deletion "
+            "after the backup may be back; see docs/privacy.md"
+        )
+    elif done.unread is not None:
+        print(
+            f"the deletions recorded in the replaced database could not be read ({done.unread}); "
+            f"those in {journal}, written since the backup was taken, were made again"
         )
     if done.kept is not None:
         print(f"the database it replaced is kept as {done.kept}")

@@ -96,10 +96,11 @@ async def test_a_deletion_after_the_backup_is_made_again_on_restore(
     for personal in ("山田 花子", "離婚後の住まい", "はなこ"):
         assert personal.encode() not in data, f"{personal} came back with the restore"
     assert "佐藤 太郎".encode() in data  # everyone else's data is restored
-    # The journal beside the database holds the LINE user id and the time, never the data.
-    assert (tmp_path / "madoguchi.sqlite3.deletions").read_text(encoding="utf-8").split("\t")[
-        1
-    ] == "U_HANAKO\n"
+    # The journal beside the database holds the LINE user id and the time, never the data: the
+    # deletion, and the one the restore made again (recorded in the restored copy's audit log too).
+    lines = (tmp_path / "madoguchi.sqlite3.deletions").read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["U_HANAKO", "U_HANAKO"]
+    assert datetime.fromisoformat(lines[0].split("\t")[0]) == NOW + timedelta(hours=2)
     assert stat.S_IMODE((tmp_path / "madoguchi.sqlite3.deletions").stat().st_mode) == 0o600
     db = await Database.open(database)
     try:
