@@ -13,7 +13,7 @@ address is announced with 場所：未定, not as online.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from storage import Database
 from storage.events import Event, EventDraft
 from storage.outbox import OutboxMessage
 from tests.harness import wait_for
-from tests.line.test_citizen_events_e2e import Citizen, texts_of
+from tests.line.test_citizen_events_e2e import Citizen, day_text, texts_of
 from tests.line.test_line_commands import run
 
 MULTICAST = "/v2/bot/message/multicast"
@@ -146,7 +146,9 @@ async def test_an_event_that_can_no_longer_be_announced_is_not(
 async def test_an_event_renamed_or_moved_meanwhile_is_announced_as_it_is_now(
     tmp_path: Path, bot: Runtime, line: FakeLine
 ) -> None:
-    starts = datetime(2031, 6, 5, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    # Two weeks ahead of the real clock the bot runs on (a fixed date falls behind it one day).
+    tokyo = ZoneInfo("Asia/Tokyo")
+    starts = datetime.combine(datetime.now(tokyo).date() + timedelta(days=14), time(10, 0), tokyo)
     async with bot.db.transaction() as tx:
         event = await tx.events.upsert(draft("moved", starts_at=starts), datetime.now(UTC))
     await subscribers(bot, "U_HANAKO")
@@ -158,7 +160,8 @@ async def test_an_event_renamed_or_moved_meanwhile_is_announced_as_it_is_now(
         )
     assert (await retried(bot, tmp_path, row)).status == "sent"
     [told] = [t for t in line.sent_texts("U_HANAKO") if ANNOUNCED in t]
-    assert "「川辺の交流会（拡大版）」" in told and "6月6日(金) 10:00" in told, told
+    assert "「川辺の交流会（拡大版）」" in told, told
+    assert f"{day_text(starts + timedelta(days=1))} 10:00" in told, told
 
 
 async def test_an_announcement_queued_by_the_version_before_is_checked_too(
