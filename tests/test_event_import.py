@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.clock import utc_now
 from bot.config import load_settings
 from bot.event_import import MAX_FILE_BYTES, EventFileError, read_events
 from bot.sandbox.fake_line import FakeLine
@@ -21,10 +22,14 @@ from tests.harness import ROOT, write_config
 from tests.test_case_export import madoguchi
 
 HEADER = "uid,kind,title,description,starts_at,ends_at,venue,online_url,capacity,registration_deadline,public,reminders"
+# In the next year's January, ahead whenever the tests run: `events list` shows only events to come on
+# the real clock (a fixed 2027 fell off it on 2027-01-15).
+YEAR = utc_now().year + 1
+WIDE_YEAR = str(YEAR).translate(str.maketrans("0123456789", "０１２３４５６７８９"))  # as typed in Japanese
 GOOD = [
-    'salon-2027-01,ミズベサロン,ミズベサロン1月,"川辺で, 話そう",2027-01-15 18:30,2027-01-15 20:00,'
-    "センター スペースA,,30,2027-01-14 17:00,1,3d 1d 2h",
-    "npo-2027-01,npo-seminar,NPO入門セミナー,,２０２７-01-20 14:00,,,https://example.org/live,,,0,",
+    f'salon-2027-01,ミズベサロン,ミズベサロン1月,"川辺で, 話そう",{YEAR}-01-15 18:30,{YEAR}-01-15 20:00,'
+    f"センター スペースA,,30,{YEAR}-01-14 17:00,1,3d 1d 2h",
+    f"npo-2027-01,npo-seminar,NPO入門セミナー,,{WIDE_YEAR}-01-20 14:00,,,https://example.org/live,,,0,",
 ]
 
 
@@ -53,7 +58,7 @@ async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLi
     assert status == 0 and "0 added, 0 updated, 2 unchanged" in out.decode()
     events = await stored(tmp_path)
     assert [uid for uid, _, _ in events] == ["salon-2027-01", "npo-2027-01"]
-    assert events[0][2] == datetime(2027, 1, 15, 9, 30, tzinfo=UTC)  # 18:30 in Tokyo
+    assert events[0][2] == datetime(YEAR, 1, 15, 9, 30, tzinfo=UTC)  # 18:30 in Tokyo
     db = await Database.open(tmp_path / "madoguchi.sqlite3")
     try:
         salon, npo = await db.read.events.all_events()
@@ -68,26 +73,26 @@ async def test_import_twice_adds_once_in_tokyo_time(tmp_path: Path, line: FakeLi
     assert salon.reminder_offsets == (4320, 1440, 120)
     assert (npo.public, npo.online_url, npo.reminder_offsets) == (False, "https://example.org/live", None)
 
-    moved = write_csv(tmp_path, [GOOD[0].replace("2027-01-15 18:30", "2027-01-15 19:00"), GOOD[1]])
+    moved = write_csv(tmp_path, [GOOD[0].replace(f"{YEAR}-01-15 18:30", f"{YEAR}-01-15 19:00"), GOOD[1]])
     status, out, _ = await madoguchi("events", "import", str(moved), "--config", str(config))
     assert status == 0 and "1 updated, 1 unchanged, 1 moved to a new time" in out.decode()
 
     status, out, _ = await madoguchi("events", "list", "--config", str(config))
     listing = out.decode()
     assert status == 0 and "times in Asia/Tokyo" in listing
-    assert "2027-01-15 19:00-20:00  0/30  ミズベサロン1月" in listing and "internal" in listing
+    assert f"{YEAR}-01-15 19:00-20:00  0/30  ミズベサロン1月" in listing and "internal" in listing
 
 
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (GOOD[0].replace("2027-01-15 18:30", "1月15日"), "events.csv:3: starts_at: not a date and time (expected 2026-12-01 18:30)"),
+        (GOOD[0].replace(f"{YEAR}-01-15 18:30", "1月15日"), "events.csv:3: starts_at: not a date and time (expected 2026-12-01 18:30)"),
         (GOOD[0].replace("ミズベサロン,", "花見,", 1), "events.csv:3: kind: unknown kind '花見'"),
-        (GOOD[0].replace("2027-01-15 20:00", "2027-01-15 17:00"), "events.csv:3: ends_at: must be after starts_at"),
+        (GOOD[0].replace(f"{YEAR}-01-15 20:00", f"{YEAR}-01-15 17:00"), "events.csv:3: ends_at: must be after starts_at"),
         (GOOD[0].replace(",30,", ",-1,"), "events.csv:3: capacity: must be between 1 and"),
         # More digits than int() reads (4,300): the same clear error, not a ValueError's traceback.
         (GOOD[0].replace(",30,", "," + "9" * 5000 + ","), "events.csv:3: capacity: must be between 1 and"),
-        (GOOD[0].replace("2027-01-14 17:00", "2027-01-16 17:00"), "events.csv:3: registration_deadline: must not be after starts_at"),
+        (GOOD[0].replace(f"{YEAR}-01-14 17:00", f"{YEAR}-01-16 17:00"), "events.csv:3: registration_deadline: must not be after starts_at"),
         (GOOD[0].replace("salon-2027-01", "npo-2027-01"), "events.csv:3: uid: 'npo-2027-01' is already on line 2"),
         (GOOD[0].replace("3d 1d 2h", "3 days"), "events.csv:3: reminders:"),
         # A | would let the address show another label in Slack (<url|label>).
@@ -327,6 +332,6 @@ async def test_report_counts_per_month_and_kind(tmp_path: Path, line: FakeLine) 
             "waitlisted",
             "registrations_cancelled",
         ],
-        ["2027-01", "NPO入門セミナー", "1", "0", "0", "0", "0"],
-        ["2027-01", "ミズベサロン", "1", "0", "0", "0", "0"],
+        [f"{YEAR}-01", "NPO入門セミナー", "1", "0", "0", "0", "0"],
+        [f"{YEAR}-01", "ミズベサロン", "1", "0", "0", "0", "0"],
     ]
