@@ -8,7 +8,9 @@ the venue but not the online address: that goes to registrants only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import icalendar
@@ -35,6 +37,9 @@ CAPACITY_PROPERTY = "X-MADOGUCHI-CAPACITY"
 DEADLINE_PROPERTY = "X-MADOGUCHI-REGISTRATION-DEADLINE"
 ONLINE_URL_PROPERTY = "X-MADOGUCHI-ONLINE-URL"
 CACHE_SECONDS = 300
+# How long one rendering of the feed answers every request (docs/events.md): a change staff make shows
+# within this, and a calendar app that fetched just before keeps its copy CACHE_SECONDS more anyway.
+RENDERED_SECONDS = 60
 
 
 # -- the feed -------------------------------------------------------------------------------------
@@ -69,22 +74,59 @@ def calendar_bytes(events: list[Event], settings: Settings) -> bytes:
     return bytes(cal.to_ical())
 
 
+@dataclass(frozen=True)
+class _Rendering:
+    body: bytes
+    etag: str
+    at: datetime
+
+    def fresh(self, now: datetime) -> bool:
+        # A clock set back (NTP) renders again rather than keep this one until it catches up.
+        return self.at <= now < self.at + timedelta(seconds=RENDERED_SECONDS)
+
+
+def _rendered(events: list[Event], settings: Settings) -> tuple[bytes, str]:
+    body = calendar_bytes(events, settings)
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 class EventsFeed:
-    """`GET /events.ics`: no personal data, no authentication."""
+    """`GET /events.ics`: no personal data, no authentication.
+
+    Public (calendar apps subscribe), so anyone can ask as often as they like, while rendering 500
+    events takes a few hundred ms: one rendering answers every request for RENDERED_SECONDS,
+    conditional ones (304) without reading anything, and a new one is rendered off the event loop (which
+    also acknowledges webhooks), one at a time: requests that come meanwhile wait for it."""
 
     def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
         self._db = db
         self._settings = settings
         self._clock = clock
+        self._rendering: _Rendering | None = None
+        self._rendering_lock = asyncio.Lock()
 
     async def handle(self, request: web.Request) -> web.Response:
-        events = await self._db.read.events.upcoming_public(self._clock())
-        body = calendar_bytes(events, self._settings)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        headers = {"ETag": etag, "Cache-Control": f"public, max-age={CACHE_SECONDS}"}
-        if request.headers.get("If-None-Match") == etag:
+        rendering = await self._current()
+        headers = {"ETag": rendering.etag, "Cache-Control": f"public, max-age={CACHE_SECONDS}"}
+        if request.headers.get("If-None-Match") == rendering.etag:
             return web.Response(status=304, headers=headers)
-        return web.Response(body=body, content_type="text/calendar", charset="utf-8", headers=headers)
+        return web.Response(
+            body=rendering.body, content_type="text/calendar", charset="utf-8", headers=headers
+        )
+
+    async def _current(self) -> _Rendering:
+        rendering = self._rendering
+        if rendering is not None and rendering.fresh(self._clock()):
+            return rendering
+        async with self._rendering_lock:
+            now = self._clock()
+            rendering = self._rendering
+            if rendering is not None and rendering.fresh(now):  # rendered while this request waited
+                return rendering
+            events = await self._db.read.events.upcoming_public(now)
+            body, etag = await asyncio.to_thread(_rendered, events, self._settings)
+            self._rendering = _Rendering(body, etag, now)
+            return self._rendering
 
 
 # -- import ---------------------------------------------------------------------------------------
