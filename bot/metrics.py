@@ -173,8 +173,9 @@ class Metrics:
             self.outbox_pending.labels(channel).set(pending.get(channel, 0))
             self.outbox_dead.labels(channel).set(dead.get(channel, 0))
         self.pushes_month.set(await read.outbox.count_delivered("line", "push", self._month_start(now)))
-        overdue = await read.reminders.pending(due_before=now)
-        lag = (now - overdue[0].due_at).total_seconds() if overdue else 0.0
+        earliest = await read.reminders.earliest_pending_due()
+        # The earliest not yet due: 0, not a negative lag.
+        lag = (now - earliest).total_seconds() if earliest is not None else 0.0
         self.reminder_lag.set(max(0.0, lag))
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -88,6 +88,12 @@ class ReminderRepository(Repository):
             )
         return [from_row(Reminder, r) for r in rows]
 
+    async def earliest_pending_due(self) -> datetime | None:
+        """When the earliest pending reminder is due (None when none is pending): one row, read by the
+        (status, due_at) index, however many are pending (a /metrics scrape asks at each scrape)."""
+        row = await self._one("SELECT due_at FROM reminders WHERE status = 'pending' ORDER BY due_at LIMIT 1")
+        return None if row is None else from_db(row["due_at"])
+
     async def claim(self, reminder_id: int, now: datetime) -> bool:
         """Take a pending reminder for sending; False when someone else already did."""
         changed = await self._run(
