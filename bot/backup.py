@@ -89,7 +89,7 @@ def taken_at(path: Path) -> datetime:
 
 def take_backup(database: Path, folder: Path, now: datetime, keep: int, busy_timeout_ms: int = 5000) -> Path:
     """Blocking: copy, check, rename into place, prune. Run it in a thread from async code."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # copies of the personal data: owner only
     target = folder / backup_name(now)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -196,7 +196,7 @@ def serve_lock(settings: Settings) -> Iterator[None]:
 
 def _take_lock(settings: Settings) -> IO[str]:
     path = lock_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the database's folder: owner only
     handle = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -243,7 +243,7 @@ def restore(settings: Settings, backup: Path, now: datetime) -> Restored:
         raise BadBackup(f"{backup} is not a sound database: {'; '.join(problems[:3])}; try an older backup")
     database = settings.database_path
     with serve_lock(settings):
-        database.parent.mkdir(parents=True, exist_ok=True)
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         incoming = database.with_name(database.name + ".restoring")
         incoming.unlink(missing_ok=True)
         try:

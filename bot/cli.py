@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -176,6 +177,16 @@ def _positive(value: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever a command creates (the database and its -wal/-shm, backups, a restored database, the
+    # lock) is for this user only, also when run from a shell or a container with umask 0022.
+    previous = os.umask(0o077)
+    try:
+        return _run(argv)
+    finally:
+        os.umask(previous)  # for a caller in the same process (tests)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
     try:

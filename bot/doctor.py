@@ -4,13 +4,16 @@ It checks, in order, the configuration, the database (SQLite's integrity check, 
 channel access token (GET /v2/bot/info), the Slack bot token (auth.test) and, in Socket Mode, the
 app-level token (apps.connections.open: a connection URL is issued, nothing connects to it), that the
 bot is a member of every configured Slack channel, and that every ward center can be reached (a Slack
-channel the bot is in, or a LINE group the account is in). It prints one row per check, with the fix
+channel the bot is in, or a LINE group the account is in), and that other users of the machine cannot
+read the database or the backups. It prints one row per check, with the fix
 under each one that failed, and exits 2 if anything failed. It never prints a secret.
 """
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from linebot.v3.messaging import ApiException
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backup import PREFIX, backups_in
 from bot.config import ConfigError, Settings, load_settings
 from bot.line.api import REQUEST_TIMEOUT_SECONDS, LineApi
 from bot.line_commands import platform_error
@@ -60,6 +64,7 @@ class Doctor:
             f"{self._config}: {len(s.consultation.categories)} categories, {len(s.wards)} ward centers",
         )
         await self._database()
+        self._permissions()
         await self._line()
         client = AsyncWebClient(token=s.slack.bot_token, base_url=s.slack.api_base_url, timeout=10)
         await self._slack_token(client)
@@ -131,6 +136,34 @@ class Doctor:
             self._add("database migrations", False, f"not applied yet: {missing}", f"run: {migrate}")
         else:
             self._add("database migrations", True, f"up to date ({len(applied)} applied)")
+
+    def _permissions(self) -> None:
+        """The database (and the files beside it), its folder, the backup folder and the backups:
+        other users of the machine must not read them (a file made by an older madoguchi, or copied by
+        hand, may be 0644). The group is not checked: the service's own (deploy/madoguchi.service)."""
+        database = self._settings.database_path
+        folder = self._settings.backup_folder
+        found: list[str] = []  # what to give `chmod o-rwx`, as shell words
+        if _open_to_others(database.parent):
+            found.append(shlex.quote(str(database.parent)))
+        beside = database.parent.iterdir() if database.parent.is_dir() else iter(())
+        if any(p.name.startswith(database.name) and _open_to_others(p) for p in beside):
+            found.append(shlex.quote(str(database)) + "*")  # -wal, -shm, the journal, kept copies
+        if folder is not None:
+            if _open_to_others(folder):
+                found.append(shlex.quote(str(folder)))
+            if any(_open_to_others(p) for p in backups_in(folder)):
+                found.append(shlex.quote(str(folder / PREFIX)) + "*")
+        if not found:
+            self._add("file permissions", True, "the database and the backups: not open to other users")
+            return
+        self._add(
+            "file permissions",
+            False,
+            f"other users of this machine can read the personal data: {' '.join(found)}",
+            f"run: chmod o-rwx {' '.join(found)} (a folder that other programs use too: give madoguchi "
+            "one of its own instead)",
+        )
 
     # -- LINE ---------------------------------------------------------------------------------------
 
@@ -306,6 +339,13 @@ class Doctor:
             )
         else:
             self._add("ward centers", True, f"all {len(wards)} have a Slack channel or a LINE group")
+
+
+def _open_to_others(path: Path) -> bool:
+    try:
+        return bool(stat.S_IMODE(path.stat().st_mode) & (stat.S_IROTH | stat.S_IWOTH))
+    except OSError:
+        return False  # not there (or not ours to see): nothing to protect, or reported elsewhere
 
 
 def print_table(checks: list[Check], out: TextIO) -> None:

@@ -14,6 +14,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from storage.db import create_private
+
 
 def copy_database(source: Path, target: Path, busy_timeout_ms: int = 5000) -> list[str]:
     """Copy `source` into the new file `target` (a single file, no WAL) and check the copy;
@@ -24,6 +26,7 @@ def copy_database(source: Path, target: Path, busy_timeout_ms: int = 5000) -> li
     # create the shared-memory file it needs when the bot is not running.
     src = sqlite3.connect(source, timeout=busy_timeout_ms / 1000)
     try:
+        create_private(target)  # a copy of all the personal data: owner only, whatever the umask
         dst = sqlite3.connect(target)
         try:
             src.backup(dst, pages=-1)

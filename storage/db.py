@@ -20,8 +20,10 @@ the read goes to the reader instead. Reads that may cover many rows use `read`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,7 +74,9 @@ class Database:
     async def open(cls, path: str | Path, busy_timeout_ms: int = 5000, migrate: bool = True) -> Database:
         """Open (creating the file and its folder if needed) and, by default, bring the schema up to date."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner only, whatever the process umask: the file holds all the personal data.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_private(path)
         writer = await _connect(str(path), busy_timeout_ms, uri=False)
         try:
             await writer.execute("PRAGMA journal_mode = WAL")
@@ -221,6 +225,14 @@ class Database:
             return await apply_migrations(self._writer)
         finally:
             self._gate.release()
+
+
+def create_private(path: Path) -> None:
+    """Create `path` empty with mode 0600, unless it exists. SQLite takes an empty file for a new
+    database, and gives its -wal, -shm and -journal files the database file's mode: all stay private
+    whatever the process umask (an existing file keeps its mode: `madoguchi doctor` checks it)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 async def _connect(database: str, busy_timeout_ms: int, uri: bool) -> aiosqlite.Connection:
