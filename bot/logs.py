@@ -14,6 +14,8 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 # Exceptions whose messages speak of the machine, not of anyone's message; every other exception's
 # message is left out of the log, since SDK and validation errors quote the data they refused.
 _SAFE_MESSAGES = (sqlite3.Error, OSError, TimeoutError, UnicodeError)
@@ -47,6 +49,37 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
+class _ServerErrors(logging.Filter):
+    """aiohttp's "Error handling request from <address>", rewritten.
+
+    A request aiohttp cannot parse (a header line over 8190 bytes, a control character in a header
+    name, garbage on a kept-alive connection) is answered 400 before any route sees it, and logged
+    at ERROR with a traceback: anyone on the internet could fill the log with alarms. Such a refusal
+    becomes one WARNING line with the status and the error's type. A failure of our own handlers
+    (the 500s) stays an ERROR with its traceback. Neither names the client's address.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Error handling request from %s":
+            return True
+        record.args = ()
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            # aiohttp answers every parse error 400 (web_protocol.py, `_ErrInfo(status=400, ...)`).
+            record.msg = "server.refused"
+            record.fields = {"status": 400, "reason": type(exc).__name__}
+            record.exc_info = record.exc_text = None
+            # aiohttp logs a first request's bad method at DEBUG: it stays there.
+            record.levelno = min(record.levelno, logging.WARNING)
+            record.levelname = logging.getLevelName(record.levelno)
+        else:
+            record.msg = "server.request_failed"
+        return True
+
+
+_SERVER_ERRORS = _ServerErrors()
+
+
 def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(KeyValueFormatter())
@@ -55,6 +88,8 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # One instance: calling this again does not stack filters (addFilter skips one already there).
+    logging.getLogger("aiohttp.server").addFilter(_SERVER_ERRORS)
 
 
 def _traceback(exc: BaseException) -> str:
