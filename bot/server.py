@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from bot import __version__
 from storage import Database
 
 DB_KEY = web.AppKey("db", Database)
 
+# What every answer says in `Server:`; aiohttp's own ("Python/3.11 aiohttp/3.14.5") tells a scanner
+# which CVEs to try.
+SERVER_NAME = "madoguchi"
+
 
 def build_app(db: Database, max_body_bytes: int) -> web.Application:
+    # aiohttp has no option for this (aio-libs/aiohttp#3140, #8870), so its default is replaced: each
+    # response reads it as it sends its headers. The on_response_prepare signal would miss the 400
+    # to a request aiohttp cannot parse (refused before routing), exactly what scanners send.
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
     app = web.Application(client_max_size=max_body_bytes)
     app[DB_KEY] = db
     app.router.add_get("/healthz", healthz)
