@@ -210,7 +210,8 @@ class Runtime:
             self.reminders.start()
             # Each multicast row checks the month's quota first (a notice, a batch sent member by member).
             line_sender.on_quota_short = self.reminders.quota_short
-            # Runs after the scheduler stops (pushed earlier): waits for a sweep under way.
+            # Runs after the scheduler stops (pushed earlier), which cancels a sweep of its own under
+            # way (rolled back: still due at the next start); this waits for any other still running.
             self._stack.push_async_callback(self.reminders.stop)
             self.notice_reminders = NoticeReminders(
                 self.db, settings, texts, self.clock, scheduler=scheduler, on_queued=self.outbox.wake
