@@ -5,12 +5,22 @@ a change and a cancellation reaching every ward on every channel. The bot's cloc
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from bot.runtime import Runtime
 from bot.sandbox.slack_signing import block_action
-from tests.wards.world import STAFF, STAFF_CHANNEL, WARDS, World, line_group, slack_channel, typed, world
+from tests.wards.world import (
+    STAFF,
+    STAFF_CHANNEL,
+    TOKYO,
+    WARDS,
+    World,
+    line_group,
+    slack_channel,
+    typed,
+    world,
+)
 
 
 def channel_texts(w: World, index: int) -> list[str]:
@@ -26,7 +36,12 @@ def group_texts(w: World, index: int) -> list[str]:
 
 async def test_reminders_go_only_to_wards_without_an_answer_then_to_those_attending(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        notice = await w.send_notice()
+        # At 14:00, not at the time of day the test runs: the day's reminder goes at 08:30, or an hour
+        # before an earlier meeting, but never the evening before (one at 0:30 gets it at 0:00), so
+        # run between 0:00 and 1:00 in Tokyo this test found no reminder an hour before the meeting.
+        day = (w.clock.now.astimezone(TOKYO) + timedelta(days=10)).date()
+        meeting = datetime.combine(day, time(14, 0), TOKYO)
+        notice = await w.send_notice(at=typed(meeting), deadline=typed(meeting - timedelta(days=3)))
         assert notice.answer_by is not None and notice.meeting_at is not None
         answers = {0: "attend", 1: "absent", 2: "maybe", 3: "absent", 4: "attend", 5: "attend"}
         for index, answer in answers.items():
