@@ -38,6 +38,7 @@ CONSULT_WORDS = frozenset({"consult", "相談する", "相談", "相談したい
 STATUS_WORDS = frozenset({"status", "相談状況"})
 CONTACT_WORDS = frozenset({"contact", "お問い合わせ", "問い合わせ", "連絡先"})
 # 配信停止 outside a consultation; at one of its questions, stop the consultation (see _in_intake).
+# Typed as control words are (`matching.says`: ストップ。, ストップします).
 STOP_ALONE = frozenset({"ストップ", "すとっぷ", "stop"})
 # 削除: deletion of the citizen's personal data, asked first; always available, even mid-flow.
 DELETE_WORDS = frozenset(
@@ -184,7 +185,7 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         conversation = None  # only what image sets were answered: no conversation under way
     if conversation is not None and conversation.flow == DELETE_FLOW:
         return await _at_delete_question(conversation, inbound, word, user, tx, ctx)
-    command = COMMANDS.find(word)
+    command = _command(word)
     call = Call(word, inbound, user, conversation, tx, ctx)
     if command is not None and command.mid_flow == "takeover":
         return await _run(command, call)
@@ -195,9 +196,6 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
         reply = await _choose_followup_case(conversation, inbound, word, user, tx, ctx)
         if reply is not None:
             return reply
-        if word == CANCEL or word in CANCEL_WORDS:  # the citizen chose not to send the held messages
-            await tx.conversations.delete(user.id)
-            return Reply([Text(texts.get("flow.cancelled")), menu(texts)])
         filed = await file_held(conversation, user, tx, ctx)
         rest = await _respond_afresh(inbound, user, tx, ctx)
         return Reply([*filed.messages, *rest.messages], [*filed.staff, *rest.staff], notify=rest.notify)
@@ -376,7 +374,7 @@ async def _in_intake(
     engine = intake_engine(ctx)
     state = state_io.read(State, conversation)
     hint: list[Outgoing] = []
-    if word in STOP_ALONE:
+    if matching.says(word, STOP_ALONE):
         # Typed alone at a question, ストップ means this consultation (outside one it is 配信停止): the
         # consultation's own キャンセル, which asks first when something would be lost; typed again at
         # that question, yes. An announcement may just have arrived, so a subscriber is told the words
@@ -485,7 +483,7 @@ async def _at_delete_question(
 ) -> Reply:
     texts = ctx.texts
     options = _delete_options(texts)
-    if word == CANCEL or word in CANCEL_WORDS or word in BACK_WORDS:
+    if word == CANCEL or matching.says(word, CANCEL_WORDS) or matching.says(word, BACK_WORDS):
         found = matching.Match(options[1])
     elif asks_deletion(word):  # 削除 again is no answer: ask the question again
         found = matching.Match()
@@ -606,10 +604,16 @@ def _held(inbound: Inbound) -> HeldMessage:
 
 
 def _which_paged(cases: list[Case], page: int, ctx: DeskContext) -> paging.Paged:
-    """The citizen's open cases as choices, a page at a time (a citizen may have more than fit)."""
+    """The citizen's open cases as choices, a page at a time (a citizen may have more than fit). The
+    case number and the category are each a name of the case (2026-0001です, 総合相談で)."""
     labels = dict(ctx.categories)
     options = tuple(
-        Choice(f"{c.number} {labels.get(c.category, '')}".strip(), f"{FOLLOWUP_PREFIX}{c.id}") for c in cases
+        Choice(
+            f"{c.number} {labels.get(c.category, '')}".strip(),
+            f"{FOLLOWUP_PREFIX}{c.id}",
+            tuple(w for w in (c.number, labels.get(c.category, "")) if w),
+        )
+        for c in cases
     )
     cancel = Choice(ctx.texts.get("flow.cancel"), "flow:cancel")
     return paging.paginate(options, (cancel,), page, ctx.texts)
@@ -630,23 +634,24 @@ async def _ask_which_case(
     paged = _which_paged(cases, page, ctx)
     which = WhichCase(held, [c.id for c in cases], paged.page)
     await state_io.save(tx, user.id, FOLLOWUP_FLOW, "which", which, ctx.now, started_at=started_at)
-    text = ctx.texts.get("followup.which") + "\n" + paging.listing(paged.options, ctx.texts)
+    texts = ctx.texts
+    listed = paging.listing(paged.options, texts)
+    text = "\n".join([texts.get("followup.which"), listed, texts.get("followup.which_cancel")])
     return Reply([Text(text, choices=paged.choices)])
 
 
-def _picked_case(word: str, shown: list[Case], paged: paging.Paged) -> int | None:
-    """The case id a tapped or typed answer names: the button, the number in the list, the label,
-    or the case number (2026-0001)."""
-    tapped = digits(word[len(FOLLOWUP_PREFIX) :]) if word.startswith(FOLLOWUP_PREFIX) else None
-    if tapped is not None:
-        return tapped
-    choice = paging.pick(word, paged.options, numbered=True)
-    if choice is not None:
-        return int(choice.value[len(FOLLOWUP_PREFIX) :])
-    for case in shown:
-        if normalise(case.number).lower() == word:
-            return case.id
-    return None
+def _picked_case(inbound: Inbound, word: str, paged: paging.Paged) -> tuple[int | None, bool]:
+    """The case id a tapped or typed answer names, and whether a typed answer fits several cases:
+    the button, or typed as every list is answered (flows/matching.py: the number in the list,
+    １番です, the case number, the category or a part of it, NPO)."""
+    if word.startswith(FOLLOWUP_PREFIX):
+        return digits(word[len(FOLLOWUP_PREFIX) :]), False
+    if inbound.kind != "text":
+        return None, False
+    found = matching.match(inbound.text, paged.options)
+    if found.choice is None:
+        return None, found.ambiguous
+    return int(found.choice.value[len(FOLLOWUP_PREFIX) :]), False
 
 
 async def _choose_followup_case(
@@ -664,7 +669,13 @@ async def _choose_followup_case(
     turned = paging.turn(word, paged)
     if turned is not None:
         return await _ask_which_case(user, held, shown, turned, started, tx, ctx)
-    picked = _picked_case(word, shown, paged) if inbound.kind in ("text", "choice") else None
+    if inbound.kind in ("text", "choice") and (word == CANCEL or matching.says(word, CANCEL_WORDS)):
+        # Typed too (LINE for PC shows no キャンセル button): what was held is not passed to staff.
+        await tx.conversations.delete(user.id)
+        return Reply([Text(ctx.texts.get("followup.cancelled")), menu(ctx.texts)])
+    if _is_command(word):  # before the cases: 相談 is a command, not a part of 総合相談
+        return None
+    picked, ambiguous = _picked_case(inbound, word, paged)
     if picked is not None:
         case = open_cases.get(picked)
         if case is not None:
@@ -672,8 +683,10 @@ async def _choose_followup_case(
             return await _add_followups(case, held, user, tx, ctx)
         if len(open_cases) > 1:  # closed meanwhile: ask again with the cases open now
             return await _ask_which_case(user, held, open_list, 0, started, tx, ctx)
-    cancelled = word == CANCEL or word in CANCEL_WORDS  # typed: LINE for PC shows no キャンセル button
-    if len(open_cases) > 1 and inbound.kind in ("text", "media") and not _is_command(word) and not cancelled:
+    if len(open_cases) > 1 and ambiguous:  # an answer that fits several cases: asked, not held
+        asked = await _ask_which_case(user, held, open_list, paged.page, started, tx, ctx)
+        return replace(asked, messages=[Text(ctx.texts.get("invalid.ambiguous")), *asked.messages])
+    if len(open_cases) > 1 and inbound.kind in ("text", "media"):  # matches no case: a message of its own
         held.append(_held(inbound))
         return await _ask_which_case(user, held, open_list, paged.page, started, tx, ctx)
     return None
@@ -718,7 +731,16 @@ async def _unsend(message_id: str, user: User, tx: Repositories, ctx: DeskContex
 
 
 def _is_command(word: str) -> bool:
-    return COMMANDS.find(word) is not None or word.startswith("flow:")
+    return _command(word) is not None or word.startswith("flow:")
+
+
+def _command(word: str) -> Command | None:
+    """The command a word names; ストップ also typed as control words are (ストップ。, ストップします):
+    outside a consultation, 配信停止."""
+    found = COMMANDS.find(word)
+    if found is None and matching.says(word, STOP_ALONE):
+        return COMMANDS.get(announcements.STOP)
+    return found
 
 
 async def _add_followups(

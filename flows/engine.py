@@ -35,7 +35,8 @@ REWRITE, APPEND = "flow:rewrite", "flow:append"
 # `State.pending`: one of those questions is waiting for its answer.
 PENDING_CANCEL, PENDING_REWRITE = "cancel", "rewrite"
 
-# Controls typed as words (compared after NFKC, lower case, outer spaces stripped).
+# Controls typed as words: the whole message, folded and without a polite ending (`matching.says`:
+# キャンセルします, ストップ。, 以上です！).
 CANCEL_WORDS = frozenset(
     {"キャンセル", "きゃんせる", "やめる", "やめます", "中止", "取り消し", "取消", "cancel"}
 )
@@ -145,14 +146,14 @@ class Engine:
         word = _word(inbound)
         if state.pending == PENDING_CANCEL:
             return self._at_cancel_question(state, inbound, word)
-        if word == CANCEL or word in CANCEL_WORDS:
+        if word == CANCEL or matching.says(word, CANCEL_WORDS):
             return self._cancel_asked(state)
         if state.pending == PENDING_REWRITE:
             return self._at_rewrite_question(state, inbound, word)
         turned = self._turn_page(state, word)
         if turned is not None:
             return turned
-        if word == BACK or word in BACK_WORDS:
+        if word == BACK or matching.says(word, BACK_WORDS):
             return self._back(state)
         if word == RESUME:
             return Result(state, self.prompt(state))
@@ -167,7 +168,7 @@ class Engine:
     # -- answering a step -------------------------------------------------------------
 
     def _answer(self, state: State, step: Step, inbound: Inbound, word: str) -> Result:
-        if step.optional and (word == SKIP or word in SKIP_WORDS):
+        if step.optional and (word == SKIP or matching.says(word, SKIP_WORDS)):
             return self._advance(state, step, None)
         finishing = step.kind == "multi_text" and word == DONE
         if inbound.kind == "choice" and step.kind not in ("choice", "yes_no") and not finishing:
@@ -200,7 +201,7 @@ class Engine:
     def _multi_text(self, state: State, step: Step, inbound: Inbound, word: str) -> Result:
         """Free text over several messages, finished with 入力完了 (tapped or typed). A part that
         would take the whole past the step's length is not taken; the parts before it are kept."""
-        if word == DONE or word in DONE_WORDS:
+        if word == DONE or matching.says(word, DONE_WORDS):
             if not state.buffer:
                 raise Invalid("invalid.body_empty")
             return self._advance(replace(state, buffer=()), step, "\n".join(state.buffer))
@@ -311,7 +312,7 @@ class Engine:
         return Text(self._listed(self._t("flow.cancel_question"), options), choices=options)
 
     def _at_cancel_question(self, state: State, inbound: Inbound, word: str) -> Result:
-        if word in (RESUME, BACK) or word in BACK_WORDS:
+        if word in (RESUME, BACK) or matching.says(word, BACK_WORDS):
             picked: Choice | None = self._cancel_options()[1]
             found = matching.Match(picked)
         else:
@@ -354,7 +355,7 @@ class Engine:
 
     def _at_rewrite_question(self, state: State, inbound: Inbound, word: str) -> Result:
         step = self.flow.step(state.step)
-        if word == BACK or word in BACK_WORDS:
+        if word == BACK or matching.says(word, BACK_WORDS):
             return self._back(replace(state, pending=""))
         if inbound.kind not in ("text", "choice"):
             return Result(state, [Text(self._t("invalid.choice")), *self._rewrite_question(state, False)])

@@ -14,6 +14,9 @@ there (the longest wins: やや満足です names やや満足, though 満足 is
 (しない, ません, やめ) names nothing by a part, unless the option's own words say no as well. A text
 longer than `MAX_TYPED` names nothing by a part: it is a message (for staff, or a question:
 「申し込む前に確認したいのですが…」), never an answer, which is a choice said in a few words.
+
+Control words (キャンセル, ストップ, 戻る...) are recognised by `says`: the whole message, folded and
+without a polite ending (キャンセルします, ストップ。, やめます！), never a part of it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from flows.messages import Choice
 from flows.validators import fold
@@ -34,6 +38,12 @@ _NEGATIONS = ("ない", "ません", "やめ", "だめ", "いや")
 # The longest text (folded) that may answer by a part of it: a choice (labels are short) said in a
 # few words. Longer text is a message for staff or a question, never taken for an answer.
 MAX_TYPED = 30
+# Said after a control word (キャンセルします, ストップでお願いします, 戻ってください is not one: only
+# what follows the word itself), folded; taken off one after another (キャンセルしたいです).
+_POLITE_ENDINGS = (
+    "でお願いします", "でおねがいします", "をお願いします", "をおねがいします", "お願いします", "おねがいします",
+    "してください", "して下さい", "ください", "下さい", "します", "したい", "して", "です",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,28 @@ def number(text: str, count: int) -> int | None:
         return None
     position = int(found.group(1))
     return position if 1 <= position <= count else None
+
+
+def says(text: str, words: frozenset[str]) -> bool:
+    """Whether the whole text is one of the control `words` (キャンセル, ストップ, 戻る), as citizens
+    type them: folded (ｷｬﾝｾﾙ, ＳＴＯＰ, 「キャンセル。」) and with polite endings taken off
+    (キャンセルします, キャンセルでお願いします, ストップです). Only the whole message: a name or a message
+    that holds the word (キャンセル待ちの件) is never a control."""
+    key = fold(text)
+    known = _folded(words)
+    while key:
+        if key in known:
+            return True
+        ending = next((e for e in _POLITE_ENDINGS if key.endswith(e) and len(key) > len(e)), None)
+        if ending is None:
+            return False
+        key = key[: -len(ending)]
+    return False
+
+
+@cache
+def _folded(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(fold(w) for w in words)
 
 
 def _names(choice: Choice) -> list[str]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flows import matching
 from flows.messages import MAX_CHOICES, Choice
 from flows.texts import Texts
-from flows.validators import digits, normalise
+from flows.validators import digits
 
 PAGE_PREFIX = "flow:page:"
 NEXT_WORDS = frozenset({"次へ", "次", "つぎ", "次のページ", "next"})
@@ -86,20 +87,8 @@ def turn(word: str, paged: Paged) -> int | None:
     if word.startswith(PAGE_PREFIX):
         page = digits(word[len(PAGE_PREFIX) :])
         return None if page is None else max(0, min(page, paged.pages - 1))
-    if word in NEXT_WORDS and paged.page + 1 < paged.pages:
+    if matching.says(word, NEXT_WORDS) and paged.page + 1 < paged.pages:
         return paged.page + 1
-    if word in PREV_WORDS and paged.page > 0:
+    if matching.says(word, PREV_WORDS) and paged.page > 0:
         return paged.page - 1
-    return None
-
-
-def pick(word: str, options: Sequence[Choice], numbered: bool) -> Choice | None:
-    """The option a word names: its value, its label, or (when listed with numbers) its number."""
-    for choice in options:
-        if word in (normalise(choice.value).lower(), normalise(choice.label).lower()):
-            return choice
-    if numbered:
-        position = digits(word.rstrip("."))
-        if position is not None and 1 <= position <= len(options):
-            return options[position - 1]
     return None

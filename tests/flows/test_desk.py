@@ -463,7 +463,9 @@ async def test_with_two_open_cases_the_citizen_chooses_and_every_held_message_go
         Choice(f"{second.number} 総合相談", f"followup:{second.id}"),
     )
     # Listed, numbered, in the text too: LINE for PC shows no quick replies.
-    which = Text(TEXTS.get("followup.which") + "\n" + listing(options, TEXTS), choices=(*options, CANCEL))
+    listed = listing(options, TEXTS)
+    question = f"{TEXTS.get('followup.which')}\n{listed}\n{TEXTS.get('followup.which_cancel')}"
+    which = Text(question, choices=(*options, CANCEL))
     assert await citizen.say("一つ目です。") == Reply([which])
     assert await citizen.send(Inbound("text", text="二つ目です。")) == Reply([which])
     held = await citizen.conversation()
@@ -511,7 +513,7 @@ async def test_with_two_open_cases_typing_cancel_sends_nothing_held(citizen: Cit
     first = await citizen.open_case(category="npo")
     second = await citizen.open_case(category="general")
     await citizen.say("来週の打ち合わせの件です")
-    assert await citizen.say(typed) == Reply([text("flow.cancelled"), MENU])
+    assert await citizen.say(typed) == Reply([text("followup.cancelled"), MENU])
     assert await messages_of(citizen.db, first) == [] and await messages_of(citizen.db, second) == []
     assert await citizen.conversation() is None
 
@@ -600,7 +602,7 @@ async def test_cancelling_the_choice_drops_the_held_messages(citizen: Citizen) -
     first = await citizen.open_case()
     second = await citizen.open_case()
     await citizen.say("やっぱり")
-    assert await citizen.tap("flow:cancel") == Reply([text("flow.cancelled"), MENU])
+    assert await citizen.tap("flow:cancel") == Reply([text("followup.cancelled"), MENU])
     assert await messages_of(citizen.db, first) == [] and await messages_of(citizen.db, second) == []
     assert await citizen.conversation() is None
 

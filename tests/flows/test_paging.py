@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows import intake, paging
+from flows import intake, matching, paging
 from flows import state as state_io
 from flows.engine import Engine, Result, State
 from flows.messages import MAX_CHOICES, Choice, Inbound, Text
@@ -141,9 +141,9 @@ def test_digits_that_int_refuses_are_no_answer() -> None:
     paged question they must be no answer, not an exception that costs the citizen their reply."""
     options = [Choice(f"{n}", f"v{n}") for n in range(1, 16)]
     paged = paging.paginate(options, [], 0, Texts.load())
-    assert paging.pick("፩", options, numbered=True) is None
+    assert matching.match("፩", options).choice is None
     assert paging.turn("flow:page:፩", paged) is None
-    assert paging.pick("3", options, numbered=True) == options[2]
+    assert matching.match("3", options).choice == options[2]
 
 
 def test_more_digits_than_int_reads_are_no_answer_and_no_page() -> None:
@@ -152,7 +152,7 @@ def test_more_digits_than_int_reads_are_no_answer_and_no_page() -> None:
     options = [Choice(f"{n}", f"v{n}") for n in range(1, 16)]
     paged = paging.paginate(options, [], 0, TEXTS)
     huge = "9" * 4400
-    assert paging.pick(huge, options, numbered=True) is None
+    assert matching.match(huge, options).choice is None
     assert paging.turn(f"flow:page:{huge}", paged) is None
     assert paging.turn(f"flow:page:{'9' * 18}", paged) == paged.pages - 1  # a big page: the last
     engine = intake.engine(categories(14), TEXTS)
