@@ -10,7 +10,9 @@ katakana as hiragana, no spaces or separators), so full- and half-width, upper a
 In this order, the first that names exactly one option wins: the number, a whole label, value or
 variant, then a part. A part that names several options is ambiguous: the question is asked again
 with the options, never guessed, unless one option's name in the text holds all the others' found
-there (the longest wins: やや満足です names やや満足, though 満足 is in it too). A text with a negation
+there (the longest wins: やや満足です names やや満足, though 満足 is in it too), and never the shorter
+when the text also holds what a longer option adds to it (パソコン講座の上級, with パソコン講座 and
+パソコン講座（上級）: ambiguous). A text with a negation
 (しない, ません, やめ) names nothing by a part, unless the option's own words say no as well. A text
 longer than `MAX_TYPED` names nothing by a part: it is a message (for staff, or a question:
 「申し込む前に確認したいのですが…」), never an answer, which is a choice said in a few words.
@@ -114,7 +116,8 @@ def match(text: str, options: Sequence[Choice]) -> Match:
     negations = [n for n in _NEGATIONS if n in key]
     parts = tuple(c for c in options if any(_part(key, name, negations) for name in _names(c)))
     if len(parts) == 1:
-        return Match(parts[0])
+        longer = _said_apart(key, parts[0], options)
+        return Match(candidates=(parts[0], *longer)) if longer else Match(parts[0])
     widest = [c for c in parts if _covers(key, c, parts, negations)]
     if len(widest) == 1:
         return Match(widest[0])
@@ -126,6 +129,25 @@ def _part(key: str, name: str, negations: Sequence[str]) -> bool:
     when the text does."""
     fits = (len(key) >= _MIN_PART and key in name) or (len(name) >= _MIN_PART and name in key)
     return fits and all(n in name for n in negations)
+
+
+def _said_apart(key: str, choice: Choice, options: Sequence[Choice]) -> tuple[Choice, ...]:
+    """Other options whose name holds a name of `choice` found in the text, with what they add to it
+    found in the text too (パソコン講座の上級: パソコン講座（上級）adds 上級): named in pieces, so the
+    shorter is not guessed either."""
+    found = [n for n in _names(choice) if n in key]
+    return tuple(
+        other
+        for other in options
+        if other is not choice
+        and any(
+            mine in name
+            and len(extra := name.replace(mine, "", 1)) >= _MIN_PART
+            and extra in key.replace(mine, "", 1)
+            for name in _names(other)
+            for mine in found
+        )
+    )
 
 
 def _covers(key: str, choice: Choice, parts: Sequence[Choice], negations: Sequence[str]) -> bool:
