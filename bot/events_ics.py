@@ -287,7 +287,7 @@ def read_calendar(text: str, settings: Settings, name: str) -> Parsed:
 
 _ICS_NAMES = {
     "uid": "UID",
-    "kind": "CATEGORIES",
+    "kind": f"{KIND_PROPERTY} or CATEGORIES",  # the kind is read from either
     "title": "SUMMARY",
     "description": "DESCRIPTION",
     "starts_at": "DTSTART",

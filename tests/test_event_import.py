@@ -275,6 +275,8 @@ GOOD_START = "DTSTART:20270301T100000\r\n"
         (GOOD_START + "DURATION:-PT1H\r\n", "DURATION: must be longer than zero"),
         (GOOD_START + "DURATION:P99999999W\r\n", "DURATION: too long"),
         (GOOD_START + "DTEND:20270301T120000\r\nDURATION:PT2H\r\n", "DURATION: given with DTEND"),
+        (GOOD_START + "X-MADOGUCHI-KIND:セミナー\r\n", "X-MADOGUCHI-KIND or CATEGORIES: unknown kind 'セミナー'"),
+        (GOOD_START + "CATEGORIES:セミナー\r\n", "X-MADOGUCHI-KIND or CATEGORIES: unknown kind 'セミナー'"),
         (GOOD_START + "RDATE:2027-03-08\r\n", "RDATE: not a date and time (got '2027-03-08')"),
         (GOOD_START + "RDATE:20270308T100000\r\n", "RDATE: extra dates are not imported"),
         ("DTSTART;TZID=Asia/Tokio:20270301T100000\r\n", "DTSTART: unknown time zone TZID='Asia/Tokio'"),
