@@ -27,10 +27,15 @@ class WardInputError(Exception):
 
 async def _open(settings: Settings) -> Database:
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
-    async with db.transaction() as tx:
-        await tx.wards.sync(
-            [WardCenterSpec(w.ward, w.name, w.slack_channel, w.line_group_id) for w in settings.wards]
-        )
+    try:
+        async with db.transaction() as tx:
+            await tx.wards.sync(
+                [WardCenterSpec(w.ward, w.name, w.slack_channel, w.line_group_id) for w in settings.wards]
+            )
+    except BaseException:
+        # An open Database's aiosqlite threads keep the process alive: the command would never exit.
+        await db.close()
+        raise
     return db
 
 
