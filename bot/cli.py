@@ -33,6 +33,18 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 # sysexits' EX_TEMPFAIL: the database was busy; the same command may simply be run again.
 EXIT_BUSY = 75
+# 128 + SIGPIPE, as a shell reports a command that a closed pipe ended.
+EXIT_BROKEN_PIPE = 141
+# SQLite's primary codes for a database file this user cannot open or write, or that is no database.
+CANNOT_OPEN = {
+    sqlite3.SQLITE_CANTOPEN: "check that it and its folder belong to the user running madoguchi (a file "
+    "made by `sudo madoguchi ...` is root's: chown it, or run commands as the service user) and that the "
+    "disk is not read-only",
+    sqlite3.SQLITE_PERM: "check the owner and mode of it and its folder",
+    sqlite3.SQLITE_READONLY: "it is read-only for this user: check the owner and mode of it, its -wal and "
+    "-shm files and its folder, and that the disk is not mounted read-only",
+    sqlite3.SQLITE_NOTADB: "it is not a SQLite database: check [storage] path, or restore a backup",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(0o077)
     try:
         return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`madoguchi wards list | head`): end quietly, as `cat` does. Output
+        # still buffered would fail again at exit: stdout points at /dev/null from here on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     finally:
         os.umask(previous)  # for a caller in the same process (tests)
 
@@ -189,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.log_level)
+    database: Path | None = None  # named in an error about the database once known
     try:
         if args.command == "check-config":
             path = _config_path(args)
@@ -212,6 +230,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
             return asyncio.run(doctor(args.config))
         settings = load_settings(args.config)
+        database = settings.database_path
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "serve":
@@ -268,6 +287,11 @@ def _run(argv: Sequence[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except sqlite3.Error as exc:
+        cause = CANNOT_OPEN.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+        if database is not None and cause is not None:
+            # Exit 2, not 1: the unit does not restart for ever on what only a person can fix.
+            print(f"error: cannot use the database {database}: {exc}: {cause}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if not _locked(exc):
             raise
         # Every command ends here, not with a traceback; the message is SQLite's, never data.
@@ -277,6 +301,18 @@ def _run(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return EXIT_BUSY
+    except OSError as exc:
+        # The database's folder or file cannot be made: a path under a file, a folder of root's.
+        if database is None or exc.filename is None or Path(exc.filename) not in (database, *database.parents):
+            raise
+        # mkdir says "File exists" of a file where a folder should be: named plainly instead.
+        what = "not a folder" if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror
+        print(
+            f"error: cannot use the database {database}: {exc.filename}: {what}: check [storage] path, "
+            "and that its folder belongs to the user running madoguchi",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -20,6 +20,7 @@ the read goes to the reader instead. Reads that may cover many rows use `read`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -239,7 +240,14 @@ async def _connect(database: str, busy_timeout_ms: int, uri: bool) -> aiosqlite.
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is opened implicitly.
     # check_same_thread=False: an inline transaction's statements run on the event loop's thread
     # (one thread at a time: see `Database.transaction`).
-    conn = await aiosqlite.connect(database, isolation_level=None, uri=uri, check_same_thread=False)
+    conn = aiosqlite.connect(database, isolation_level=None, uri=uri, check_same_thread=False)
+    try:
+        await conn
+    except BaseException:
+        # aiosqlite stops its thread on a failed connect but does not wait for it: the thread would
+        # then answer on a closed event loop (a traceback after the command's own error line).
+        await asyncio.to_thread(conn._thread.join)
+        raise
     conn.row_factory = aiosqlite.Row
     await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     await conn.execute("PRAGMA foreign_keys = ON")
