@@ -487,10 +487,14 @@ async def survey_report(settings: Settings, event_id: str, output: str | None) -
         return 2
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     try:
+        event = await db.read.events.get(int(event_id))
         survey = await db.read.questionnaire.survey(int(event_id))
         tally = None if survey is None else await db.read.questionnaire.tally(survey)
     finally:
         await db.close()
+    if event is None:
+        print(f"error: events survey: no event {event_id} (`madoguchi events list` shows id=N)", file=sys.stderr)
+        return 2
     if survey is None or tally is None:
         print(f"error: events survey: event {event_id} has had no questionnaire", file=sys.stderr)
         return 2

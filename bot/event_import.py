@@ -446,10 +446,10 @@ def minutes_before(trigger: Any) -> int | None:
 async def import_events(settings: Settings, file: str) -> int:
     """`madoguchi events import FILE`: everything in one transaction, or nothing."""
     parsed = read_events(Path(file), settings, file)
+    texts = Texts.load()  # before the open: an error here must not leave the database open
     db = await Database.open(settings.database_path, settings.storage.busy_timeout_ms)
     counts: dict[Change, int] = {"added": 0, "updated": 0, "unchanged": 0}
     moved = 0
-    texts = Texts.load()
     try:
         now = utc_now()
         async with db.transaction() as tx:
@@ -513,7 +513,7 @@ async def list_events(settings: Settings) -> int:
         end = "" if event.ends_at is None else "-" + event.ends_at.astimezone(tz).strftime("%H:%M")
         print(
             f"{when(event.starts_at, tz)}{end}  {seats}/{capacity}  {event.title}  "
-            f"[{', '.join(flags)}]  uid={event.uid}"
+            f"[{', '.join(flags)}]  id={event.id} uid={event.uid}"
         )
     return 0
 
