@@ -53,7 +53,7 @@ async def test_an_unsent_message_held_at_the_which_case_question_is_not_filed(
 
     assert len(line.sent_messages(USER)) == sent
     assert len(await held_ids(bot)) == 1  # the question stands for what is left
-    assert MISTAKE.encode() not in file_bytes(bot.db.path)
+    await wait_for(lambda: MISTAKE.encode() not in file_bytes(bot.db.path))  # checkpointed after the commit
     await citizen.type("1")
     assert [m.body for m in await bot.db.read.cases.messages(first.id)] == ["追加のメッセージです。"]
     assert await bot.db.read.cases.messages(second.id) == []
