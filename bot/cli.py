@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -241,7 +242,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.command == "backup":
             return _backup(settings, args.to)
         if args.command == "restore":
-            return _restore(settings, Path(args.file))
+            return _restore(settings, Path(args.file), args.config)
         if args.command == "cases":
             export = export_cases if args.cases_command == "export" else export_stats
             return asyncio.run(export(settings, args.output))
@@ -303,7 +304,11 @@ def _run(argv: Sequence[str] | None) -> int:
         return EXIT_BUSY
     except OSError as exc:
         # The database's folder or file cannot be made: a path under a file, a folder of root's.
-        if database is None or exc.filename is None or Path(exc.filename) not in (database, *database.parents):
+        if (
+            database is None
+            or exc.filename is None
+            or Path(exc.filename) not in (database, *database.parents)
+        ):
             raise
         # mkdir says "File exists" of a file where a folder should be: named plainly instead.
         what = "not a folder" if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror
@@ -352,7 +357,7 @@ def _backup(settings: Settings, to: str | None) -> int:
     return 0
 
 
-def _restore(settings: Settings, backup: Path) -> int:
+def _restore(settings: Settings, backup: Path, config: str) -> int:
     try:
         done = restore(settings, backup, utc_now())
     except (OSError, sqlite3.Error) as exc:
@@ -384,7 +389,9 @@ def _restore(settings: Settings, backup: Path) -> int:
         # They hold data that citizens may since have had deleted: not to be kept for long.
         listed = " ".join(str(p) + "*" for p in done.copies)
         print(f"once all is well, delete the copies kept by restores (they hold deleted data): rm {listed}")
-    print("next: start the bot (systemctl start madoguchi), then: madoguchi doctor --config PATH")
+    print(
+        f"next: start the bot (systemctl start madoguchi), then: madoguchi doctor --config {shlex.quote(config)}"
+    )
     return 0
 
 

@@ -186,7 +186,10 @@ async def test_restore_keeps_what_is_in_the_backups_wal(
         code = await asyncio.to_thread(main, ["restore", str(source), "--config", str(config)])
     finally:
         live.close()
-    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    # What to run next names this configuration, ready to copy (it said `--config PATH`).
+    assert f"madoguchi doctor --config {config}" in out.out
     conn = sqlite3.connect(tmp_path / "madoguchi.sqlite3")
     try:
         assert conn.execute("SELECT body FROM cases").fetchall() == [("committed after the last checkpoint",)]
