@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -296,13 +296,9 @@ class SlackSender:
         or whose row was cancelled in flight. They were all posted between the case's creation and
         the recorded card (the last post: none follows a success), so only that window is read."""
         oldest = case.created_at.timestamp() - CLOCK_SKEW_SECONDS
-        bot_id = await self._own_bot_id()
-        if bot_id is None:
-            return []
-        found: list[str] = []
-        cursor = None
-        for _ in range(MAX_PAGES):
-            page = await self._client.conversations_history(
+
+        async def page(cursor: str | None) -> Any:
+            return await self._client.conversations_history(
                 channel=channel,
                 oldest=f"{max(oldest, 0.0):.6f}",
                 latest=recorded,
@@ -311,25 +307,16 @@ class SlackSender:
                 limit=HISTORY_PAGE,
                 cursor=cursor,
             )
-            messages = page.get("messages") or []
-            found += [str(m["ts"]) for m in messages if _tagged_for(m, CARD_EVENT, case.id, bot_id)]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-        else:
-            _search_cut_short(case.id, "conversations.history")
-        return [ts for ts in dict.fromkeys(found) if ts != recorded]
+
+        found = await self._our_tagged(page, "conversations.history", CARD_EVENT, case.id)
+        return [ts for ts in found if ts != recorded]
 
     async def _tagged(self, channel: str, thread_ts: str, event: str, case_id: int) -> list[str]:
         """The ts of our posts in a thread tagged `event` for this case (none when the thread is gone)."""
-        bot_id = await self._own_bot_id()
-        if bot_id is None:
-            return []
-        found: list[str] = []
-        cursor = None
-        for _ in range(MAX_PAGES):
+
+        async def page(cursor: str | None) -> Any:
             try:
-                page = await self._client.conversations_replies(
+                return await self._client.conversations_replies(
                     channel=channel,
                     ts=thread_ts,
                     include_all_metadata=True,
@@ -338,16 +325,33 @@ class SlackSender:
                 )
             except SlackApiError as exc:
                 if exc.response.get("error") == "thread_not_found":  # the card deleted by hand
-                    return found
+                    return None
                 raise
-            messages = page.get("messages") or []
+
+        return await self._our_tagged(page, "conversations.replies", event, case_id)
+
+    async def _our_tagged(
+        self, page: Callable[[str | None], Awaitable[Any]], method: str, event: str, case_id: int
+    ) -> list[str]:
+        """The ts of our bot's posts tagged `event` for this case, read page by page (MAX_PAGES at
+        most, logged when cut short); `page` gives None when there is nothing (more) to read."""
+        bot_id = await self._own_bot_id()
+        if bot_id is None:
+            return []
+        found: list[str] = []
+        cursor = None
+        for _ in range(MAX_PAGES):
+            answer = await page(cursor)
+            if answer is None:
+                break
+            messages = answer.get("messages") or []
             found += [str(m["ts"]) for m in messages if _tagged_for(m, event, case_id, bot_id)]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
         else:
-            _search_cut_short(case_id, "conversations.replies")
-        return found
+            _search_cut_short(case_id, method)
+        return list(dict.fromkeys(found))
 
     async def _own_bot_id(self) -> str | None:
         """Our bot's id, which every post made with our (bot) token carries as `bot_id`; None, logged
