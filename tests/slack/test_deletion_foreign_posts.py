@@ -22,7 +22,14 @@ from tests.harness import wait_for
 from tests.line.test_intake_e2e import Citizen
 from tests.personal_log import no_personal_data_in_log  # noqa: F401
 from tests.slack.staff_desk import STAFF, case_with_card, settled, staff_desk
-from tests.slack.test_deletion_slack_copies import DELETED, DELETED_NOTE, FOLLOWUP, NAME, delete_data
+from tests.slack.test_deletion_slack_copies import (
+    DELETED,
+    DELETED_NOTE,
+    FOLLOWUP,
+    NAME,
+    ask_deletion,
+    delete_data,
+)
 from tests.slack.test_desk_e2e import Desk
 from tests.slack.test_duplicate_card import two_cards
 
@@ -106,14 +113,7 @@ async def test_a_copy_slack_refuses_to_delete_does_not_stop_the_others(
         await citizen.type(FOLLOWUP)
         await wait_for(lambda: sum(FOLLOWUP in t for t in desk.thread(case)) == 2)
         first, second = [m for m in desk.slack.thread("C_NPO", case.slack_ts or "") if FOLLOWUP in m["text"]]
-        await citizen.type("削除")
-        await citizen.type("はい")
-
-        async def anonymised() -> bool:
-            current = await desk.bot.db.read.cases.get(case.id)
-            return current is not None and current.anonymised_at is not None
-
-        await wait_for(anonymised)
+        await ask_deletion(desk, citizen, case)
         desk.slack.fail_next("error:cant_delete_message", method="chat.delete")
         desk.slack.release_held()
         await settled(desk, case)

@@ -44,6 +44,18 @@ async def delete_data(desk: Desk, case: Case) -> None:
     await wait_for(lambda: any(DELETED_NOTE in t for t in desk.thread(case)))
 
 
+async def ask_deletion(desk: Desk, citizen: Citizen, case: Case) -> None:
+    """削除 → はい, and wait until the case is anonymised (what Slack is told may still be on its way)."""
+    await citizen.type("削除")
+    await citizen.type("はい")
+
+    async def anonymised() -> bool:
+        current = await desk.bot.db.read.cases.get(case.id)
+        return current is not None and current.anonymised_at is not None
+
+    await wait_for(anonymised)
+
+
 def shown(message: object) -> str:
     return json.dumps(message, ensure_ascii=False)
 
@@ -122,14 +134,7 @@ async def test_a_follow_up_in_flight_when_the_deletion_commits_is_deleted(tmp_pa
         citizen = Citizen(desk.bot.base_url, desk.line)
         await citizen.type(FOLLOWUP)
         await wait_for(lambda: any(FOLLOWUP in t for t in desk.thread(case)))
-        await citizen.type("削除")
-        await citizen.type("はい")
-
-        async def anonymised() -> bool:
-            current = await desk.bot.db.read.cases.get(case.id)
-            return current is not None and current.anonymised_at is not None
-
-        await wait_for(anonymised)
+        await ask_deletion(desk, citizen, case)
         desk.slack.release_held()
         await settled(desk, case)
         await wait_for(lambda: any(DELETED_NOTE in t for t in desk.thread(case)))
