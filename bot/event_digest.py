@@ -493,7 +493,9 @@ async def survey_report(settings: Settings, event_id: str, output: str | None) -
     finally:
         await db.close()
     if event is None:
-        print(f"error: events survey: no event {event_id} (`madoguchi events list` shows id=N)", file=sys.stderr)
+        print(
+            f"error: events survey: no event {event_id} (`madoguchi events list` shows id=N)", file=sys.stderr
+        )
         return 2
     if survey is None or tally is None:
         print(f"error: events survey: event {event_id} has had no questionnaire", file=sys.stderr)
