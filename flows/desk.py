@@ -12,7 +12,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from enum import Enum, auto
+from typing import Any, Literal
 
 from flows import announcements, events, image_sets, intake, matching, paging, privacy, questionnaire
 from flows import state as state_io
@@ -119,7 +120,7 @@ async def respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskConte
     case = await _case_of_set(sets, set_id, before, user, tx)
     if case is not None:  # the conversation, and what is remembered, stay as they are
         return replace(await _add_followups(case, [_held(inbound)], user, tx, ctx), messages=[])
-    reply = await _respond_afresh(inbound, user, tx, ctx)
+    reply = await _respond_afresh(inbound, user, tx, ctx, before)
     if reply.forgotten or not (set_id or sets.answered):
         return reply  # nothing to remember (after a deletion, nothing may be kept)
     after = await tx.conversations.get(user.id)
@@ -160,9 +161,19 @@ async def _filed(reply: Reply, images: frozenset[str], tx: Repositories) -> dict
     return filed
 
 
-async def _respond_afresh(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+class _Unread(Enum):
+    UNREAD = auto()
+
+
+# The citizen's conversation as read just before (respond reads it first): not read twice per event.
+Known = Conversation | None | Literal[_Unread.UNREAD]
+
+
+async def _respond_afresh(
+    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, known: Known = _Unread.UNREAD
+) -> Reply:
     try:
-        return await _respond(inbound, user, tx, ctx)
+        return await _respond(inbound, user, tx, ctx, known)
     except state_io.BadState:
         # A kept state that fits its flow no more (an older version's, a damaged row): start afresh
         # rather than act on half of it. States are read before anything is written.
@@ -170,7 +181,9 @@ async def _respond_afresh(inbound: Inbound, user: User, tx: Repositories, ctx: D
         return await _respond(inbound, user, tx, ctx)
 
 
-async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext) -> Reply:
+async def _respond(
+    inbound: Inbound, user: User, tx: Repositories, ctx: DeskContext, known: Known = _Unread.UNREAD
+) -> Reply:
     texts = ctx.texts
     if inbound.kind == "follow":
         await _set_aside_on_follow(user, tx, ctx)
@@ -180,7 +193,7 @@ async def _respond(inbound: Inbound, user: User, tx: Repositories, ctx: DeskCont
     if inbound.kind == "unsend":
         return await _unsend(inbound.message_id, user, tx, ctx)
     word = _word(inbound)
-    conversation = await tx.conversations.get(user.id)
+    conversation = await tx.conversations.get(user.id) if known is _Unread.UNREAD else known
     if conversation is not None and conversation.flow == image_sets.FLOW:
         conversation = None  # only what image sets were answered: no conversation under way
     if conversation is not None and conversation.flow == DELETE_FLOW:
