@@ -35,10 +35,16 @@ class Retry:
 
 @dataclass(frozen=True)
 class Final:
-    """The platform refused the message for good (4xx other than 429), or it must not be sent."""
+    """The platform refused the message for good (4xx other than 429), or it must not be sent.
+
+    `cancelled`: not a refusal but a row held back (no alert): only this row is cancelled, unless
+    `whole_key` too, when the recipient is gone (unfollowed) and every pending row of its order key is
+    cancelled with it. A row held back for a reason of its own (an announcement no longer to be sent)
+    must not take the citizen's other messages queued behind it along."""
 
     reason: str
     cancelled: bool = False
+    whole_key: bool = False
 
 
 Outcome = Delivered | Retry | Final

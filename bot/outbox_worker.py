@@ -268,8 +268,10 @@ class OutboxWorker:
             return True
         if not await tx.outbox.unchanged_since(message.id, message.attempts):
             return None
-        if isinstance(outcome, Final) and outcome.cancelled:
+        if isinstance(outcome, Final) and outcome.cancelled and outcome.whole_key:
             await tx.outbox.cancel_pending(message.order_key, outcome.reason)
+        elif isinstance(outcome, Final) and outcome.cancelled:
+            await tx.outbox.replace_undelivered(message.id, None, outcome.reason)
         elif isinstance(outcome, Final):
             await tx.outbox.finish(message.id, "failed", outcome.reason)
             monthly = outcome.reason.startswith("monthly_limit")

@@ -112,7 +112,7 @@ class LineSender:
             return Final(f"not a LINE row: {row.kind}")
         user = await self._db.quick.users.by_line_id(message.recipient)
         if user is not None and not user.following:
-            return Final("unfollowed", cancelled=True)
+            return Final("unfollowed", cancelled=True, whole_key=True)
         messages = row.messages
         expires = message.reply_token_expires_at
         if message.reply_token and expires is not None and self._clock() < expires:
@@ -159,6 +159,7 @@ class LineSender:
         drawn = await self._draw_announcement(self._db.read, row, self._clock())
         if isinstance(drawn, str):
             log.info("line.announcement_withheld", extra=fields(id=message.id, event=row.event_id))
+            # This row only: a split row sits in the citizen's own order, before their other messages.
             return Final(drawn, cancelled=True)
         to, messages = drawn
         return await self._multicast(message, to, messages, "announcement", row.event_id)
