@@ -150,12 +150,12 @@ class SlackDesk:
             if case is None:
                 await tell(self._client, actor, channel, self._texts.get("staff.case_not_found"))
                 return
-            refusal = await self._staff_refusal(actor, case)
-            if refusal is not None:
-                await self._refuse(actor, case, refusal, channel)
+            checked = await self._staff_case(actor, case)
+            if isinstance(checked, str):
+                await self._refuse(actor, case, checked, channel)
                 return
             failed = self._texts.get("staff_view.open_failed")
-            await open_button_view(self._client, body, view(case), failed)
+            await open_button_view(self._client, body, view(checked), failed)
 
         return listener
 
@@ -173,10 +173,11 @@ class SlackDesk:
         if case is None:
             await ack(response_action="errors", errors={"reply": self._texts.get("staff.case_not_found")})
             return
-        refusal = await self._staff_refusal(actor, case)
-        if refusal is not None:
-            await ack(response_action="errors", errors={"reply": refusal})
+        checked = await self._staff_case(actor, case)
+        if isinstance(checked, str):
+            await ack(response_action="errors", errors={"reply": checked})
             return
+        case = checked
         async with self._db.transaction() as tx:
             # Read again inside the transaction: a deletion committed since the check above wins.
             current = await tx.cases.get(case.id)
@@ -352,14 +353,14 @@ class SlackDesk:
             await self._home.audit_read(actor, shown, "command")
             await ack(text=home.cases_text(shown, self._settings, self._texts, hidden, unchecked))
         elif words[:1] == ["case"] and len(words) == 2:
-            case = await read.cases.by_number(words[1])
-            refusal = None if case is None else await self._staff_refusal(actor, case)
+            found = await read.cases.by_number(words[1])
+            case = None if found is None else await self._staff_case(actor, found)
             if case is None:
                 # What was typed, as typed (Slack sends it escaped), and shown literally.
                 typed = mrkdwn.escape(mrkdwn.unescape(words[1]))
                 await ack(text=self._texts.get("command.not_found", number=typed))
-            elif refusal is not None:
-                await ack(text=refusal)
+            elif isinstance(case, str):
+                await ack(text=case)
             else:
                 earlier = await read.cases.earlier_numbers(case)
                 booking = await card.case_booking(read, case, self._texts, self._settings.center.tz)
@@ -388,9 +389,9 @@ class SlackDesk:
         if case is None:
             await tell(self._client, actor, channel, self._texts.get("staff.case_not_found"))
             return None
-        refusal = await self._staff_refusal(actor, case)
-        if refusal is not None:
-            await self._refuse(actor, case, refusal, channel)
+        checked = await self._staff_case(actor, case)
+        if isinstance(checked, str):
+            await self._refuse(actor, case, checked, channel)
             log.info("slack.refused", extra=fields(case=case.number))
             return None
         now = self._clock()
@@ -452,15 +453,22 @@ class SlackDesk:
                 await self.queue_case_update(tx, case, [line], redraw=False)
         self._on_queued()
 
-    async def _staff_refusal(self, actor: str, case: Case) -> str | None:
-        """None when `actor` is staff of this case (the configured list, or else the members of the
-        case's own channel); otherwise what to tell them. A membership look-up that failed is said as
-        such, never as "you are not staff"."""
+    async def _staff_case(self, actor: str, case: Case) -> Case | str:
+        """The case as it stands once `actor` is found staff of it (the configured list, or else the
+        members of the case's own channel); otherwise what to tell them. A membership look-up that
+        failed is said as such, never as "you are not staff"."""
         verdict = await self._staff.verdict(actor, self._home.channel_of(case))
-        if verdict is Verdict.STAFF and case.anonymised_at is not None:
+        refusal = refusal_text(verdict, self._texts, case=case.number)
+        if refusal is not None:
+            return refusal
+        # Read again: the look-up can take seconds, and a deletion committed meanwhile must win
+        # over what was read before it (nothing of an erased case is shown or done).
+        current = await self._db.read.cases.get(case.id)
+        assert current is not None  # cases are anonymised, never removed
+        if current.anonymised_at is not None:
             # Nothing can be done with a case whose personal data is gone (no answer could reach anyone).
             return self._texts.get("staff.case_anonymised")
-        return refusal_text(verdict, self._texts, case=case.number)
+        return current
 
     async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
         await tell(self._client, actor, channel or self._home.channel_of(case), text)
