@@ -391,8 +391,13 @@ class SlackDesk:
             return None
         checked = await self._staff_case(actor, case)
         if isinstance(checked, str):
-            await self._refuse(actor, case, checked, channel)
             log.info("slack.refused", extra=fields(case=case.number))
+            if await self._refuse(actor, case, checked, channel):
+                # Told (to try again by hand, or why not): this delivery is answered for good, so
+                # Slack's retry of it (the look-up made us late) does not act after the actor retried.
+                # Untold, a retry is the only retry, and it is carried out.
+                async with self._db.transaction() as tx:
+                    await tx.inbox.record_handled("slack", dedupe_key, f"slack:case:{case_id}", self._clock())
             return None
         now = self._clock()
         async with self._db.transaction() as tx:
@@ -470,8 +475,9 @@ class SlackDesk:
             return self._texts.get("staff.case_anonymised")
         return current
 
-    async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> None:
-        await tell(self._client, actor, channel or self._home.channel_of(case), text)
+    async def _refuse(self, actor: str, case: Case, text: str, channel: str | None = None) -> bool:
+        """Whether the actor was told."""
+        return await tell(self._client, actor, channel or self._home.channel_of(case), text)
 
 
 # What staff should do about a message that did not reach the citizen, by the outbox's reason.

@@ -38,14 +38,16 @@ def failure_kind(exc: BaseException) -> str:
 
 async def tell(
     client: AsyncWebClient, actor: str, channel: str | None, text: str, *, thread_ts: str | None = None
-) -> None:
-    """An ephemeral line for `actor` alone (nowhere to say it without a channel)."""
+) -> bool:
+    """An ephemeral line for `actor` alone (nowhere to say it without a channel): whether it was said."""
     if not channel:
-        return
+        return False
     try:
         await client.chat_postEphemeral(channel=channel, user=actor, text=text, thread_ts=thread_ts)
     except CALL_FAILED as exc:
         log.warning("slack.ephemeral_failed", extra=fields(error=failure_kind(exc)))
+        return False
+    return True
 
 
 async def open_view(
