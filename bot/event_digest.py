@@ -100,17 +100,18 @@ async def _digests(db: Database, settings: Settings, texts: Texts, now: datetime
 
 
 async def draw_digest(
-    read: Repositories, row: EventDigest, settings: Settings, texts: Texts
+    read: Repositories, row: EventDigest, now: datetime, settings: Settings, texts: Texts
 ) -> tuple[ChannelPost, EventDigest | None] | None:
     """The post of `row.part` of the list and the row of the part after it (None after the last);
-    None when there is nothing to post (the event is gone or cancelled, or the list got shorter).
+    None when there is nothing to post (the event is gone, cancelled or started by `now`: a row
+    brought back by `outbox retry` days later; or the list got shorter).
 
     Part 1 (or a later part queued before parts were pinned) is laid out from the roster as it is
     now, and who is in each later part is pinned in the next row. A pinned part shows those of its
     registrations still signed up, numbered as in part 1: a cancellation or a deletion meanwhile
     leaves a gap and moves nobody; whoever signed up after part 1 is in no part (part 1's counts)."""
     event = await read.events.get(row.event_id)
-    if event is None or event.status == "cancelled":
+    if event is None or event.status == "cancelled" or event.starts_at <= now:
         return None
     roster = await read.questionnaire.roster(event.id)
     pinned, number = row.registrations, row.number

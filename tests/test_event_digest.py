@@ -110,7 +110,7 @@ async def post_of(db: Database, settings: Settings, message: OutboxMessage) -> C
     """The first post of a queued list, drawn as the sender would draw it now."""
     row = message.row
     assert isinstance(row, EventDigest)
-    drawn = await draw_digest(db.read, row, settings, Texts.load())
+    drawn = await draw_digest(db.read, row, NOW, settings, Texts.load())
     assert drawn is not None
     return drawn[0]
 

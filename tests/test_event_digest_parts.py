@@ -123,7 +123,7 @@ async def test_a_later_post_whose_registrants_all_cancelled_still_closes_the_lis
     texts = Texts.load()
     event_id = await add_event(db, capacity=None)
     await sign_up_many(db, event_id, range(1, REGISTRANTS + 1))
-    drawn = await draw_digest(db.read, EventDigest(event_id), events_settings, texts)
+    drawn = await draw_digest(db.read, EventDigest(event_id), NOW, events_settings, texts)
     assert drawn is not None
     first, following = drawn
     assert following is not None and following.part == 2 and len(following.registrations) == 1
@@ -132,7 +132,7 @@ async def test_a_later_post_whose_registrants_all_cancelled_still_closes_the_lis
             found = await tx.registrations.get(registration)
             assert found is not None
             await tx.registrations.cancel(event_id, found.user_id, NOW)
-    last = await draw_digest(db.read, following, events_settings, texts)
+    last = await draw_digest(db.read, following, NOW, events_settings, texts)
     assert last is not None and last[1] is None
     blocks = last[0].blocks
     assert [b["type"] for b in blocks] == ["section", "context"]

@@ -224,10 +224,13 @@ class SlackSender:
     async def _event_digest(self, message: OutboxMessage, row: EventDigest) -> Outcome:
         """One post of an event's day-before list, drawn from the roster as it is now; once posted,
         the next part (if the list needs one, with who is in it as part 1 cut it: `draw_digest`) is
-        queued behind it, so a retry never posts a part twice."""
-        drawn = await draw_digest(self._db.read, row, self._settings, self._texts)
+        queued behind it in the transaction that marks this one sent: no part is lost or queued
+        twice. A part is posted at least once, not exactly once: chat.postMessage has no retry key,
+        so when Slack took it but its answer was lost (or the process stopped before the commit),
+        the retry posts it again (part 1 redrawn from the roster as it is then)."""
+        drawn = await draw_digest(self._db.read, row, self._clock(), self._settings, self._texts)
         if drawn is None:
-            return Delivered("none: the event is cancelled or gone")
+            return Delivered("none: the event is cancelled, gone or has started")
         post, following = drawn
         await self._post(channel=message.recipient, text=post.text, blocks=post.blocks)
         if following is None:
