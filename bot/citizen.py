@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.config import Settings
 from bot.line.render import render_batches
 from bot.logs import fields
+from bot.slack.home_page import queue_refresh
 from flows.contact import Contact
 from flows.context import Notify, StaffEvent
 from flows.desk import DeskContext, Reply
@@ -27,7 +28,6 @@ from storage.outbox_rows import (
     CaseFollowup,
     CaseReopened,
     CaseUnsent,
-    HomeRefresh,
     LineMessages,
     OutboxRow,
     ThreadPurge,
@@ -149,9 +149,9 @@ async def queue_anonymised(tx: Repositories, settings: Settings, case: Case, now
         rows = staff_rows(StaffEvent("case_anonymised", case.id))
     else:
         rows = [CaseCreated(case.id), CardUpdate(case.id)]
-    rows.append(HomeRefresh(case.id))
     for row in rows:
         await queue_case_row(tx, settings, case, row, now)
+    await queue_refresh(tx, case.id, now)
 
 
 async def queue_notify(tx: Repositories, notify: list[Notify], now: datetime) -> None:

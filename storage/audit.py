@@ -53,6 +53,15 @@ class AuditRepository(Repository):
         )
         return [self._entry(r) for r in rows]
 
+    async def actors(self, action: str, subject_type: str, subject_id: str | int, surface: str) -> list[str]:
+        """Who has an `action` entry on this subject with this `surface` in its detail, each once."""
+        rows = await self._all(
+            "SELECT actor FROM audit_log WHERE subject_type = ? AND subject_id = ? AND action = ?"
+            " AND json_extract(detail, '$.surface') = ? GROUP BY actor ORDER BY min(id)",
+            (subject_type, str(subject_id), action, surface),
+        )
+        return [str(r["actor"]) for r in rows]
+
     @staticmethod
     def _entry(row: Any) -> AuditEntry:
         values = dict(row)

@@ -287,6 +287,13 @@ class OutboxRepository(Repository):
             (to_db(created_before),),
         )
 
+    async def count_pending(self, order_key: str) -> int:
+        """How many rows of this order key wait to be delivered (the first may be in flight)."""
+        row = await self._one(
+            "SELECT count(*) AS n FROM outbox WHERE order_key = ? AND status = 'pending'", (order_key,)
+        )
+        return 0 if row is None else int(row["n"])
+
     async def undelivered(self, order_key: str) -> list[OutboxMessage]:
         """The rows of a key not delivered that still hold a body (pending, failed, dead), oldest first."""
         rows = await self._all(

@@ -243,10 +243,14 @@ class CaseUnsent(OutboxRow):
 @row_kind("home_refresh", "slack")
 @dataclass(frozen=True)
 class HomeRefresh(OutboxRow):
-    """App Home published again for everyone it showed this case to: Slack keeps a published Home
-    as it was, and the case's personal data is gone."""
+    """One staff member's App Home (`user`) published again, drawn as it is when sent: Slack keeps a
+    published Home as it was, and a case it showed had its personal data deleted. One row per viewer,
+    coalesced (bot/slack/home_page.py `queue_refresh`), so one publish covers every case erased
+    before it. A row with `case_id` only was queued per case by an earlier version: it is turned
+    into rows per viewer of that case."""
 
-    case_id: int
+    user: str | None = None
+    case_id: int | None = None
 
 
 # --- The day-before list of an event (bot/event_digest.py, bot/slack/sender.py) -----------------------

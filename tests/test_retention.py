@@ -123,8 +123,9 @@ async def test_closed_cases_past_the_period_are_anonymised_exactly_and_still_cou
         assert f"{MARKER}-expired".encode() not in file_bytes(settings.database_path)
         assert f"{MARKER}-kept".encode() in file_bytes(settings.database_path)
         # The card of the expired case is redrawn (and its thread told); the others are left alone.
+        # (No one saw it on App Home: no Home is published again.)
         rows = await db.read.outbox.in_order(f"slack:case:{expired.id}")
-        kinds = ["case_anonymised", "thread_purge", "card_update", "home_refresh"]
+        kinds = ["case_anonymised", "thread_purge", "card_update"]
         assert [r.row.kind for r in rows] == kinds
         assert await db.read.outbox.in_order(f"slack:case:{kept.id}") == []
         [entry] = await db.read.audit.for_subject("case", expired.id)
@@ -142,7 +143,7 @@ async def test_closed_cases_past_the_period_are_anonymised_exactly_and_still_cou
 
         await RetentionSweeper(db, settings, lambda: NOW + timedelta(minutes=2)).run()  # idempotent; now due
         assert [r.row.kind for r in await db.read.outbox.in_order(f"slack:case:{expired.id}")] == [
-            "case_anonymised", "thread_purge", "card_update", "home_refresh"]  # fmt: skip
+            "case_anonymised", "thread_purge", "card_update"]  # fmt: skip
         again = await db.read.cases.get(kept.id)
         assert again is not None and again.anonymised_reason == "retention"
     finally:
