@@ -50,11 +50,20 @@ def escape(text: str) -> str:
     pieces: list[str] = []
     last = 0
     for match in _URL.finditer(text):
+        url = _trimmed(match.group(0))
         pieces.append(_literal(text[last : match.start()]))
-        pieces.append(f"<{_entities(match.group(0))}>")
-        last = match.end()
+        pieces.append(f"<{_entities(url)}>")
+        last = match.start() + len(url)
     pieces.append(_literal(text[last:]))
     return "".join(pieces)
+
+
+def _trimmed(url: str) -> str:
+    """The address without what closes the sentence around it: `(https://a.example/x)` or `…/x.`
+    keep their `)` and `.` as text, as Slack does with a typed address; `(…)` inside it stays."""
+    while url and (url[-1] in ".,;:!?'*" or (url[-1] == ")" and url.count(")") > url.count("("))):
+        url = url[:-1]
+    return url
 
 
 def _entities(text: str) -> str:

@@ -188,6 +188,12 @@ def test_the_markup_rules_one_by_one() -> None:
         "見て <https://x.example/_layouts/~a?b=1&amp;c=2> です"
     )
     assert escape("<https://evil.example/|bank>") == "&lt;<https://evil.example/>|bank&gt;"
+    # What closes the sentence is not part of the address; parentheses inside it are.
+    assert escape("詳細(https://x.example/a)をご覧ください") == "詳細(<https://x.example/a>)をご覧ください"
+    assert escape("see https://x.example/a. Or https://x.example/b, ok") == (
+        "see <https://x.example/a>. Or <https://x.example/b>, ok"
+    )
+    assert escape("https://x.example/wiki/A_(b)") == "<https://x.example/wiki/A_(b)>"
     assert escape_cut("見て https://x.example/abcdef", 12) == "見て …"  # a link is never cut in half
     assert unescape("<https://x.example/a?b=1&amp;c=2>") == "https://x.example/a?b=1&c=2"
     assert unescape("<https://x.example|site>") == "site (https://x.example)"
