@@ -40,6 +40,7 @@ from flows import notices as flow
 from flows.dates import moment_text
 from flows.texts import Texts
 from storage import Database, Repositories
+from storage.events import Event
 from storage.notices import Notice, NoticeRecipient
 from storage.outbox import OutboxMessage
 from storage.outbox_rows import NoticeSheet, WardNoticeCopy
@@ -87,17 +88,37 @@ class NoticeDesk(StaffDesk):
 
     async def _edit_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
-        notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
-        await self._open(body, self.form_view(notice) if _open(notice) else None)
+        await self._open(body, lambda: self._notice_view(body, self.form_view))
 
     async def _from_event_button(self, ack: Ack, body: dict[str, Any]) -> None:
         """区センターへ通知 on a network meeting in the staff's event list: the notice form, filled in
         from the event (staff add the answer deadline)."""
         await ack()
-        event = await self._db.read.events.get(row_id(body["actions"][0].get("value")))
-        if event is None or event.kind != NETWORK_MEETING or event.status == "cancelled":
-            await self._open(body, None)
-            return
+        await self._open(body, lambda: self._form_from_event(row_id(body["actions"][0].get("value"))))
+
+    async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        await ack()
+        await self._open(body, lambda: self._notice_view(body, self._cancel_view))
+
+    async def _open(self, body: dict[str, Any], view: Callable[[], Awaitable[dict[str, Any] | None]]) -> None:
+        """The staff check first (it can take seconds), then the row is read: a notice or event
+        cancelled during the check is not shown as if open."""
+        refusal = await self._refusal(str(body["user"]["id"]))
+        shown = self.message_view(refusal) if refusal is not None else await view()
+        if shown is None:
+            shown = self.message_view(self._texts.get("notices.not_found"))
+        await open_button_view(self._client, body, shown, self._texts.get("staff_view.open_failed"))
+
+    async def _notice_view(
+        self, body: dict[str, Any], view: Callable[[Notice], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
+        return view(notice) if notice is not None and _open(notice) else None
+
+    async def _form_from_event(self, event_id: int) -> dict[str, Any] | None:
+        event = await self._db.read.events.get(event_id)
+        if event is None or not _open_meeting(event):
+            return None
         tz = self._settings.center.tz
         filled = {
             "title": event.title,
@@ -106,23 +127,13 @@ class NoticeDesk(StaffDesk):
             "url": event.online_url,
             "agenda": event.description,
         }
-        await self._open(body, self.form_view(None, filled))
+        return self.form_view(None, filled, event_id=event.id)
 
-    async def _cancel_button(self, ack: Ack, body: dict[str, Any]) -> None:
-        await ack()
-        notice = await self._db.read.notices.get(row_id(body["actions"][0].get("value")))
-        await self._open(body, self._cancel_view(notice) if notice is not None and _open(notice) else None)
-
-    async def _open(self, body: dict[str, Any], view: dict[str, Any] | None) -> None:
-        refusal = await self._refusal(str(body["user"]["id"]))
-        if refusal is not None:
-            view = self.message_view(refusal)
-        elif view is None:
-            view = self.message_view(self._texts.get("notices.not_found"))
-        await open_button_view(self._client, body, view, self._texts.get("staff_view.open_failed"))
-
-    def form_view(self, notice: Notice | None, filled: dict[str, str] | None = None) -> dict[str, Any]:
-        """The notice form: a new one (`filled` from a network-meeting event), or `notice` to change."""
+    def form_view(
+        self, notice: Notice | None, filled: dict[str, str] | None = None, event_id: int | None = None
+    ) -> dict[str, Any]:
+        """The notice form: a new one (`filled` from the network-meeting event `event_id`, checked
+        again on sending), or `notice` to change."""
         texts = self._texts
         tz = self._settings.center.tz
         current: dict[str, str] = dict(filled or {})
@@ -166,7 +177,9 @@ class NoticeDesk(StaffDesk):
         return {
             "type": "modal",
             "callback_id": "notice_save",
-            "private_metadata": json.dumps({"notice_id": notice.id if notice else None}),
+            "private_metadata": json.dumps(
+                {"notice_id": notice.id if notice else None, **({"event_id": event_id} if event_id else {})}
+            ),
             "title": _plain(texts.get("notices.create_title" if notice is None else "notices.edit_title")),
             "submit": _plain(texts.get("notices.send" if notice is None else "notices.save")),
             "close": _plain(texts.get("notices.back")),
@@ -206,7 +219,9 @@ class NoticeDesk(StaffDesk):
         if refusal is not None:
             await ack(response_action="errors", errors={"title": refusal})
             return
-        notice_id = row_id(view_metadata(view).get("notice_id"))
+        metadata = view_metadata(view)
+        notice_id = row_id(metadata.get("notice_id"))
+        event_id = row_id(metadata.get("event_id"))  # 0: not started from an event
         now = self._clock()
         try:
             draft = draft_from_fields(_values(view), self._settings, now)
@@ -216,8 +231,11 @@ class NoticeDesk(StaffDesk):
             await ack(response_action="errors", errors={block: reason})
             return
         async with self._db.transaction() as tx:
+            # A form filled in from a meeting sends nothing once that meeting is cancelled (read here,
+            # in the transaction: a cancellation since the form opened is seen).
+            withdrawn = bool(event_id) and not _open_meeting(await tx.events.get(event_id))
             # A submission Slack retries (same view) sends nothing twice.
-            first = await tx.inbox.record_handled(
+            first = not withdrawn and await tx.inbox.record_handled(
                 "slack", f"view:{view.get('id')}:notice", "slack:notices", now
             )
             if not first:
@@ -227,6 +245,9 @@ class NoticeDesk(StaffDesk):
             else:
                 notice = await self._notices.send(tx, draft, f"slack:{actor}", now)
             count = len(await tx.notices.recipients(notice.id)) if notice is not None else 0
+        if withdrawn:
+            await ack(response_action="errors", errors={"title": self._texts.get("notices.event_cancelled")})
+            return
         if notice is None:
             key = "notices.not_found" if notice_id or not first else "notices.no_wards"
             await ack(response_action="update", view=self.message_view(self._texts.get(key)))
@@ -465,6 +486,10 @@ def _who(texts: Texts, recipient: NoticeRecipient) -> str:
 
 def _open(notice: Notice | None) -> bool:
     return notice is not None and notice.status != "cancelled"
+
+
+def _open_meeting(event: Event | None) -> bool:
+    return event is not None and event.kind == NETWORK_MEETING and event.status != "cancelled"
 
 
 def _cut(text: str, limit: int) -> str:
