@@ -193,16 +193,20 @@ class Notices:
         via: Via,
         where: str,
         now: datetime,
+        *,
+        given_at: datetime | None = None,
     ) -> Answered:
         """Record a ward's answer given in its own place (`where`: its channel or group). Unchanged
-        answers (a double click, a retried request) write nothing and queue nothing."""
+        answers (a double click, a retried request) write nothing and queue nothing. `given_at`: when it
+        was given (a LINE tap's signed timestamp), for the deadline, as LINE may redeliver it late;
+        `now` (the handling time) when unknown."""
         if value.ward_id != ward.id:
             return Answered(self.texts.get("notices.refused_other_ward"))
         notice = await tx.notices.get(value.notice_id)
         recipient = await tx.notices.recipient(value.notice_id, ward.id)
         if notice is None or recipient is None:
             return Answered(self.texts.get("notices.refused_unknown"))
-        refused = flow.refusal(self.texts, notice, now, self.settings.center.tz)
+        refused = flow.refusal(self.texts, notice, given_at or now, self.settings.center.tz)
         if refused is not None:
             return Answered(refused, notice=notice)
         attendees = flow.attendees_for(value, recipient)
@@ -302,8 +306,15 @@ class GroupEvents:
         self._notices = Notices(settings, texts)
 
     async def handle(
-        self, event: Event, tx: Repositories, now: datetime, *, reply_token_expires_at: datetime | None
+        self,
+        event: Event,
+        tx: Repositories,
+        now: datetime,
+        *,
+        issued_at: datetime,
+        reply_token_expires_at: datetime | None,
     ) -> None:
+        """`issued_at`: when the event happened (its timestamp, never later than arrival)."""
         source = event.source
         group_id = getattr(source, "group_id", None) or getattr(source, "room_id", None)
         if not isinstance(group_id, str) or not group_id:
@@ -322,7 +333,7 @@ class GroupEvents:
             return
         user = getattr(source, "user_id", None) or ""
         result = await self._notices.answer(
-            tx, value, ward, f"line:{user}" if user else "line", "line", group_id, now
+            tx, value, ward, f"line:{user}" if user else "line", "line", group_id, now, given_at=issued_at
         )
         if result.refused is not None:
             reply: Outgoing | None = Text(result.refused)

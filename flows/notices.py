@@ -94,11 +94,12 @@ def answer_text(texts: Texts, answer: Answer | None, attendees: int | None) -> s
 # -- answering -------------------------------------------------------------------------------------------
 
 
-def refusal(texts: Texts, notice: Notice, now: datetime, tz: tzinfo) -> str | None:
-    """Why no answer can be taken now (cancelled, or past the deadline); None when it can."""
+def refusal(texts: Texts, notice: Notice, given_at: datetime, tz: tzinfo) -> str | None:
+    """Why an answer given at `given_at` cannot be taken (cancelled, or given past the deadline); None
+    when it can."""
     if notice.status == "cancelled":
         return texts.get("notices.refused_cancelled", title=notice.title)
-    if notice.answer_by is not None and now > notice.answer_by:
+    if notice.answer_by is not None and given_at > notice.answer_by:
         return texts.get("notices.refused_closed", deadline=_moment(texts, notice.answer_by, tz))
     return None
 

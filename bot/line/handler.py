@@ -104,8 +104,10 @@ class LineEventHandler:
         now = self._clock()
         if getattr(event.source, "type", None) != "user":
             # Groups and rooms (the ward centers'): joins, leaves and notice answers, never the citizen desk.
-            expires = reply_token_expiry(_issued_at(event, item.received_at))
-            await self._groups.handle(event, tx, now, reply_token_expires_at=expires)
+            issued = _issued_at(event, item.received_at)
+            await self._groups.handle(
+                event, tx, now, issued_at=issued, reply_token_expires_at=reply_token_expiry(issued)
+            )
             return
         user_id = event.source.user_id
         if isinstance(event, UnfollowEvent):

@@ -211,6 +211,8 @@ class World:
             event = postback_event(
                 line_member(index), data, self.line.issue_reply_token(where), group_id=where
             )
+            # Tapped now on the bot's clock: the deadline is checked against the tap's timestamp.
+            event["timestamp"] = int(self.clock.now.timestamp() * 1000)
         status, _ = await post_events(self.bot.base_url, [event])
         assert status == 200
 
