@@ -56,10 +56,6 @@ class AnswerValue:
         return cls(int(found.group(1)), int(found.group(2)), answer, attendees)
 
 
-def is_answer_value(value: str) -> bool:
-    return value.startswith("notice:")
-
-
 # -- the notice's details ------------------------------------------------------------------------------
 
 
