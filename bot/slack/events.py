@@ -59,6 +59,10 @@ FIELD_LIMITS = {
 SLOT_FIELDS = ("slots", "slot_minutes", "slot_break", "slot_advisors")
 
 
+class StartPassed(Exception):
+    """The form's start is already past (a mistyped year, most often around New Year)."""
+
+
 class EventDesk(StaffDesk):
     # Set by the runtime: what a cancelled or moved event does to its reminders and registrants.
     on_cancel: OnCancel | None = None
@@ -361,6 +365,11 @@ class EventDesk(StaffDesk):
             refused = self._texts.get("slots.refused_unslotted", count=exc.count)
             await ack(response_action="errors", errors={"slots": refused})
             return
+        except StartPassed:
+            await ack(
+                response_action="errors", errors={"starts_at": self._texts.get("staff_events.start_passed")}
+            )
+            return
         if saved is None:
             await ack(response_action="errors", errors={"title": self._texts.get("staff_events.not_found")})
             return
@@ -375,11 +384,15 @@ class EventDesk(StaffDesk):
         await ack(response_action="update", view=self.notice_view(text))
 
     async def _store(self, draft: EventDraft, actor: str, now: datetime) -> tuple[Event, Change] | None:
-        """Save the form's event (None: it was cancelled meanwhile); SlotsBooked refuses it whole."""
+        """Save the form's event (None: it was cancelled meanwhile); SlotsBooked refuses it whole, and
+        StartPassed a start already past (a new event's, or a changed one: an event held before may
+        still be edited as it stands). Only here: a file import may bring in past events."""
         async with self._db.transaction() as tx:
             existing = await tx.events.by_uid(draft.uid)
             if existing is not None and existing.status == "cancelled":
                 return None
+            if draft.starts_at <= now and (existing is None or existing.starts_at != draft.starts_at):
+                raise StartPassed
             if existing is not None and existing.source != "slack":
                 draft = type(draft)(**{**draft.__dict__, "source": existing.source})
             event, change = await tx.events.save(draft, now)
