@@ -326,7 +326,7 @@ class GroupEvents:
             log.info("notices.group_ignored", extra=fields(type=event.type))
             return
         value = flow.AnswerValue.unpack(event.postback.data)
-        ward = await tx.wards.by_line_group(group_id)
+        ward = await _ward_of(tx, group_id)
         if value is None or ward is None:
             # Not our button, or a group linked to no ward: recorded nowhere, answered nothing.
             log.info("notices.group_postback_ignored", extra=fields(linked=ward is not None))
@@ -356,7 +356,7 @@ class GroupEvents:
     async def _membership(
         self, event: JoinEvent | LeaveEvent, group_id: str, tx: Repositories, now: datetime
     ) -> None:
-        ward = await tx.wards.by_line_group(group_id)
+        ward = await _ward_of(tx, group_id)
         shown = escape(group_id)
         if isinstance(event, JoinEvent):
             await tx.line_groups.joined(group_id, now)
@@ -377,6 +377,16 @@ class GroupEvents:
 
 
 # -- reminders ---------------------------------------------------------------------------------------
+
+
+async def _ward_of(tx: Repositories, group_id: str) -> WardCenterRecord | None:
+    """The ward a LINE group is linked to. None when none is, and when (rows from before `sync` moved
+    groups) two wards still hold it: never guess whose answer it is."""
+    wards = await tx.wards.on_line_group(group_id)
+    if len(wards) > 1:
+        log.warning("notices.group_shared", extra=fields(wards=",".join(str(w.id) for w in wards)))
+        return None
+    return wards[0] if wards else None
 
 
 class NoticeReminders:

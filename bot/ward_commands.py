@@ -64,9 +64,12 @@ async def wards_link(settings: Settings, ward_name: str, group_id: str) -> int:
     db = await _open(settings)
     try:
         async with db.transaction() as tx:
-            other = await tx.wards.by_line_group(group_id)
-            if other is not None and other.ward != ward:
-                raise WardInputError(f"the group {group_id} is already linked to {other.ward}")
+            others = [w.ward for w in await tx.wards.on_line_group(group_id) if w.ward != ward]
+            if others:
+                raise WardInputError(
+                    f"the group {group_id} is already linked to {'、'.join(others)}"
+                    " (to move it, name it as line_group_id of this ward in the configuration)"
+                )
             await tx.wards.set_line_group(ward, group_id)
         group = await db.read.line_groups.get(group_id)
     finally:
