@@ -63,6 +63,10 @@ class StartPassed(Exception):
     """The form's start is already past (a mistyped year, most often around New Year)."""
 
 
+class ChangedMeanwhile(Exception):
+    """Someone saved the event after this form opened: saving it would undo their change."""
+
+
 class EventDesk(StaffDesk):
     # Set by the runtime: what a cancelled or moved event does to its reminders and registrants.
     on_cancel: OnCancel | None = None
@@ -293,7 +297,14 @@ class EventDesk(StaffDesk):
         return {
             "type": "modal",
             "callback_id": "event_save",
-            "private_metadata": json.dumps({"uid": uid, "event_id": event.id if event else None}),
+            # The version the form shows: a save over someone else's later change is refused.
+            "private_metadata": json.dumps(
+                {
+                    "uid": uid,
+                    "event_id": event.id if event else None,
+                    "updated_at": event.updated_at.isoformat() if event else None,
+                }
+            ),
             "title": _plain(title),
             "submit": _plain(texts.get("staff_events.save")),
             "close": _plain(texts.get("staff_events.back")),
@@ -354,7 +365,7 @@ class EventDesk(StaffDesk):
             return
         now = self._clock()
         try:
-            saved = await self._store(draft, actor, now)
+            saved = await self._store(draft, actor, now, str(metadata.get("updated_at") or ""))
         except SlotsBooked as exc:  # the transaction is rolled back: nothing changed
             booked = "、".join(self._slot_line(s, with_day=True) for s in exc.booked)
             await ack(
@@ -364,6 +375,10 @@ class EventDesk(StaffDesk):
         except SeatsWithoutSlots as exc:
             refused = self._texts.get("slots.refused_unslotted", count=exc.count)
             await ack(response_action="errors", errors={"slots": refused})
+            return
+        except ChangedMeanwhile:
+            changed = self._texts.get("staff_events.changed_meanwhile")
+            await ack(response_action="errors", errors={"title": changed})
             return
         except StartPassed:
             await ack(
@@ -383,10 +398,14 @@ class EventDesk(StaffDesk):
         )
         await ack(response_action="update", view=self.notice_view(text))
 
-    async def _store(self, draft: EventDraft, actor: str, now: datetime) -> tuple[Event, Change] | None:
+    async def _store(
+        self, draft: EventDraft, actor: str, now: datetime, opened: str
+    ) -> tuple[Event, Change] | None:
         """Save the form's event (None: it was cancelled meanwhile); SlotsBooked refuses it whole, and
         StartPassed a start already past (a new event's, or a changed one: an event held before may
-        still be edited as it stands). Only here: a file import may bring in past events."""
+        still be edited as it stands). Only here: a file import may bring in past events.
+        ChangedMeanwhile (rolled back) when the event was saved by someone since the form showed it at
+        `opened` (its updated_at; "" for a new event): the same form submitted twice is `unchanged`."""
         async with self._db.transaction() as tx:
             existing = await tx.events.by_uid(draft.uid)
             if existing is not None and existing.status == "cancelled":
@@ -396,6 +415,8 @@ class EventDesk(StaffDesk):
             if existing is not None and existing.source != "slack":
                 draft = type(draft)(**{**draft.__dict__, "source": existing.source})
             event, change = await tx.events.save(draft, now)
+            if change == "updated" and (existing is None or existing.updated_at.isoformat() != opened):
+                raise ChangedMeanwhile
             if change != "unchanged":
                 action = "event.created" if change == "added" else "event.updated"
                 await tx.audit.record(f"slack:{actor}", action, "event", event.id, now)

@@ -1,4 +1,5 @@
-"""The event form (bot/slack/events.py) at its edges (review 48): a start already past is refused (D3)."""
+"""The event form (bot/slack/events.py) at its edges (review 48): a start already past is refused (D3),
+and a save over another staff member's later change too (D2)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bot.sandbox.fake_slack import ViewEvent
 from bot.sandbox.slack_signing import block_action, slash_command
 from storage.events import EventDraft
 from tests.slack.test_desk_e2e import STAFF, Desk
-from tests.slack.test_events_e2e import FORM, YEAR, desk, opened, submit
+from tests.slack.test_events_e2e import DAY, FORM, YEAR, desk, opened, submit
 
 __all__ = ["desk"]
 
@@ -96,3 +97,31 @@ async def test_an_event_already_held_can_still_be_edited_if_its_start_stays(desk
         desk, await edit_form(desk, event.id), {**values, "starts_at": {"value": f"{YEAR - 2}-01-15 10:00"}}
     )
     assert list(other.get("errors", {})) == ["starts_at"], other
+
+
+async def test_two_staff_editing_one_event_the_later_save_is_refused(desk: Desk) -> None:
+    """Review 48, D2: the later save silently undid the earlier one (and registrants were told of a
+    new time twice, the second one the time staff B had just removed)."""
+    event_id = await created(desk)
+    a = await edit_form(desk, event_id)  # staff A opens 編集
+    b = await edit_form(desk, event_id)  # staff B opens 編集 at the same time
+    moved_form = {**FORM, "starts_at": {"value": f"{DAY} 19:00"}}
+    moved = await submit(desk, b, moved_form)  # B moves the start
+    assert moved["ok"] and "errors" not in moved, moved
+    again = await submit(desk, b, moved_form)  # B's form submitted twice (a double click, a retry)
+    assert again["ok"] and "errors" not in again, again
+    stored = await desk.bot.db.read.events.get(event_id)
+
+    # A fixes the title in the form opened before B's change (its start still 18:30): refused.
+    fixed = await submit(desk, a, {**FORM, "title": {"value": "川辺の交流会"}})
+    assert list(fixed.get("errors", {})) == ["title"], fixed
+    assert "開き直して" in fixed["errors"]["title"]
+    assert await desk.bot.db.read.events.get(event_id) == stored  # B's start kept, nothing else changed
+
+    # Reopened, the form shows B's start, and A's fix is saved over it.
+    reopened = await edit_form(desk, event_id)
+    done = await submit(desk, reopened, {**as_shown(reopened), "title": {"value": "川辺の交流会"}})
+    assert "errors" not in done, done
+    event = await desk.bot.db.read.events.get(event_id)
+    assert event is not None and stored is not None
+    assert (event.title, event.starts_at) == ("川辺の交流会", stored.starts_at)
