@@ -32,6 +32,7 @@ from bot.delivery import Delivered, Final, Outcome
 from bot.event_import import MAX_URL, FieldError, when
 from bot.logs import fields
 from bot.notices import FIELDS, MAX_AGENDA, MAX_TITLE, MAX_VENUE, Notices, draft_from_fields
+from bot.slack.events import ChangedMeanwhile
 from bot.slack.mrkdwn import escape, escape_cut
 from bot.slack.payload import row_id, view_metadata
 from bot.slack.staff_desk import StaffDesk
@@ -177,8 +178,13 @@ class NoticeDesk(StaffDesk):
         return {
             "type": "modal",
             "callback_id": "notice_save",
+            # The version the edit form shows: a save over someone else's later change is refused.
             "private_metadata": json.dumps(
-                {"notice_id": notice.id if notice else None, **({"event_id": event_id} if event_id else {})}
+                {
+                    "notice_id": notice.id if notice else None,
+                    **({"updated_at": _version(notice)} if notice else {}),
+                    **({"event_id": event_id} if event_id else {}),
+                }
             ),
             "title": _plain(texts.get("notices.create_title" if notice is None else "notices.edit_title")),
             "submit": _plain(texts.get("notices.send" if notice is None else "notices.save")),
@@ -230,21 +236,29 @@ class NoticeDesk(StaffDesk):
             reason = self._texts.get("notices.invalid", reason=exc.message)
             await ack(response_action="errors", errors={block: reason})
             return
-        async with self._db.transaction() as tx:
-            # A form filled in from a meeting sends nothing once that meeting is cancelled (read here,
-            # in the transaction: a cancellation since the form opened is seen).
-            withdrawn = bool(event_id) and not _open_meeting(await tx.events.get(event_id))
-            # A submission Slack retries (same view) sends nothing twice.
-            first = not withdrawn and await tx.inbox.record_handled(
-                "slack", f"view:{view.get('id')}:notice", "slack:notices", now
-            )
-            if not first:
-                notice = None
-            elif notice_id:
-                notice = await self._notices.change(tx, notice_id, draft, f"slack:{actor}", now)
-            else:
-                notice = await self._notices.send(tx, draft, f"slack:{actor}", now)
-            count = len(await tx.notices.recipients(notice.id)) if notice is not None else 0
+        try:
+            async with self._db.transaction() as tx:
+                # A form filled in from a meeting sends nothing once that meeting is cancelled (read here,
+                # in the transaction: a cancellation since the form opened is seen).
+                withdrawn = bool(event_id) and not _open_meeting(await tx.events.get(event_id))
+                # A submission Slack retries (same view) sends nothing twice.
+                first = not withdrawn and await tx.inbox.record_handled(
+                    "slack", f"view:{view.get('id')}:notice", "slack:notices", now
+                )
+                if not first:
+                    notice = None
+                elif notice_id:
+                    current = await tx.notices.get(notice_id)
+                    if _open(current) and _version(current) != str(metadata.get("updated_at") or ""):
+                        raise ChangedMeanwhile  # saved by someone since this form opened: would undo it
+                    notice = await self._notices.change(tx, notice_id, draft, f"slack:{actor}", now)
+                else:
+                    notice = await self._notices.send(tx, draft, f"slack:{actor}", now)
+                count = len(await tx.notices.recipients(notice.id)) if notice is not None else 0
+        except ChangedMeanwhile:  # rolled back: nothing recorded, nothing sent
+            changed = self._texts.get("notices.changed_meanwhile")
+            await ack(response_action="errors", errors={"title": changed})
+            return
         if withdrawn:
             await ack(response_action="errors", errors={"title": self._texts.get("notices.event_cancelled")})
             return
@@ -486,6 +500,11 @@ def _who(texts: Texts, recipient: NoticeRecipient) -> str:
 
 def _open(notice: Notice | None) -> bool:
     return notice is not None and notice.status != "cancelled"
+
+
+def _version(notice: Notice | None) -> str:
+    """A notice's version as its edit form holds it: when it was last saved."""
+    return notice.updated_at.isoformat() if notice is not None and notice.updated_at else ""
 
 
 def _open_meeting(event: Event | None) -> bool:

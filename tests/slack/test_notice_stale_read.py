@@ -1,7 +1,8 @@
 """The notice desk's buttons (区センターへ通知, 変更, 中止) check staff first, then read the row (review 48,
 D1): with staff checked by channel membership the check is a Slack call that can take seconds, and a
 meeting or notice cancelled meanwhile must not open as if it were still on. A notice form filled in from
-a meeting carries the meeting's id: once the meeting is cancelled, sending it is refused."""
+a meeting carries the meeting's id: once the meeting is cancelled, sending it is refused. An edit form
+carries the notice's version: a save over another staff member's later change is refused (D2)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,50 @@ async def test_a_form_from_a_meeting_still_on_sends_once(tmp_path: Path) -> None
         assert "errors" not in again, again
         await w.settled()
         assert await sent(w) == ["第9回 ネットワーク会議"]
+
+
+async def test_two_staff_changing_one_notice_the_later_save_is_refused(tmp_path: Path) -> None:
+    """Review 48, D2: the later 変更 silently undid the earlier one, and every ward got a 変更 copy with
+    the details just replaced."""
+    async with world(tmp_path) as w:
+        notice = await w.send_notice()
+        forms = []
+        for _ in range(2):  # staff A and B press 変更 at the same time
+            trigger = w.slack.issue_trigger_id(STAFF)
+            await w.post(
+                block_action(STAFF, "notice_edit", str(notice.id), STAFF_CHANNEL, trigger_id=trigger)
+            )
+            forms.append(await w.opened())
+        a, b = forms
+        w.clock.now += timedelta(minutes=1)
+        moved = w.form(venue="市民協働推進センター 会議室B")
+        done = await w.submit(b, moved)
+        assert "errors" not in done, done
+        await w.settled()
+        changed = await w.bot.db.read.notices.get(notice.id)
+        assert changed is not None and changed.venue == "市民協働推進センター 会議室B"
+        posts = len(w.slack.find_calls("chat.postMessage"))
+
+        w.clock.now += timedelta(minutes=1)
+        stale = await w.submit(a, w.form(title="第3回 ネットワーク会議（修正）"))
+        assert list(stale.get("errors", {})) == ["title"], stale
+        assert "開き直して" in stale["errors"]["title"]
+        again = await w.submit(b, moved)  # B's form submitted twice: nothing sent again
+        assert "errors" not in again, again
+        await w.settled()
+        assert await w.bot.db.read.notices.get(notice.id) == changed
+        assert len(w.slack.find_calls("chat.postMessage")) == posts  # no ward told anything
+
+        trigger = w.slack.issue_trigger_id(STAFF)
+        await w.post(block_action(STAFF, "notice_edit", str(notice.id), STAFF_CHANNEL, trigger_id=trigger))
+        reopened = await w.opened()
+        shown = initial(reopened)
+        assert shown["venue"] == "市民協働推進センター 会議室B"
+        fixed = await w.submit(reopened, w.form(**{**shown, "title": "第3回 ネットワーク会議（修正）"}))
+        assert "errors" not in fixed, fixed
+        final = await w.bot.db.read.notices.get(notice.id)
+        assert final is not None
+        assert (final.title, final.venue) == (
+            "第3回 ネットワーク会議（修正）",
+            "市民協働推進センター 会議室B",
+        )
