@@ -153,9 +153,9 @@ class Notices:
                 )
                 post = ChannelPost(escape(flow.changed_text(self.texts, notice, tz)))
                 await tx.outbox.add(post, recipient.slack_channel, now, order_key=key)
-            if recipient.line_group_id:
+            if ward.line_group_id:
                 card = flow.ward_card(self.texts, notice, ward.id, ward.ward, tz, "changed")
-                await self._to_group(tx, notice_id, ward.id, recipient.line_group_id, card, now)
+                await self._to_group(tx, notice_id, ward.id, ward.line_group_id, card, now)
         await self._sheet(tx, notice_id, now)
         await self._schedule(tx, notice, now)
         await tx.audit.record(actor, "notice.changed", "notice", notice_id, now)
@@ -177,8 +177,8 @@ class Notices:
                     WardNoticeCopy(notice_id, ward.id), recipient.slack_channel, now, order_key=key
                 )
                 await tx.outbox.add(ChannelPost(escape(text)), recipient.slack_channel, now, order_key=key)
-            if recipient.line_group_id:
-                await self._to_group(tx, notice_id, ward.id, recipient.line_group_id, Text(text), now)
+            if ward.line_group_id:
+                await self._to_group(tx, notice_id, ward.id, ward.line_group_id, Text(text), now)
         await self._sheet(tx, notice_id, now)
         await tx.audit.record(actor, "notice.cancelled", "notice", notice_id, now)
         log.info("notices.cancelled", extra=fields(notice=notice_id))
@@ -243,18 +243,21 @@ class Notices:
                     now,
                     order_key=_copy_key(notice.id, ward.id),
                 )
-            if recipient.line_group_id:
+            if ward.line_group_id:
                 message: Outgoing = (
                     flow.ward_card(self.texts, notice, ward.id, ward.ward, tz, "unanswered")
                     if kind == "unanswered"
                     else Text(text)
                 )
-                await self._to_group(tx, notice.id, ward.id, recipient.line_group_id, message, now)
+                await self._to_group(tx, notice.id, ward.id, ward.line_group_id, message, now)
         return told
 
     async def _recipients(
         self, tx: Repositories, notice_id: int
     ) -> list[tuple[NoticeRecipient, WardCenterRecord]]:
+        """The notice's recipients with their wards as they are now: what comes after the notice goes
+        to a ward's LINE group now (where its answers are taken), not the one recorded when it was sent,
+        which may have been moved to another ward since."""
         found = []
         for recipient in await tx.notices.recipients(notice_id):
             ward = await tx.wards.get(recipient.ward_center_id)
